@@ -1,0 +1,250 @@
+"""Wires the runtime together: one exit stack of resources, one task group of loops.
+
+``run_bot`` watches Twitch chat; ``run_replay`` pushes recorded logs through the same
+batcher, scorer, policy and storage. SIGINT/SIGTERM stop reading, flush the queued
+batches, write every flag and leave unsent reports in the outbox; then the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.pipeline import DecisionHook, Pipeline
+from bot.policy import Policy, PolicyConfig
+from bot.replay import ReplayStats, read_chat_log
+from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
+from bot.settings import Settings
+from bot.twitch.connection import IrcClient
+from model.scorer import Scorer, load_scorer
+from storage.database import Database
+
+__all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
+
+_log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The live pieces shared by ``run`` and ``replay``."""
+
+    settings: Settings
+    scorer: Scorer
+    db: Database
+    pipeline: Pipeline
+    outbox: OutboxWorker
+
+
+def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
+    return PolicyConfig(
+        flag_threshold=(
+            settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
+        ),
+        report_threshold=settings.report_threshold,
+        report_after_flags=settings.report_after_flags,
+        window=settings.report_window_s,
+        exempt_vips=settings.exempt_vips,
+        exempt_subscribers=settings.exempt_subscribers,
+    )
+
+
+@asynccontextmanager
+async def open_runtime(
+    settings: Settings,
+    *,
+    use_discord: bool = True,
+    on_decisions: DecisionHook | None = None,
+) -> AsyncIterator[Runtime]:
+    """Load the scorer, open the database and the reporter; close all on exit."""
+    scorer = load_scorer(settings.model_uri, settings.data_dir)
+    _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
+    async with AsyncExitStack() as stack:
+        db = await stack.enter_async_context(Database.open(settings.db))
+        executor = stack.enter_context(
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-scorer")
+        )
+        sender: Sender
+        if use_discord and settings.discord_webhook_url is not None:
+            sender = await stack.enter_async_context(DiscordSender(settings.discord_webhook_url))
+        else:
+            sender = LogSender()
+        outbox = OutboxWorker(db, sender)
+        pipeline = Pipeline(
+            scorer,
+            db,
+            Policy(policy_config(settings, scorer)),
+            executor,
+            max_batch=settings.batch_max_size,
+            max_wait=settings.batch_max_wait_ms / 1000,
+            queue_size=settings.queue_size,
+            on_reports=outbox.wake.set,
+            on_decisions=on_decisions,
+        )
+        yield Runtime(settings, scorer, db, pipeline, outbox)
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    return installed
+
+
+async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Watch the configured channels until stopped."""
+    if not settings.channels:
+        raise ValueError("no channels to watch: set CHATWARDEN_CHANNELS or pass --channel NAME")
+    stop = stop or asyncio.Event()
+    installed = _install_signal_handlers(stop)
+    try:
+        async with open_runtime(settings) as rt:
+            client = IrcClient(
+                settings.irc_url,
+                settings.channels,
+                rt.pipeline.submit,
+                login=settings.twitch_login,
+                token=settings.twitch_token,
+            )
+            _log.info(
+                "watching %s as %s (%s); database %s; reports to %s",
+                ", ".join(f"#{c}" for c in settings.channels),
+                client.nick,
+                "anonymous, read-only" if settings.anonymous else "bot account",
+                settings.db,
+                "Discord" if settings.discord_webhook_url else "the log",
+            )
+            fatal: list[BaseException] = []
+
+            async def read() -> None:
+                try:
+                    await client.run(stop)
+                except Exception as exc:  # fatal (e.g. login refused): flush, then re-raise
+                    fatal.append(exc)
+                finally:
+                    stop.set()
+                    await rt.pipeline.close()
+
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(read(), name="irc-reader")
+                tg.create_task(rt.pipeline.run(), name="pipeline")
+                tg.create_task(rt.outbox.run(stop), name="outbox")
+            stats = rt.pipeline.stats
+            _log.info(
+                "stopped: %d messages scored, %d flagged, %d reports; %d reports sent",
+                stats.scored,
+                stats.flagged,
+                stats.reports,
+                rt.outbox.sent,
+            )
+            if fatal:
+                raise fatal[0]
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaySummary:
+    files: int
+    lines: int
+    messages: int
+    scored: int
+    duplicates: int
+    flagged: int
+    reports: int
+    reports_sent: int
+    seconds: float
+    scorer: str
+
+    @property
+    def messages_per_second(self) -> float:
+        return self.messages / self.seconds if self.seconds > 0 else 0.0
+
+
+async def run_replay(
+    settings: Settings,
+    files: Sequence[Path],
+    *,
+    rate: float | None = None,
+    use_discord: bool = False,
+    limit: int | None = None,
+) -> ReplaySummary:
+    """Replay recorded logs through the pipeline (shadow mode)."""
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"no chat log at {path}")
+    stop = asyncio.Event()
+    installed = _install_signal_handlers(stop)
+    stats = ReplayStats()
+    try:
+        async with open_runtime(settings, use_discord=use_discord) as rt:
+            started = time.perf_counter()
+
+            async def feed() -> None:
+                sent = 0
+                try:
+                    for path in files:
+                        for message in read_chat_log(path, stats):
+                            if stop.is_set() or (limit is not None and sent >= limit):
+                                return
+                            await rt.pipeline.submit(message)
+                            sent += 1
+                            if rate:
+                                delay = started + sent / rate - time.perf_counter()
+                                if delay > 0:
+                                    await asyncio.sleep(delay)
+                finally:
+                    await rt.pipeline.close()
+
+            outbox_stop = asyncio.Event()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(feed(), name="replay-feed")
+                outbox_task = tg.create_task(rt.outbox.run(outbox_stop), name="outbox")
+                await rt.pipeline.run()
+                # Give the reporter one pass over what the replay produced, then stop.
+                rt.outbox.wake.set()
+                await asyncio.sleep(0)
+                await _drain_outbox(rt, stop)
+                outbox_stop.set()
+                await outbox_task
+            elapsed = time.perf_counter() - started
+            s = rt.pipeline.stats
+            return ReplaySummary(
+                files=len(files),
+                lines=stats.lines,
+                messages=s.received,
+                scored=s.scored,
+                duplicates=s.duplicates,
+                flagged=s.flagged,
+                reports=s.reports,
+                reports_sent=rt.outbox.sent,
+                seconds=elapsed,
+                scorer=rt.scorer.version,
+            )
+    finally:
+        loop = asyncio.get_running_loop()
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+async def _drain_outbox(rt: Runtime, stop: asyncio.Event, patience: float = 10.0) -> None:
+    """Wait (bounded) until nothing is due in the outbox; rate-limited reports stay queued."""
+    deadline = time.monotonic() + patience
+    while not stop.is_set() and time.monotonic() < deadline:
+        due = await rt.db.pending_reports(time.time(), limit=1)
+        if not due:
+            return
+        rt.outbox.wake.set()
+        await asyncio.sleep(0.05)

@@ -1,0 +1,364 @@
+"""The ``chatwarden`` command line (also ``python -m bot``).
+
+Errors that a user can fix (bad settings, a missing data dir or database) print one line
+and exit 2; everything else is logged with its traceback and exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot import __version__
+from bot.settings import Settings, SettingsError, parse_channels
+from bot.twitch.connection import TwitchAuthError
+from model.errors import ModelError
+from storage.errors import StorageError
+
+__all__ = ["main"]
+
+_log = logging.getLogger("chatwarden")
+
+EPILOG = """\
+settings come from the environment or a .env file (see .env.example), e.g.
+  CHATWARDEN_CHANNELS=somechannel chatwarden run
+  chatwarden run --channel somechannel --channel other
+  chatwarden history some_user --channel somechannel
+  chatwarden flagged --since 24h --json
+  echo '{"text": "you are trash"}' | chatwarden score
+  chatwarden replay '../shared/data/twitch_chat_ko_boostcamp/twitch/#yd0821.log.gz'
+"""
+
+
+def _duration(raw: str) -> float:
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", raw)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration (e.g. 90s, 30m, 24h, 7d)")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatwarden",
+        description="Real-time moderation bot for Twitch chat: scores every message, "
+        "stores flagged users in SQLite and reports them to your moderators' Discord.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"chatwarden {__version__}")
+    parser.add_argument(
+        "--env-file",
+        type=Path,
+        default=Path(".env"),
+        help="settings file read after the environment (default: .env)",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser(
+        "run",
+        help="watch Twitch channels and report flagged users",
+        description="Join the channels (anonymously unless a bot login is "
+        "set), score every message, store flags and send reports. Stop with "
+        "Ctrl-C or SIGTERM: queued messages are still scored and stored.",
+    )
+    run.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="channel to watch (repeatable; adds to CHATWARDEN_CHANNELS)",
+    )
+    run.add_argument("--db", type=Path, help="SQLite file (CHATWARDEN_DB, default ./chatwarden.db)")
+
+    history = sub.add_parser("history", help="a user's flagged messages, counts and reports")
+    history.add_argument("login", help="the user's Twitch login")
+    history.add_argument("--channel", help="only this channel")
+    history.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    history.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+
+    flagged = sub.add_parser("flagged", help="users flagged in a period, worst first")
+    flagged.add_argument("--channel", help="only this channel")
+    flagged.add_argument(
+        "--since",
+        type=_duration,
+        default=_duration("24h"),
+        help="how far back: 90s, 30m, 24h (default), 7d",
+    )
+    flagged.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    flagged.add_argument("--json", action="store_true", help="a JSON list, for scripts")
+
+    score = sub.add_parser(
+        "score",
+        help="score JSONL from stdin",
+        description='Read lines {"text": "..."} on stdin; write one JSON '
+        'object per line, same order: {"score", "flagged", "labels"}.',
+    )
+    score.add_argument("--batch-size", type=int, default=512, help="texts per scorer call")
+
+    replay = sub.add_parser(
+        "replay",
+        help="shadow mode: replay recorded chat logs",
+        description="Push recorded chat (raw IRC lines or Chatty logs, "
+        ".gz allowed) through the same batcher, scorer, policy and "
+        "storage as `run`. Reports go to the log unless --discord.",
+    )
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    replay.add_argument(
+        "--rate", type=float, help="messages per second (default: as fast as possible)"
+    )
+    replay.add_argument("--limit", type=int, help="stop after this many messages")
+    replay.add_argument(
+        "--discord", action="store_true", help="send reports to CHATWARDEN_DISCORD_WEBHOOK_URL"
+    )
+    replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+    return parser
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_env(os.environ, args.env_file)
+        setup_logging("DEBUG" if args.verbose else settings.log_level)
+        if getattr(args, "db", None) is not None:
+            settings = settings.with_overrides(db=args.db)
+        return _dispatch(args, settings)
+    except (SettingsError, ModelError, StorageError, FileNotFoundError, TwitchAuthError) as exc:
+        print(f"chatwarden: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"chatwarden: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. `chatwarden flagged | head`
+        sys.stderr.close()
+        return 0
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        from bot.app import run_bot
+
+        extra = parse_channels(",".join(args.channel)) if args.channel else ()
+        channels = tuple(dict.fromkeys((*settings.channels, *extra)))
+        asyncio.run(run_bot(settings.with_overrides(channels=channels)))
+        return 0
+    if args.command == "history":
+        return asyncio.run(_history(settings, args.login, args.channel, args.json, sys.stdout))
+    if args.command == "flagged":
+        return asyncio.run(_flagged(settings, args.since, args.channel, args.json, sys.stdout))
+    if args.command == "score":
+        return _score(settings, sys.stdin, sys.stdout, args.batch_size)
+    if args.command == "replay":
+        from bot.app import run_replay
+
+        summary = asyncio.run(
+            run_replay(
+                settings, args.files, rate=args.rate, use_discord=args.discord, limit=args.limit
+            )
+        )
+        if args.json:
+            print(
+                json.dumps({**asdict(summary), "messages_per_second": summary.messages_per_second})
+            )
+        else:
+            print(
+                f"replayed {summary.messages} messages from {summary.files} file(s) in "
+                f"{summary.seconds:.1f} s ({summary.messages_per_second:,.0f} msg/s) with "
+                f"{summary.scorer}: {summary.scored} scored, {summary.duplicates} duplicates, "
+                f"{summary.flagged} flagged, {summary.reports} reports "
+                f"({summary.reports_sent} sent); database {settings.db}"
+            )
+        return 0
+    raise AssertionError(args.command)
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(rows: list[list[str]], headers: list[str], out: TextIO) -> None:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _history(
+    settings: Settings, login: str, channel: str | None, as_json: bool, out: TextIO
+) -> int:
+    from storage.database import Database
+
+    async with Database.open_readonly(settings.db) as db:
+        history = await db.history(login, channel)
+    if history is None:
+        if as_json:
+            print(json.dumps(None), file=out)
+        else:
+            print(f"no messages from {login!r} are recorded in {settings.db}", file=out)
+        return 1
+    if as_json:
+        print(json.dumps(asdict(history), ensure_ascii=False), file=out)
+        return 0
+    print(f"{history.display_name} ({history.login})", file=out)
+    _table(
+        [
+            [f"#{c.channel}", str(c.messages_seen), str(c.messages_flagged), str(c.reports)]
+            for c in history.counts
+        ],
+        ["channel", "seen", "flagged", "reports"],
+        out,
+    )
+    print(file=out)
+    if history.flags:
+        _table(
+            [
+                [
+                    _when(f.sent_at),
+                    f"#{f.channel}",
+                    f"{f.score:.2f}",
+                    ",".join(f.labels) or "-",
+                    f.model_version,
+                    str(f.report_id or "-"),
+                    _one_line(f.text),
+                ]
+                for f in history.flags
+            ],
+            ["sent (UTC)", "channel", "score", "labels", "model", "report", "text"],
+            out,
+        )
+    else:
+        print("no flagged messages", file=out)
+    if history.reports:
+        print(file=out)
+        _table(
+            [
+                [
+                    str(r.id),
+                    f"#{r.channel}",
+                    _when(r.created_at),
+                    r.status,
+                    str(r.attempts),
+                    _when(r.sent_at),
+                    r.reason,
+                ]
+                for r in history.reports
+            ],
+            ["report", "channel", "created (UTC)", "status", "attempts", "sent (UTC)", "why"],
+            out,
+        )
+    return 0
+
+
+async def _flagged(
+    settings: Settings, since: float, channel: str | None, as_json: bool, out: TextIO
+) -> int:
+    from storage.database import Database
+
+    async with Database.open_readonly(settings.db) as db:
+        users = await db.flagged_users(time.time() - since, channel)
+    if as_json:
+        print(json.dumps([asdict(u) for u in users], ensure_ascii=False), file=out)
+        return 0
+    if not users:
+        print("no users flagged in that period", file=out)
+        return 0
+    _table(
+        [
+            [
+                u.login,
+                f"#{u.channel}",
+                str(u.flagged),
+                f"{u.worst_score:.2f}",
+                str(u.reports),
+                _when(u.last_flagged),
+            ]
+            for u in users
+        ],
+        ["login", "channel", "flagged", "worst", "reports", "last flagged (UTC)"],
+        out,
+    )
+    return 0
+
+
+def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
+    from model.scorer import load_scorer
+
+    scorer = load_scorer(settings.model_uri, settings.data_dir)
+    threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
+    errors = 0
+    pending: list[tuple[int, str | None, str]] = []
+
+    def flush() -> None:
+        texts = [text for _, err, text in pending if err is None]
+        scores = iter(scorer.score(texts))
+        for _, err, _ in pending:
+            obj: dict[str, Any]
+            if err is not None:
+                obj = {"error": err}
+            else:
+                s = next(scores)
+                obj = {
+                    "score": round(s.probability, 6),
+                    "flagged": s.probability >= threshold,
+                    "labels": list(s.labels),
+                }
+            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        out.flush()
+        pending.clear()
+
+    for number, line in enumerate(inp, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise ValueError('expected an object with a string "text"')
+            pending.append((number, None, obj["text"]))
+        except ValueError as exc:
+            errors += 1
+            pending.append((number, f"line {number}: {exc}", ""))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    if errors:
+        print(
+            f"chatwarden: {errors} input line(s) were not valid JSON objects with a "
+            '"text" string (marked with "error" in the output)',
+            file=sys.stderr,
+        )
+        return 1
+    return 0

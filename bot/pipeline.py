@@ -1,0 +1,223 @@
+"""The scoring pipeline: micro-batches → scorer thread → policy → SQLite (one txn per batch).
+
+Two stages run as tasks: the *scoring* stage takes batches from the
+:class:`~bot.batcher.MicroBatcher` and scores them in a dedicated thread (so the event
+loop keeps reading chat); the *writing* stage drops redeliveries, applies the policy and
+writes the batch — messages seen, flags, reports — in one transaction. A small bounded
+queue between the stages lets batch N+1 be scored while batch N is written.
+
+Nothing is lost: a failed write (locked or read-only database, full disk) is retried with
+backoff until it succeeds or the process is stopped hard; a scorer error falls back to
+scoring message by message, and messages that still fail are recorded as seen, logged and
+counted (never silently dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
+
+from bot.batcher import MicroBatcher
+from bot.policy import Decision, Policy
+from bot.reporting import render_report
+from bot.twitch.events import ChatMessage
+from model.scorer import Score, Scorer
+from storage.database import Database
+from storage.records import BatchRecord, FlagRecord, ReportDraft, SeenMessage
+
+__all__ = ["Pipeline", "PipelineStats"]
+
+_log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+#: Called after each written batch with (message, score, decision) for every new message.
+DecisionHook = Callable[[Sequence[tuple[ChatMessage, Score, Decision]]], None]
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    received: int = 0
+    scored: int = 0
+    duplicates: int = 0
+    flagged: int = 0
+    reports: int = 0
+    batches: int = 0
+    score_errors: int = 0
+    write_retries: int = 0
+    score_seconds: float = 0.0
+
+
+class Pipeline:
+    """Owns the batcher and the two stage loops; ``run`` returns once closed and drained."""
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        db: Database,
+        policy: Policy,
+        executor: Executor,
+        *,
+        max_batch: int = 128,
+        max_wait: float = 0.025,
+        queue_size: int = 10_000,
+        on_reports: Callable[[], None] | None = None,
+        on_decisions: DecisionHook | None = None,
+        write_retry_cap: float = 30.0,
+    ) -> None:
+        self.scorer = scorer
+        self.db = db
+        self.policy = policy
+        self.batcher: MicroBatcher[ChatMessage] = MicroBatcher(max_batch, max_wait, queue_size)
+        self._executor = executor
+        self._on_reports = on_reports
+        self._on_decisions = on_decisions
+        self._write_retry_cap = write_retry_cap
+        self._scored: asyncio.Queue[tuple[list[ChatMessage], list[Score]] | None] = asyncio.Queue(
+            maxsize=2
+        )
+        self.stats = PipelineStats()
+
+    async def submit(self, message: ChatMessage) -> None:
+        """Queue a message for scoring (waits while the queue is full)."""
+        self.stats.received += 1
+        await self.batcher.put(message)
+
+    async def close(self) -> None:
+        """No more messages: queued ones are still scored and written."""
+        await self.batcher.close()
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._score_loop(), name="pipeline-score")
+            tg.create_task(self._write_loop(), name="pipeline-write")
+
+    # -- stage 1: scoring ------------------------------------------------------------
+
+    async def _score_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while (batch := await self.batcher.next_batch()) is not None:
+                texts = [m.text for m in batch]
+                started = time.perf_counter()
+                scores = await loop.run_in_executor(self._executor, self._score_safely, texts)
+                self.stats.score_seconds += time.perf_counter() - started
+                await self._scored.put((batch, scores))
+        finally:
+            await self._scored.put(None)
+
+    def _score_safely(self, texts: list[str]) -> list[Score]:
+        """Runs in the scorer thread."""
+        try:
+            scores = self.scorer.score(texts)
+            if len(scores) != len(texts):
+                raise RuntimeError(f"scorer returned {len(scores)} scores for {len(texts)} texts")
+            return scores
+        except Exception:
+            _log.exception("scoring a batch of %d failed; scoring one by one", len(texts))
+        out: list[Score] = []
+        for text in texts:
+            try:
+                out.append(self.scorer.score([text])[0])
+            except Exception:
+                self.stats.score_errors += 1
+                _log.exception("scoring one message failed; it is recorded unflagged")
+                out.append(Score(0.0, ("score-error",)))
+        return out
+
+    # -- stage 2: policy and storage -------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while (item := await self._scored.get()) is not None:
+            batch, scores = item
+            await self._write(batch, scores)
+
+    async def _write(self, batch: list[ChatMessage], scores: list[Score]) -> None:
+        unseen = await self._retry(self.db.filter_unseen, [m.msg_id for m in batch])
+        now = time.time()
+        version = self.scorer.version
+        messages: list[SeenMessage] = []
+        flags: list[FlagRecord] = []
+        reports: list[ReportDraft] = []
+        decided: list[tuple[ChatMessage, Score, Decision]] = []
+        for message, score in zip(batch, scores, strict=True):
+            if message.msg_id not in unseen:
+                self.stats.duplicates += 1
+                continue
+            unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
+            decision = self.policy.decide(message, score.probability)
+            decided.append((message, score, decision))
+            messages.append(
+                SeenMessage(
+                    message.msg_id,
+                    message.channel,
+                    message.user_key,
+                    message.user_id,
+                    message.login,
+                    message.display_name,
+                    message.sent_at,
+                )
+            )
+            if decision.flagged:
+                flags.append(
+                    FlagRecord(
+                        message.msg_id,
+                        message.channel,
+                        message.user_key,
+                        message.login,
+                        message.text,
+                        score.probability,
+                        score.labels,
+                        version,
+                        message.sent_at,
+                        now,
+                    )
+                )
+            if decision.report_reason is not None:
+                reports.append(
+                    ReportDraft(
+                        message.channel,
+                        message.user_key,
+                        message.login,
+                        message.display_name,
+                        decision.report_reason,
+                        now,
+                    )
+                )
+        record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
+        if messages:
+            await self._retry(self.db.record_batch, record, render_report)
+        self.stats.batches += 1
+        self.stats.scored += len(messages)
+        self.stats.flagged += len(flags)
+        self.stats.reports += len(reports)
+        if reports and self._on_reports is not None:
+            self._on_reports()
+        if self._on_decisions is not None and decided:
+            self._on_decisions(decided)
+
+    async def _retry(
+        self, func: Callable[_P, Awaitable[_R]], *args: _P.args, **kwargs: _P.kwargs
+    ) -> _R:
+        """Run a storage call until it succeeds; a locked, read-only or full database is
+        logged and retried with backoff, never dropped."""
+        delay = 0.05
+        while True:
+            try:
+                return await func(*args, **kwargs)
+            except sqlite3.Error as exc:
+                self.stats.write_retries += 1
+                _log.error(
+                    "database write failed (%s: %s); retrying in %.2f s, nothing is dropped",
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(self._write_retry_cap, delay * 2)

@@ -1,0 +1,130 @@
+"""Readers for recorded chat logs, for shadow-mode ``chatwarden replay``.
+
+Two formats are recognised line by line (``.gz`` files are decompressed on the fly):
+
+* **raw IRC**, optionally after a logger's timestamp and ``—`` separator, e.g.
+  ``@badges=...;id=... :nick!nick@nick.tmi.twitch.tv PRIVMSG #chan :text`` or
+  ``2021-10-19_23:42:15 — :nick!nick@... PRIVMSG #chan :text``;
+* **Chatty** logs (the Korean Twitch logs of the data dir), e.g.
+  ``[2021-12-10 20:57:42] <%단팥팡 (fromn02)> text`` with the channel taken from the file
+  name (``#channel.log.gz``) and the time zone from the ``# Log started`` header.
+
+Messages without a Twitch id get a deterministic one (file name + line number), so
+replaying the same file twice never counts a message twice.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import TextIO
+
+from bot.twitch.events import ChatMessage, synthetic_msg_id, to_event
+from bot.twitch.irc import IrcParseError, parse_line
+
+__all__ = ["ReplayStats", "read_chat_log"]
+
+_CHATTY = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] <([~!@%^+$&]*)([^>]+?)>\*? ?(.*)$")
+_CHATTY_NAME = re.compile(r"^(.*) \(([A-Za-z0-9_]+)\)$")
+_LOG_STARTED = re.compile(r"^# Log started: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})")
+_RAW_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d[_ T]\d\d:\d\d:\d\d)\s+\S+\s+(?=[@:])")
+_CHATTY_BADGES = {"~": "broadcaster", "@": "moderator", "!": "vip", "%": "subscriber", "^": "bot"}
+
+
+@dataclass(slots=True)
+class ReplayStats:
+    lines: int = 0
+    messages: int = 0
+    skipped: int = 0  # lines that are neither chat nor known log noise
+
+
+def _open_text(path: Path) -> TextIO:
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    return path.open(encoding="utf-8", errors="replace")
+
+
+def _channel_from_name(path: Path) -> str:
+    name = path.name.split(".", 1)[0].lstrip("#")
+    return re.sub(r"-\d+$", "", name).lower()
+
+
+def read_chat_log(path: Path, stats: ReplayStats | None = None) -> Iterator[ChatMessage]:
+    """Yield the chat messages of one log file, in file order."""
+    stats = stats if stats is not None else ReplayStats()
+    channel = _channel_from_name(path)
+    tz = UTC
+    last_time = 0.0
+    with _open_text(path) as handle:
+        for number, line in enumerate(handle, 1):
+            stats.lines += 1
+            line = line.rstrip("\r\n")
+            if not line:
+                continue
+            match = _CHATTY.match(line)
+            if match:
+                stamp, symbols, name, text = match.groups()
+                sent = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=tz)
+                last_time = sent.timestamp()
+                named = _CHATTY_NAME.match(name)
+                display, login = (named.group(1), named.group(2)) if named else (name, name)
+                stats.messages += 1
+                yield ChatMessage(
+                    msg_id=synthetic_msg_id(path.name, number),
+                    channel=channel,
+                    login=login.lower(),
+                    display_name=display,
+                    text=text,
+                    sent_at=last_time,
+                    badges=frozenset(_CHATTY_BADGES[s] for s in symbols if s in _CHATTY_BADGES),
+                )
+                continue
+            started = _LOG_STARTED.match(line)
+            if started:
+                offset = started.group(2)
+                minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+                tz = timezone(timedelta(minutes=minutes if offset[0] == "+" else -minutes))
+                continue
+            message = _raw_irc(line, path, number, last_time)
+            if message is not None:
+                last_time = message.sent_at
+                stats.messages += 1
+                yield message
+            elif not line.startswith(("#", "[", ":", "~", "@")) and "—" not in line:
+                stats.skipped += 1
+
+
+def _raw_irc(line: str, path: Path, number: int, last_time: float) -> ChatMessage | None:
+    received = last_time
+    stamp = _RAW_STAMP.match(line)
+    if stamp:
+        text = stamp.group(1).replace("_", " ").replace("T", " ")
+        received = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC).timestamp()
+        line = line[stamp.end() :]
+    if not line.startswith(("@", ":")):
+        return None
+    try:
+        event = to_event(parse_line(line), received_at=received)
+    except (IrcParseError, ValueError):
+        return None
+    if not isinstance(event, ChatMessage):
+        return None
+    if event.msg_id.startswith("x-"):
+        event = ChatMessage(
+            synthetic_msg_id(path.name, number),
+            event.channel,
+            event.login,
+            event.display_name,
+            event.text,
+            event.sent_at,
+            event.user_id,
+            event.room_id,
+            event.badges,
+            event.first_msg,
+            event.is_action,
+        )
+    return event

@@ -1,0 +1,299 @@
+"""The one Settings object, read from the environment and an optional ``.env`` file.
+
+Precedence: process environment, then ``.env``, then the default. Every key is listed in
+``.env.example`` (a test keeps the two in step). Secrets (the Twitch token, the Discord
+webhook URL, which embeds its own token) are :class:`Secret` values whose ``repr`` and
+``str`` are masked, so they cannot leak into logs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["SETTINGS_KEYS", "IrcEndpoint", "Secret", "Settings", "SettingsError"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the key and the expected form."""
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret string; only :meth:`reveal` gives the value."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class IrcEndpoint:
+    """A parsed ``CHATWARDEN_IRC_URL``."""
+
+    scheme: str  # ircs | irc | wss | ws
+    host: str
+    port: int
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme in {"ircs", "wss"}
+
+    @property
+    def websocket(self) -> bool:
+        return self.scheme in {"ws", "wss"}
+
+    def __str__(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}"
+
+
+_CHANNEL = re.compile(r"^[a-z0-9_]{1,25}$")
+_WEBHOOK_PATH = re.compile(r"^/api(/v\d+)?/webhooks/\d+/[\w-]+/?$")
+_DISCORD_HOSTS = {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_DEFAULT_PORTS = {"ircs": 6697, "irc": 6667, "wss": 443, "ws": 80}
+
+
+def parse_channels(raw: str) -> tuple[str, ...]:
+    channels: list[str] = []
+    for item in raw.replace(" ", ",").split(","):
+        name = item.strip().lstrip("#").lower()
+        if not name:
+            continue
+        if not _CHANNEL.match(name):
+            raise SettingsError(
+                f"CHATWARDEN_CHANNELS: {item!r} is not a Twitch channel login "
+                "(expected 1-25 letters, digits or underscores, e.g. 'shroud,pokimane')"
+            )
+        if name not in channels:
+            channels.append(name)
+    return tuple(channels)
+
+
+def parse_irc_url(raw: str) -> IrcEndpoint:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise SettingsError(
+            f"CHATWARDEN_IRC_URL: {raw!r} is not supported (expected "
+            "ircs://HOST:PORT for TLS, irc://HOST:PORT for plain TCP, or wss:// / ws://)"
+        )
+    try:
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
+    except ValueError as exc:
+        raise SettingsError(f"CHATWARDEN_IRC_URL: bad port in {raw!r}") from exc
+    return IrcEndpoint(parts.scheme, parts.hostname, port)
+
+
+def parse_webhook(raw: str) -> Secret:
+    """Accept only Discord webhook URLs (or a loopback test server speaking their API)."""
+    parts = urlsplit(raw.strip())
+    host = parts.hostname or ""
+    discord = parts.scheme == "https" and host in _DISCORD_HOSTS
+    loopback = parts.scheme in {"http", "https"} and host in _LOOPBACK
+    if not (discord or loopback) or not _WEBHOOK_PATH.match(parts.path):
+        shown = f"{parts.scheme}://{host}{'/…' if parts.path else ''}"
+        raise SettingsError(
+            f"CHATWARDEN_DISCORD_WEBHOOK_URL: {shown} is not a Discord webhook URL "
+            "(expected https://discord.com/api/webhooks/<id>/<token>)"
+        )
+    return Secret(raw.strip())
+
+
+def parse_token(raw: str) -> Secret:
+    token = raw.strip()
+    if token.lower().startswith("oauth:"):
+        token = token[6:]
+    if not re.fullmatch(r"[A-Za-z0-9]{10,64}", token):
+        raise SettingsError(
+            "CHATWARDEN_TWITCH_TOKEN: not a Twitch user access token (expected 'oauth:' "
+            "followed by letters and digits, or the bare token)"
+        )
+    return Secret("oauth:" + token)
+
+
+def _bool(key: str) -> Callable[[str], bool]:
+    def parse(raw: str) -> bool:
+        value = raw.strip().lower()
+        if value in {"1", "true", "yes", "on"}:
+            return True
+        if value in {"0", "false", "no", "off"}:
+            return False
+        raise SettingsError(f"{key}: expected true or false, got {raw!r}")
+
+    return parse
+
+
+def _number(
+    key: str, kind: type[int] | type[float], low: float, high: float
+) -> Callable[[str], Any]:
+    def parse(raw: str) -> int | float:
+        try:
+            value = kind(raw.strip())
+        except ValueError as exc:
+            raise SettingsError(f"{key}: expected a {kind.__name__}, got {raw!r}") from exc
+        if not low <= value <= high:
+            raise SettingsError(f"{key}: {value} is outside {low}..{high}")
+        return value
+
+    return parse
+
+
+def _optional_number(key: str, low: float, high: float) -> Callable[[str], float | None]:
+    inner = _number(key, float, low, high)
+    return lambda raw: None if not raw.strip() else float(inner(raw))
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise SettingsError(
+            f"CHATWARDEN_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}"
+        )
+    return level
+
+
+def _default_data_dir() -> Path | None:
+    candidate = Path("../shared/data")
+    return candidate.resolve() if candidate.is_dir() else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the bot and CLI are configured by. Build with :meth:`from_env`."""
+
+    channels: tuple[str, ...] = ()
+    irc_url: IrcEndpoint = field(
+        default_factory=lambda: parse_irc_url("ircs://irc.chat.twitch.tv:6697")
+    )
+    twitch_login: str | None = None
+    twitch_token: Secret | None = None
+    discord_webhook_url: Secret | None = None
+    db: Path = Path("chatwarden.db")
+    model_uri: str | None = None
+    data_dir: Path | None = None
+    batch_max_size: int = 128
+    batch_max_wait_ms: float = 25.0
+    queue_size: int = 10_000
+    flag_threshold: float | None = None
+    report_threshold: float = 0.9
+    report_after_flags: int = 3
+    report_window_s: float = 600.0
+    exempt_vips: bool = False
+    exempt_subscribers: bool = False
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
+        """Read settings; raise :class:`SettingsError` naming the first bad key."""
+        values: dict[str, str] = {}
+        if env_file is not None and env_file.is_file():
+            values.update(read_env_file(env_file))
+        values.update({k: v for k, v in environ.items() if k.startswith("CHATWARDEN_")})
+        kwargs: dict[str, Any] = {}
+        for key, (attr, parse) in _PARSERS.items():
+            raw = values.get(key)
+            if raw is None or (raw.strip() == "" and attr not in {"flag_threshold"}):
+                continue
+            kwargs[attr] = parse(raw)
+        if "data_dir" not in kwargs:
+            kwargs["data_dir"] = _default_data_dir()
+        settings = cls(**kwargs)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if (self.twitch_login is None) != (self.twitch_token is None):
+            raise SettingsError(
+                "CHATWARDEN_TWITCH_LOGIN and CHATWARDEN_TWITCH_TOKEN go together: set both "
+                "to chat as a bot account, or neither to read anonymously"
+            )
+        if self.flag_threshold is not None and self.flag_threshold > self.report_threshold:
+            raise SettingsError(
+                "CHATWARDEN_FLAG_THRESHOLD must not exceed CHATWARDEN_REPORT_THRESHOLD"
+            )
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        """A copy with CLI overrides applied (and validated)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        updated = replace(self, **changes)
+        updated.validate()
+        return updated
+
+    @property
+    def anonymous(self) -> bool:
+        return self.twitch_token is None
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes."""
+    out: dict[str, str] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped.startswith("export "):
+            stripped = stripped[7:]
+        key, sep, value = stripped.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
+            raise SettingsError(f"{path}:{number}: expected KEY=value, got {line!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+_PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "CHATWARDEN_CHANNELS": ("channels", parse_channels),
+    "CHATWARDEN_IRC_URL": ("irc_url", parse_irc_url),
+    "CHATWARDEN_TWITCH_LOGIN": ("twitch_login", lambda raw: parse_channels(raw)[0]),
+    "CHATWARDEN_TWITCH_TOKEN": ("twitch_token", parse_token),
+    "CHATWARDEN_DISCORD_WEBHOOK_URL": ("discord_webhook_url", parse_webhook),
+    "CHATWARDEN_DB": ("db", lambda raw: Path(raw.strip()).expanduser()),
+    "CHATWARDEN_MODEL_URI": ("model_uri", str.strip),
+    "CHATWARDEN_DATA_DIR": ("data_dir", lambda raw: Path(raw.strip()).expanduser()),
+    "CHATWARDEN_BATCH_MAX_SIZE": (
+        "batch_max_size",
+        _number("CHATWARDEN_BATCH_MAX_SIZE", int, 1, 4096),
+    ),
+    "CHATWARDEN_BATCH_MAX_WAIT_MS": (
+        "batch_max_wait_ms",
+        _number("CHATWARDEN_BATCH_MAX_WAIT_MS", float, 0, 5000),
+    ),
+    "CHATWARDEN_QUEUE_SIZE": ("queue_size", _number("CHATWARDEN_QUEUE_SIZE", int, 1, 10_000_000)),
+    "CHATWARDEN_FLAG_THRESHOLD": (
+        "flag_threshold",
+        _optional_number("CHATWARDEN_FLAG_THRESHOLD", 0, 1),
+    ),
+    "CHATWARDEN_REPORT_THRESHOLD": (
+        "report_threshold",
+        _number("CHATWARDEN_REPORT_THRESHOLD", float, 0, 1),
+    ),
+    "CHATWARDEN_REPORT_AFTER_FLAGS": (
+        "report_after_flags",
+        _number("CHATWARDEN_REPORT_AFTER_FLAGS", int, 1, 1000),
+    ),
+    "CHATWARDEN_REPORT_WINDOW_S": (
+        "report_window_s",
+        _number("CHATWARDEN_REPORT_WINDOW_S", float, 1, 30 * 86400),
+    ),
+    "CHATWARDEN_EXEMPT_VIPS": ("exempt_vips", _bool("CHATWARDEN_EXEMPT_VIPS")),
+    "CHATWARDEN_EXEMPT_SUBSCRIBERS": ("exempt_subscribers", _bool("CHATWARDEN_EXEMPT_SUBSCRIBERS")),
+    "CHATWARDEN_LOG_LEVEL": ("log_level", _log_level),
+}
+
+#: Every environment key the Settings read (``.env.example`` must list exactly these).
+SETTINGS_KEYS = tuple(_PARSERS)
+
+assert {attr for attr, _ in _PARSERS.values()} == {f.name for f in fields(Settings)}

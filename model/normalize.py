@@ -1,0 +1,163 @@
+"""Text normalisation shared by training, the rule baseline and serving.
+
+Every path that compares chat text with something learned or listed (word lists, emote
+allow-lists, the tokenizer, dedup keys) must go through :func:`normalize`, or evasion
+tricks and Unicode quirks make the same message look different in two places.
+
+Steps, in order:
+
+1. Unicode NFKC (full-width letters, ligatures, circled letters → plain forms).
+2. NFKC turns Hangul *compatibility* jamo (ㅅㅂ) into *conjoining* jamo (ᄉᄇ), which
+   render differently and break word lists; they are mapped back.
+3. Zero-width and other invisible format characters are removed, control characters
+   become spaces (invalid surrogates are dropped).
+4. Cyrillic / Greek look-alikes are folded to Latin inside words that contain Latin.
+5. Lower-casing (``casefold``).
+6. Runs of more than two identical characters are squashed to two (``fuuuuck`` →
+   ``fuuck``, ``ㅋㅋㅋㅋㅋ`` → ``ㅋㅋ``).
+7. Whitespace is collapsed.
+
+Emote names survive as tokens: they are plain words, so only case is folded.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+__all__ = ["HOMOGLYPHS", "fold_homoglyphs", "normalize", "skeleton"]
+
+
+def _conjoining_to_compat() -> dict[int, str]:
+    table: dict[int, str] = {}
+    for code in range(0x3131, 0x318F):
+        compat = chr(code)
+        folded = unicodedata.normalize("NFKC", compat)
+        if len(folded) == 1 and folded != compat:
+            table.setdefault(ord(folded), compat)
+    return table
+
+
+_JAMO_BACK = _conjoining_to_compat()
+
+# Invisible characters used to split words without changing how they look.
+_INVISIBLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
+)
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_REPEAT = re.compile(r"(.)\1{2,}", re.DOTALL)
+_SPACES = re.compile(r"\s+")
+
+#: Cyrillic and Greek letters that look like Latin ones (lower case; input is casefolded first).
+HOMOGLYPHS: dict[str, str] = {
+    "а": "a",
+    "в": "b",
+    "с": "c",
+    "ԁ": "d",
+    "е": "e",
+    "ё": "e",
+    "һ": "h",
+    "і": "i",
+    "ї": "i",
+    "ј": "j",
+    "к": "k",
+    "ӏ": "l",
+    "м": "m",
+    "н": "h",
+    "о": "o",
+    "р": "p",
+    "ԛ": "q",
+    "г": "r",
+    "ѕ": "s",
+    "т": "t",
+    "ц": "u",
+    "ѵ": "v",
+    "ԝ": "w",
+    "х": "x",
+    "у": "y",
+    "ү": "y",
+    "з": "3",
+    "α": "a",
+    "β": "b",
+    "ε": "e",
+    "η": "n",
+    "ι": "i",
+    "κ": "k",
+    "ν": "v",
+    "ο": "o",
+    "ρ": "p",
+    "τ": "t",
+    "υ": "u",
+    "χ": "x",
+    "γ": "y",
+    "ω": "w",
+    "μ": "u",
+}
+_HOMOGLYPH_TABLE = str.maketrans(HOMOGLYPHS)
+_LATIN = re.compile("[a-z]")
+_WORD = re.compile(r"\S+")
+
+
+def fold_homoglyphs(text: str) -> str:
+    """Fold Cyrillic/Greek look-alikes to Latin in words that also hold Latin letters.
+
+    Words written wholly in Cyrillic or Greek are left alone, so real Russian or Greek
+    chat is not mangled; mixed words (``guyЅ``, ``fцck``) are what evaders write.
+    """
+
+    def fold(match: re.Match[str]) -> str:
+        word = match.group(0)
+        if _LATIN.search(word):
+            return word.translate(_HOMOGLYPH_TABLE)
+        return word
+
+    return _WORD.sub(fold, text)
+
+
+@lru_cache(maxsize=65536)
+def normalize(text: str) -> str:
+    """Return the canonical form of a chat message (see the module docstring)."""
+    text = _SURROGATE.sub("", text)
+    text = unicodedata.normalize("NFKC", text)
+    text = text.translate(_JAMO_BACK)
+    text = _INVISIBLE.sub("", text)
+    text = _CONTROL.sub(" ", text)
+    text = text.casefold()
+    text = fold_homoglyphs(text)
+    text = _REPEAT.sub(r"\1\1", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+_LEET = str.maketrans(
+    {
+        "0": "o",
+        "1": "i",
+        "!": "i",
+        "3": "e",
+        "4": "a",
+        "@": "a",
+        "5": "s",
+        "$": "s",
+        "7": "t",
+        "+": "t",
+        "8": "b",
+        "9": "g",
+    }
+)
+_NON_WORD = re.compile(r"[^\w]|_", re.UNICODE)
+_REPEAT_ONE = re.compile(r"(.)\1+", re.DOTALL)
+
+
+def skeleton(word: str) -> str:
+    """An evasion-resistant key for one normalised token.
+
+    Leetspeak digits become letters, punctuation inside the word is dropped and every
+    run of a repeated character is squashed to one (``f.u.c.c.k`` → ``fuck``,
+    ``sh1t`` → ``shit``, ``시.발`` → ``시발``).
+    """
+    word = word.translate(_LEET)
+    word = _NON_WORD.sub("", word)
+    return _REPEAT_ONE.sub(r"\1", word)

@@ -1,0 +1,399 @@
+"""Rule-based baseline: English and Korean word lists with evasion-aware matching.
+
+Lists are read from ``<data dir>/wordlists`` (see ``DATA.md`` §4):
+
+* English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity and
+  categories: slurs → ``hate``, sexual terms → ``sexual``).
+* Korean: LDNOOBW ``ko``, the systematic swear-root variants of ``nerv_filter_ko`` and the
+  original project's ``korean_badwords.json``.
+
+Matching works on normalised text (:func:`model.normalize.normalize`):
+
+* English terms match whole tokens only, in their plain or *skeleton* form (leetspeak and
+  inner punctuation undone, repeats squashed: ``f.u.c.k``, ``sh1t``, ``fuuuck``), with an
+  optional plural ``s``; runs of single letters are joined (``f u c k``).
+* Korean words carry particles (``개새끼야``), so a token matches when it *starts with* a
+  listed word; strong swear roots (``시발``, ``병신``…) match anywhere inside a token.
+* Terms that are harmless in context (``미친`` "crazy/amazing", ``보지`` in ``보지마`` "don't
+  look", ``hell``, ``damn``…) are on an allow-list or must match a whole token.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from model.errors import DataNotFoundError
+from model.normalize import normalize, skeleton
+from model.scorer import Score
+
+__all__ = ["RuleScorer", "WordEntry"]
+
+_HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
+_EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+_PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
+
+# Severity → probability of the baseline's score.
+_MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
+
+#: English words that lists contain but that are harmless in Twitch chat.
+EN_ALLOW = frozenset(
+    [
+        "hell",
+        "damn",
+        "god",
+        "crap",
+        "sucks",
+        "suck",
+        "bloody",
+        "butt",
+        "balls",
+        "piss",
+        "pissed",
+        "screw",
+        "xxx",
+        "sex",
+        "sexy",
+        "hot",
+        "gay",
+        "lesbian",
+        "queer",
+        "homo",
+        "trans",
+        "bi",
+        "jew",
+        "jewish",
+        "muslim",
+        "christian",
+        "black",
+        "white",
+        "asian",
+        "kill",
+        "shoot",
+        "shot",
+        "die",
+        "dead",
+        "drug",
+        "drugs",
+        "weed",
+        "beer",
+        "wine",
+        "booze",
+        "bang",
+        "banging",
+        "nude",
+        "naked",
+        "kinky",
+        "tit",
+        "ho",
+        "hoe",
+        "pussy",
+        "cock",
+        "cocks",
+        "dick",
+        "dicks",
+        "kitty",
+        "pawn",
+        "moist",
+        "busty",
+        "breast",
+        "breasts",
+        "nipple",
+        "nipples",
+        "strip",
+        "stripper",
+        "erotic",
+        "porn",
+        "camel",
+        "toe",
+        "thong",
+        "panties",
+        "bra",
+        "dominatrix",
+    ]
+)
+#: Korean words that must be a whole token (with an optional particle) to count.
+KO_WHOLE_TOKEN = frozenset(
+    [
+        "미친",
+        "새끼",
+        "보지",
+        "고자",
+        "망가",
+        "노모",
+        "유모",
+        "야사",
+        "호로",
+        "애자",
+        "에로",
+        "씹",
+        "자위",
+        "변태",
+        "거유",
+        "근친",
+        "몰카",
+        "야동",
+        "섹스",
+        "스와핑",
+        "후장",
+        "직촬",
+        "은꼴",
+        "포르노",
+        "하드코어",
+        "로리타",
+        "18",
+        "장애",
+        "개새",
+        "좆",
+    ]
+)
+#: Korean words that lists contain but that are harmless on their own (``미친`` is an
+#: intensifier: "crazy/amazing"); compounds such as ``미친놈`` stay listed.
+KO_ALLOW = frozenset(["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로"])
+#: Tokens starting with these contain a listed root but are harmless words.
+KO_ALLOW_PREFIXES = (
+    "시발점",
+    "시발역",
+    "수박씨",
+    "보지마",
+    "보지도",
+    "보지는",
+    "보지않",
+    "보지말",
+    "미친듯",
+    "미친척",
+    "장애물",
+    "장애인",
+    "애자일",
+    "호로록",
+)
+_EN_HATE = {
+    "racial / ethnic slurs",
+    "sexual orientation / gender",
+    "religious offense",
+    "mental disability",
+}
+_KO_HATE = frozenset(
+    [
+        "짱깨",
+        "쪽바리",
+        "뙤놈",
+        "틀딱",
+        "한남충",
+        "김치녀",
+        "흑형",
+        "깜둥이",
+        "똥꼬충",
+        "급식충",
+        "맘충",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class WordEntry:
+    """One listed term: its probability when matched and its category label."""
+
+    probability: float
+    label: str
+
+
+def _merge(table: dict[str, WordEntry], key: str, entry: WordEntry) -> None:
+    key = normalize(key)
+    if not key:
+        return
+    old = table.get(key)
+    if old is None or entry.probability > old.probability:
+        table[key] = entry
+
+
+class RuleScorer:
+    """Word-list scorer implementing :class:`model.scorer.Scorer`."""
+
+    name = "rules"
+    threshold = 0.5
+
+    def __init__(
+        self,
+        en_words: dict[str, WordEntry],
+        ko_words: dict[str, WordEntry],
+        ko_roots: dict[str, WordEntry],
+        version: str,
+    ) -> None:
+        self._en_words: dict[str, WordEntry] = {}
+        self._en_phrases: dict[str, list[tuple[str, WordEntry]]] = {}
+        for key, entry in en_words.items():
+            if " " in key:
+                self._en_phrases.setdefault(key.split(" ", 1)[0], []).append((key, entry))
+            elif key not in EN_ALLOW and len(key) > 1:
+                self._en_words[key] = entry
+                self._en_words.setdefault(skeleton(key), entry)
+        self._ko_words = {k: v for k, v in ko_words.items() if k not in KO_ALLOW}
+        self._ko_roots = ko_roots
+        self._ko_max = max((len(k) for k in self._ko_words), default=0)
+        self._version = version
+
+    @property
+    def version(self) -> str:
+        return self._version
+
+    @classmethod
+    def from_data_dir(cls, data_dir: Path) -> RuleScorer:
+        """Read the EN and KO word lists from ``data_dir/wordlists``."""
+        root = Path(data_dir) / "wordlists"
+        if not root.is_dir():
+            raise DataNotFoundError(
+                f"word lists not found: expected the folder {root} (from the data dir "
+                f"{data_dir}; set CHATWARDEN_DATA_DIR to the folder holding wordlists/)"
+            )
+        en: dict[str, WordEntry] = {}
+        ko: dict[str, WordEntry] = {}
+        roots: dict[str, WordEntry] = {}
+        for word in _lines(root / "ldnoobw" / "en"):
+            _merge(en, word, WordEntry(_STRONG, "profanity"))
+        for row in _csv_rows(root / "surge_ai_profanity" / "profanity_en.csv"):
+            severity = {"1": _MILD, "2": _STRONG, "3": _SEVERE}.get(row["severity_rating"][:1])
+            categories = {row.get(f"category_{i}") or "" for i in (1, 2, 3)}
+            label = (
+                "hate"
+                if categories & _EN_HATE
+                else "sexual"
+                if "sexual anatomy / sexual acts" in categories
+                else "profanity"
+            )
+            _merge(en, row["text"], WordEntry(severity or _STRONG, label))
+        for word in _lines(root / "ldnoobw" / "ko"):
+            _merge(ko, word, WordEntry(_STRONG, "profanity"))
+        nerv = _json(root / "nerv_filter_ko" / "default_dic.json")
+        for root_word, spec in nerv.get("basic", {}).items():
+            for form in [root_word, *spec.get("variants", [])]:
+                _merge(roots if len(form) >= 2 else ko, form, WordEntry(0.9, "profanity"))
+        badwords = _json(root / "boostcamp_korean_badwords" / "korean_badwords.json")
+        for word in badwords.get("badwords", []):
+            if isinstance(word, str) and not word.isdigit():
+                _merge(ko, word, WordEntry(_STRONG, "profanity"))
+        for word in _KO_HATE:
+            _merge(ko, word, WordEntry(_SEVERE, "hate"))
+        for word in KO_WHOLE_TOKEN:
+            roots.pop(normalize(word), None)
+        counts = f"en{len(en)}-ko{len(ko) + len(roots)}"
+        return cls(en, ko, roots, version=f"rules-{counts}")
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        return [self._score_one(text) for text in texts]
+
+    def matches(self, text: str) -> list[tuple[str, WordEntry]]:
+        """The listed terms found in ``text`` (for explaining a score)."""
+        norm = normalize(text)
+        if not norm:
+            return []
+        tokens = [_EDGE_PUNCT.sub("", t) for t in norm.split(" ")]
+        found: list[tuple[str, WordEntry]] = []
+        for token in _with_joined_letters(tokens):
+            if not token:
+                continue
+            if _HANGUL.search(token):
+                found.extend(self._match_korean(token))
+            else:
+                found.extend(self._match_english(token))
+        padded = f" {norm} "
+        for token in set(tokens):
+            for phrase, entry in self._en_phrases.get(token, ()):
+                if f" {phrase} " in padded:
+                    found.append((phrase, entry))
+        return found
+
+    def _score_one(self, text: str) -> Score:
+        found = self.matches(text)
+        if not found:
+            return Score(0.0)
+        probability = max(entry.probability for _, entry in found)
+        labels = tuple(sorted({entry.label for _, entry in found}))
+        return Score(probability, labels)
+
+    def _match_english(self, token: str) -> Iterable[tuple[str, WordEntry]]:
+        if token in EN_ALLOW:
+            return
+        for cand in (token, skeleton(token)):
+            entry = self._en_words.get(cand)
+            if entry is None and len(cand) > 3 and cand.endswith("s"):
+                entry = self._en_words.get(cand[:-1])
+            if entry is not None:
+                yield cand, entry
+                return
+
+    def _match_korean(self, token: str) -> Iterable[tuple[str, WordEntry]]:
+        if token in KO_ALLOW:
+            return
+        for cand in dict.fromkeys((token, skeleton(token))):
+            if cand.startswith(KO_ALLOW_PREFIXES):
+                continue
+            entry = self._ko_words.get(cand)
+            if entry is not None:
+                yield cand, entry
+                return
+            for particle in _PARTICLES:
+                stem = cand.removesuffix(particle)
+                if stem != cand and stem in KO_WHOLE_TOKEN and stem in self._ko_words:
+                    yield stem, self._ko_words[stem]
+                    return
+            for length in range(min(len(cand) - 1, self._ko_max), 1, -1):
+                prefix = cand[:length]
+                if prefix in KO_WHOLE_TOKEN:
+                    continue
+                entry = self._ko_words.get(prefix)
+                if entry is not None:
+                    yield prefix, entry
+                    return
+            for start in range(len(cand) - 1):
+                for length in (2, 3, 4):
+                    piece = cand[start : start + length]
+                    entry = self._ko_roots.get(piece)
+                    if entry is not None and len(piece) == length:
+                        yield piece, entry
+                        return
+
+
+def _with_joined_letters(tokens: list[str]) -> list[str]:
+    """Tokens plus the words spelled by runs of single characters (``f u c k`` → ``fuck``)."""
+    out = list(tokens)
+    run: list[str] = []
+    for token in [*tokens, ""]:
+        if len(token) == 1:
+            run.append(token)
+            continue
+        if len(run) >= 2:
+            out.append("".join(run))
+        run = []
+    return out
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            return list(csv.DictReader(handle))
+    except OSError as exc:
+        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+
+
+def _json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DataNotFoundError(f"word list {path} is not a JSON object")
+    return data

@@ -1,0 +1,458 @@
+"""The SQLite database: one writer connection, WAL, one transaction per scored batch.
+
+Use as an async context manager::
+
+    async with Database.open(path) as db:              # creates, migrates, proves writable
+        unseen = await db.filter_unseen(ids)
+        await db.record_batch(batch, render)
+
+    async with Database.open_readonly(path) as db:     # for the CLI's read commands
+        history = await db.history("login")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Concatenate, ParamSpec, TypeVar
+
+import aiosqlite
+
+from storage.errors import StorageUnavailableError
+from storage.migrations import apply_migrations
+from storage.records import (
+    BatchRecord,
+    FlaggedMessage,
+    FlaggedUser,
+    OutboxItem,
+    ReportDraft,
+    ReportSummary,
+    UserCounts,
+    UserHistory,
+)
+
+__all__ = ["Database", "ReportRenderer"]
+
+#: Builds a report's JSON payload from the draft, its flags (oldest first) and the counts.
+ReportRenderer = Callable[[ReportDraft, Sequence[FlaggedMessage], UserCounts], str]
+
+_CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _locked(
+    method: Callable[Concatenate[Database, _P], Awaitable[_R]],
+) -> Callable[Concatenate[Database, _P], Awaitable[_R]]:
+    async def wrapper(self: Database, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        async with self.lock:
+            return await method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
+
+
+class Database:
+    """An open chatwarden database. Not shared between event loops."""
+
+    def __init__(self, conn: aiosqlite.Connection, path: Path, readonly: bool) -> None:
+        self._conn = conn
+        self.path = path
+        self.readonly = readonly
+        # One connection serves the pipeline's writer and the reporter: transactions on it
+        # must not interleave.
+        self.lock = asyncio.Lock()
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path | str, busy_timeout_ms: int = 5000) -> _Opener:
+        """Open (creating and migrating) ``path`` for writing."""
+        return _Opener(Path(path), readonly=False, busy_timeout_ms=busy_timeout_ms)
+
+    @classmethod
+    def open_readonly(cls, path: Path | str) -> _Opener:
+        """Open an existing database read-only; a missing file is a clear error."""
+        return _Opener(Path(path), readonly=True, busy_timeout_ms=5000)
+
+    async def close(self) -> None:
+        await self._conn.close()
+
+    # -- the write path ----------------------------------------------------------------
+
+    @_locked
+    async def filter_unseen(self, msg_ids: Sequence[str]) -> set[str]:
+        """The ids in ``msg_ids`` that were never recorded (a redelivery counts once)."""
+        seen: set[str] = set()
+        for start in range(0, len(msg_ids), _CHUNK):
+            chunk = list(msg_ids[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT msg_id FROM seen_messages WHERE msg_id IN ({marks})"
+            async with self._conn.execute(query, chunk) as cursor:
+                seen.update(row[0] for row in await cursor.fetchall())
+        return {msg_id for msg_id in msg_ids if msg_id not in seen}
+
+    @_locked
+    async def record_batch(self, batch: BatchRecord, render: ReportRenderer) -> list[int]:
+        """Write one scored batch in one transaction; return the new report ids."""
+        conn = self._conn
+        users: dict[str, tuple[str | None, str, str, float, float]] = {}
+        counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+        for m in batch.messages:
+            old = users.get(m.user_key)
+            first = min(old[3], m.sent_at) if old else m.sent_at
+            last = max(old[4], m.sent_at) if old else m.sent_at
+            users[m.user_key] = (m.user_id, m.login, m.display_name, first, last)
+            counts[(m.user_key, m.channel)][0] += 1
+        for f in batch.flags:
+            counts[(f.user_key, f.channel)][1] += 1
+        last_flagged: dict[tuple[str, str], float] = {}
+        for f in batch.flags:
+            key = (f.user_key, f.channel)
+            last_flagged[key] = max(last_flagged.get(key, 0.0), f.sent_at)
+
+        report_ids: list[int] = []
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            await conn.executemany(
+                "INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) VALUES (?, ?)",
+                [(m.msg_id, m.sent_at) for m in batch.messages],
+            )
+            await conn.executemany(
+                """INSERT INTO users (user_key, user_id, login, display_name, first_seen, last_seen)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (user_key) DO UPDATE SET
+                     user_id = coalesce(excluded.user_id, user_id),
+                     login = excluded.login, display_name = excluded.display_name,
+                     first_seen = min(first_seen, excluded.first_seen),
+                     last_seen = max(last_seen, excluded.last_seen)""",
+                [(key, *row) for key, row in users.items()],
+            )
+            await conn.executemany(
+                """INSERT INTO user_channel_counts
+                     (user_key, channel, messages_seen, messages_flagged, last_flagged)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (user_key, channel) DO UPDATE SET
+                     messages_seen = messages_seen + excluded.messages_seen,
+                     messages_flagged = messages_flagged + excluded.messages_flagged,
+                     last_flagged = coalesce(max(last_flagged, excluded.last_flagged),
+                                             excluded.last_flagged, last_flagged)""",
+                [
+                    (user_key, channel, seen, flagged, last_flagged.get((user_key, channel)))
+                    for (user_key, channel), (seen, flagged) in counts.items()
+                ],
+            )
+            await conn.executemany(
+                """INSERT OR IGNORE INTO flagged_messages
+                     (msg_id, channel, user_key, login, text, score, labels, model_version,
+                      sent_at, flagged_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    (
+                        f.msg_id,
+                        f.channel,
+                        f.user_key,
+                        f.login,
+                        f.text,
+                        f.score,
+                        json.dumps(list(f.labels)),
+                        f.model_version,
+                        f.sent_at,
+                        f.flagged_at,
+                    )
+                    for f in batch.flags
+                ],
+            )
+            for draft in batch.reports:
+                report_ids.append(await self._insert_report(draft, render))
+            await conn.execute("COMMIT")
+        except BaseException:
+            await _rollback(conn)
+            raise
+        return report_ids
+
+    async def _insert_report(self, draft: ReportDraft, render: ReportRenderer) -> int:
+        conn = self._conn
+        flags = await self._flags(
+            "WHERE user_key = ? AND channel = ? AND report_id IS NULL ORDER BY sent_at, id",
+            (draft.user_key, draft.channel),
+        )
+        counts = await self._counts(draft.user_key, draft.channel)
+        counts = UserCounts(
+            counts.channel, counts.messages_seen, counts.messages_flagged, counts.reports + 1
+        )
+        payload = render(draft, flags, counts)
+        cursor = await conn.execute(
+            """INSERT INTO reports (channel, user_key, login, reason, payload, next_attempt,
+                                    created_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            (
+                draft.channel,
+                draft.user_key,
+                draft.login,
+                draft.reason,
+                payload,
+                draft.created_at,
+                draft.created_at,
+            ),
+        )
+        report_id = cursor.lastrowid
+        assert report_id is not None
+        await conn.execute(
+            """UPDATE flagged_messages SET report_id = ?
+               WHERE user_key = ? AND channel = ? AND report_id IS NULL""",
+            (report_id, draft.user_key, draft.channel),
+        )
+        await conn.execute(
+            "UPDATE user_channel_counts SET reports = reports + 1 "
+            "WHERE user_key = ? AND channel = ?",
+            (draft.user_key, draft.channel),
+        )
+        return report_id
+
+    # -- the outbox --------------------------------------------------------------------
+
+    @_locked
+    async def pending_reports(self, now: float, limit: int = 10) -> list[OutboxItem]:
+        """Pending reports whose next attempt is due, oldest first."""
+        async with self._conn.execute(
+            """SELECT id, channel, login, payload, attempts, created_at FROM reports
+               WHERE status = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?""",
+            (now, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+    @_locked
+    async def next_report_due(self) -> float | None:
+        """When the earliest pending report is due (None when the outbox is empty)."""
+        async with self._conn.execute(
+            "SELECT min(next_attempt) FROM reports WHERE status = 'pending'"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    @_locked
+    async def mark_reports_sent(self, ids: Iterable[int], sent_at: float) -> None:
+        await self._write(
+            "UPDATE reports SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
+            "last_error = NULL WHERE id = ?",
+            [(sent_at, report_id) for report_id in ids],
+        )
+
+    @_locked
+    async def mark_reports_retry(self, ids: Iterable[int], next_attempt: float, error: str) -> None:
+        await self._write(
+            "UPDATE reports SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
+            "WHERE id = ?",
+            [(next_attempt, error[:500], report_id) for report_id in ids],
+        )
+
+    @_locked
+    async def defer_reports(self, ids: Iterable[int], next_attempt: float) -> None:
+        """Postpone reports without counting an attempt (rate limits are not failures)."""
+        await self._write(
+            "UPDATE reports SET next_attempt = ? WHERE id = ?",
+            [(next_attempt, report_id) for report_id in ids],
+        )
+
+    async def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self._conn.executemany(sql, rows)
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await _rollback(self._conn)
+            raise
+
+    @_locked
+    async def prune_seen(self, before: float) -> int:
+        """Forget dedup ids older than ``before``; flags and counters are kept."""
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = await self._conn.execute(
+                "DELETE FROM seen_messages WHERE seen_at < ?", (before,)
+            )
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await _rollback(self._conn)
+            raise
+        return cursor.rowcount
+
+    # -- reads -------------------------------------------------------------------------
+
+    @_locked
+    async def history(self, login: str, channel: str | None = None) -> UserHistory | None:
+        """A user's flagged messages, counts and reports (None if the login is unknown)."""
+        login = login.lower().lstrip("@")
+        async with self._conn.execute(
+            "SELECT user_key, display_name FROM users WHERE login = ? ORDER BY last_seen DESC",
+            (login,),
+        ) as cursor:
+            users = list(await cursor.fetchall())
+        if not users:
+            return None
+        keys = [row[0] for row in users]
+        marks = ",".join("?" * len(keys))
+        where = f"WHERE user_key IN ({marks})"
+        params: list[object] = list(keys)
+        if channel:
+            where += " AND channel = ?"
+            params.append(channel.lower().lstrip("#"))
+        flags = await self._flags(where + " ORDER BY sent_at DESC, id DESC", params)
+        async with self._conn.execute(
+            f"""SELECT channel, sum(messages_seen), sum(messages_flagged), sum(reports)
+                FROM user_channel_counts {where} GROUP BY channel ORDER BY channel""",
+            params,
+        ) as cursor:
+            counts = [UserCounts(r[0], r[1], r[2], r[3]) for r in await cursor.fetchall()]
+        async with self._conn.execute(
+            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+                       last_error FROM reports {where} ORDER BY id DESC""",
+            params,
+        ) as cursor:
+            reports = [ReportSummary(*r) for r in await cursor.fetchall()]
+        return UserHistory(login, users[0][1], tuple(counts), tuple(flags), tuple(reports))
+
+    @_locked
+    async def flagged_users(self, since: float, channel: str | None = None) -> list[FlaggedUser]:
+        """Users flagged since ``since`` (epoch seconds), worst first."""
+        where = "WHERE f.sent_at >= ?"
+        params: list[object] = [since]
+        if channel:
+            where += " AND f.channel = ?"
+            params.append(channel.lower().lstrip("#"))
+        async with self._conn.execute(
+            f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
+                       max(f.sent_at), count(DISTINCT f.report_id)
+                FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
+                {where}
+                GROUP BY f.user_key, f.channel
+                ORDER BY count(*) DESC, max(f.score) DESC, max(f.sent_at) DESC""",
+            params,
+        ) as cursor:
+            return [FlaggedUser(*row) for row in await cursor.fetchall()]
+
+    @_locked
+    async def count(self, table: str) -> int:
+        """Row count of one of our tables (for tests, benchmarks and ``doctor``)."""
+        if table not in {
+            "users",
+            "seen_messages",
+            "flagged_messages",
+            "reports",
+            "user_channel_counts",
+        }:
+            raise ValueError(f"unknown table {table!r}")
+        async with self._conn.execute(f"SELECT count(*) FROM {table}") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
+        async with self._conn.execute(
+            f"""SELECT msg_id, channel, login, text, score, labels, model_version, sent_at,
+                       flagged_at, report_id FROM flagged_messages {where}""",
+            params,
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            FlaggedMessage(
+                r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7], r[8], r[9]
+            )
+            for r in rows
+        ]
+
+    async def _counts(self, user_key: str, channel: str) -> UserCounts:
+        async with self._conn.execute(
+            """SELECT messages_seen, messages_flagged, reports FROM user_channel_counts
+               WHERE user_key = ? AND channel = ?""",
+            (user_key, channel),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return UserCounts(channel, *(row or (0, 0, 0)))
+
+
+class _Opener:
+    """``async with Database.open(path) as db`` — opens on enter, closes on exit."""
+
+    def __init__(self, path: Path, readonly: bool, busy_timeout_ms: int) -> None:
+        self._path = path
+        self._readonly = readonly
+        self._busy_timeout_ms = busy_timeout_ms
+        self._db: Database | None = None
+
+    async def __aenter__(self) -> Database:
+        self._db = await _connect(self._path, self._readonly, self._busy_timeout_ms)
+        return self._db
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    def __repr__(self) -> str:
+        return f"<Database.open {self._path}>"
+
+
+async def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> Database:
+    if readonly:
+        if not path.is_file():
+            raise StorageUnavailableError(
+                f"no chatwarden database at {path}: run the bot first, or point "
+                "CHATWARDEN_DB (or --db) at the right file"
+            )
+        uri = f"file:{path.resolve()}?mode=ro"
+        ro_conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+        try:
+            await ro_conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+            async with ro_conn.execute("SELECT count(*) FROM schema_migrations") as cursor:
+                await cursor.fetchone()
+        except sqlite3.Error as exc:
+            await ro_conn.close()
+            raise StorageUnavailableError(
+                f"{path} is not a readable chatwarden database: {exc}"
+            ) from exc
+        return Database(ro_conn, path, readonly=True)
+
+    if not path.parent.is_dir():
+        raise StorageUnavailableError(
+            f"cannot create the database {path}: the folder {path.parent} does not exist"
+        )
+    conn: aiosqlite.Connection | None = None
+    try:
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await apply_migrations(conn)
+        # Prove now, not at the first flag, that we can take the write lock.
+        await conn.execute("BEGIN IMMEDIATE")
+        await conn.execute("ROLLBACK")
+    except sqlite3.Error as exc:
+        if conn is not None:
+            await conn.close()
+        raise StorageUnavailableError(
+            f"cannot write the database {path}: {exc} (check that the file and its folder "
+            "are writable and that no other process holds a lock on it)"
+        ) from exc
+    return Database(conn, path, readonly=False)
+
+
+async def _rollback(conn: aiosqlite.Connection) -> None:
+    # A failed COMMIT may already have ended the transaction; never mask the first error.
+    with contextlib.suppress(sqlite3.Error):
+        await conn.execute("ROLLBACK")

@@ -1,0 +1,110 @@
+"""Schema migrations: an ordered registry, each applied once and recorded in a table.
+
+A migration and the record of having run it commit in one transaction, so a crash
+between the two cannot happen. Never edit a released migration; append a new one.
+"""
+
+from __future__ import annotations
+
+import time
+
+import aiosqlite
+
+MIGRATIONS: tuple[tuple[str, str], ...] = (
+    (
+        "0001_initial",
+        """
+        CREATE TABLE users (
+            user_key     TEXT PRIMARY KEY,      -- Twitch user id, or 'login:<login>' without one
+            user_id      TEXT,
+            login        TEXT NOT NULL,
+            display_name TEXT NOT NULL,
+            first_seen   REAL NOT NULL,
+            last_seen    REAL NOT NULL
+        );
+        CREATE INDEX users_login ON users (login);
+
+        CREATE TABLE seen_messages (            -- dedup: a message delivered twice counts once
+            msg_id  TEXT PRIMARY KEY,
+            seen_at REAL NOT NULL
+        ) WITHOUT ROWID;
+        CREATE INDEX seen_messages_seen_at ON seen_messages (seen_at);
+
+        CREATE TABLE user_channel_counts (
+            user_key         TEXT NOT NULL,
+            channel          TEXT NOT NULL,
+            messages_seen    INTEGER NOT NULL DEFAULT 0,
+            messages_flagged INTEGER NOT NULL DEFAULT 0,
+            reports          INTEGER NOT NULL DEFAULT 0,
+            last_flagged     REAL,
+            PRIMARY KEY (user_key, channel)
+        ) WITHOUT ROWID;
+
+        CREATE TABLE reports (                  -- the outbox: written before any send
+            id           INTEGER PRIMARY KEY,
+            channel      TEXT NOT NULL,
+            user_key     TEXT NOT NULL,
+            login        TEXT NOT NULL,
+            reason       TEXT NOT NULL,
+            payload      TEXT NOT NULL,         -- JSON, ready to send
+            status       TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent')),
+            attempts     INTEGER NOT NULL DEFAULT 0,
+            next_attempt REAL NOT NULL,
+            created_at   REAL NOT NULL,
+            sent_at      REAL,
+            last_error   TEXT
+        );
+        CREATE INDEX reports_pending ON reports (status, next_attempt);
+        CREATE INDEX reports_user ON reports (user_key, channel);
+
+        CREATE TABLE flagged_messages (
+            id            INTEGER PRIMARY KEY,
+            msg_id        TEXT NOT NULL UNIQUE,
+            channel       TEXT NOT NULL,
+            user_key      TEXT NOT NULL,
+            login         TEXT NOT NULL,
+            text          TEXT NOT NULL,
+            score         REAL NOT NULL,
+            labels        TEXT NOT NULL,        -- JSON list
+            model_version TEXT NOT NULL,
+            sent_at       REAL NOT NULL,
+            flagged_at    REAL NOT NULL,
+            report_id     INTEGER REFERENCES reports (id)
+        );
+        CREATE INDEX flagged_user ON flagged_messages (user_key, channel, sent_at);
+        CREATE INDEX flagged_channel_time ON flagged_messages (channel, sent_at);
+        """,
+    ),
+)
+
+
+async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
+    """Apply pending migrations in order; return the names applied now."""
+    await conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
+    )
+    async with conn.execute("SELECT name FROM schema_migrations") as cursor:
+        done = {row[0] for row in await cursor.fetchall()}
+    applied: list[str] = []
+    for name, sql in MIGRATIONS:
+        if name in done:
+            continue
+        await conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
+                (name, time.time()),
+            )
+            await conn.execute("COMMIT")
+        except BaseException:
+            await conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,132 @@
+"""Rows going into and coming out of the database, as frozen dataclasses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class SeenMessage:
+    """A scored chat message (every one, flagged or not), for dedup and counters."""
+
+    msg_id: str
+    channel: str
+    user_key: str
+    user_id: str | None
+    login: str
+    display_name: str
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRecord:
+    """A message the policy flagged."""
+
+    msg_id: str
+    channel: str
+    user_key: str
+    login: str
+    text: str
+    score: float
+    labels: tuple[str, ...]
+    model_version: str
+    sent_at: float
+    flagged_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReportDraft:
+    """A decision to report a user; the report takes every unreported flag of that user."""
+
+    channel: str
+    user_key: str
+    login: str
+    display_name: str
+    reason: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """Everything one scored batch writes, in one transaction."""
+
+    messages: tuple[SeenMessage, ...]
+    flags: tuple[FlagRecord, ...] = ()
+    reports: tuple[ReportDraft, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class UserCounts:
+    """Per-user, per-channel totals."""
+
+    channel: str
+    messages_seen: int
+    messages_flagged: int
+    reports: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedMessage:
+    """A stored flag, as read back."""
+
+    msg_id: str
+    channel: str
+    login: str
+    text: str
+    score: float
+    labels: tuple[str, ...]
+    model_version: str
+    sent_at: float
+    flagged_at: float
+    report_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    """A report in the outbox, as read back."""
+
+    id: int
+    channel: str
+    login: str
+    reason: str
+    status: str
+    attempts: int
+    created_at: float
+    sent_at: float | None
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """A pending report ready to send."""
+
+    id: int
+    channel: str
+    login: str
+    payload: str
+    attempts: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UserHistory:
+    """What ``chatwarden history LOGIN`` shows."""
+
+    login: str
+    display_name: str
+    counts: tuple[UserCounts, ...]
+    flags: tuple[FlaggedMessage, ...]
+    reports: tuple[ReportSummary, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FlaggedUser:
+    """One row of ``chatwarden flagged``: a user flagged in a period."""
+
+    login: str
+    display_name: str
+    channel: str
+    flagged: int
+    worst_score: float
+    last_flagged: float
+    reports: int
