@@ -204,12 +204,17 @@ class WordEntry:
 
 
 def _merge(table: dict[str, WordEntry], key: str, entry: WordEntry) -> None:
+    """Add a term; a term in several lists keeps its highest probability and its most
+    specific label (``hate`` or ``sexual`` over plain ``profanity``)."""
     key = normalize(key)
     if not key:
         return
     old = table.get(key)
-    if old is None or entry.probability > old.probability:
+    if old is None:
         table[key] = entry
+        return
+    label = old.label if old.label != "profanity" else entry.label
+    table[key] = WordEntry(max(old.probability, entry.probability), label)
 
 
 class RuleScorer:

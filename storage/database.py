@@ -91,40 +91,40 @@ class Database:
     @_locked
     async def filter_unseen(self, msg_ids: Sequence[str]) -> set[str]:
         """The ids in ``msg_ids`` that were never recorded (a redelivery counts once)."""
-        seen: set[str] = set()
-        for start in range(0, len(msg_ids), _CHUNK):
-            chunk = list(msg_ids[start : start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT msg_id FROM seen_messages WHERE msg_id IN ({marks})"
-            async with self._conn.execute(query, chunk) as cursor:
-                seen.update(row[0] for row in await cursor.fetchall())
+        seen = await self._existing("seen_messages", msg_ids)
         return {msg_id for msg_id in msg_ids if msg_id not in seen}
 
     @_locked
     async def record_batch(self, batch: BatchRecord, render: ReportRenderer) -> list[int]:
-        """Write one scored batch in one transaction; return the new report ids."""
-        conn = self._conn
-        users: dict[str, tuple[str | None, str, str, float, float]] = {}
-        counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
-        for m in batch.messages:
-            old = users.get(m.user_key)
-            first = min(old[3], m.sent_at) if old else m.sent_at
-            last = max(old[4], m.sent_at) if old else m.sent_at
-            users[m.user_key] = (m.user_id, m.login, m.display_name, first, last)
-            counts[(m.user_key, m.channel)][0] += 1
-        for f in batch.flags:
-            counts[(f.user_key, f.channel)][1] += 1
-        last_flagged: dict[tuple[str, str], float] = {}
-        for f in batch.flags:
-            key = (f.user_key, f.channel)
-            last_flagged[key] = max(last_flagged.get(key, 0.0), f.sent_at)
+        """Write one scored batch in one transaction; return the new report ids.
 
+        Idempotent per message: a message or flag already stored is neither stored nor
+        counted again, so a redelivered or retried batch never counts twice.
+        """
+        conn = self._conn
         report_ids: list[int] = []
         await conn.execute("BEGIN IMMEDIATE")
         try:
+            old_seen = await self._existing("seen_messages", [m.msg_id for m in batch.messages])
+            old_flags = await self._existing("flagged_messages", [f.msg_id for f in batch.flags])
+            messages = [m for m in batch.messages if m.msg_id not in old_seen]
+            flags = [f for f in batch.flags if f.msg_id not in old_flags]
+            users: dict[str, tuple[str | None, str, str, float, float]] = {}
+            counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+            for m in messages:
+                old = users.get(m.user_key)
+                first = min(old[3], m.sent_at) if old else m.sent_at
+                last = max(old[4], m.sent_at) if old else m.sent_at
+                users[m.user_key] = (m.user_id, m.login, m.display_name, first, last)
+                counts[(m.user_key, m.channel)][0] += 1
+            last_flagged: dict[tuple[str, str], float] = {}
+            for f in flags:
+                key = (f.user_key, f.channel)
+                counts[key][1] += 1
+                last_flagged[key] = max(last_flagged.get(key, 0.0), f.sent_at)
             await conn.executemany(
                 "INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) VALUES (?, ?)",
-                [(m.msg_id, m.sent_at) for m in batch.messages],
+                [(m.msg_id, m.sent_at) for m in messages],
             )
             await conn.executemany(
                 """INSERT INTO users (user_key, user_id, login, display_name, first_seen, last_seen)
@@ -168,7 +168,7 @@ class Database:
                         f.sent_at,
                         f.flagged_at,
                     )
-                    for f in batch.flags
+                    for f in flags
                 ],
             )
             for draft in batch.reports:
@@ -178,6 +178,16 @@ class Database:
             await _rollback(conn)
             raise
         return report_ids
+
+    async def _existing(self, table: str, ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT msg_id FROM {table} WHERE msg_id IN ({marks})"
+            async with self._conn.execute(query, chunk) as cursor:
+                found.update(row[0] for row in await cursor.fetchall())
+        return found
 
     async def _insert_report(self, draft: ReportDraft, render: ReportRenderer) -> int:
         conn = self._conn
@@ -439,9 +449,15 @@ async def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> Database
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await apply_migrations(conn)
-        # Prove now, not at the first flag, that we can take the write lock.
+        # Prove now, not at the first flag, that we can take the write lock and write: SQLite
+        # silently opens an unwritable file read-only, so write the header and roll back.
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
         await conn.execute("BEGIN IMMEDIATE")
-        await conn.execute("ROLLBACK")
+        try:
+            await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
+        finally:
+            await _rollback(conn)
     except sqlite3.Error as exc:
         if conn is not None:
             await conn.close()

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.batcher import BatcherClosed, MicroBatcher
+from bot.policy import Policy, PolicyConfig
+from bot.twitch.events import ChatMessage
+
+
+async def test_batch_closes_at_max_size() -> None:
+    b: MicroBatcher[int] = MicroBatcher(max_batch=3, max_wait=10)
+    for i in range(7):
+        await b.put(i)
+    assert await b.next_batch() == [0, 1, 2]
+    assert await b.next_batch() == [3, 4, 5]
+
+
+async def test_batch_closes_at_max_wait() -> None:
+    b: MicroBatcher[int] = MicroBatcher(max_batch=100, max_wait=0.02)
+    await b.put(1)
+
+    async def late() -> None:
+        await asyncio.sleep(0.3)
+        await b.put(2)
+
+    task = asyncio.create_task(late())
+    # the batch closes 20 ms after its first item, long before the late one arrives
+    assert await asyncio.wait_for(b.next_batch(), 2) == [1]
+    assert await asyncio.wait_for(b.next_batch(), 2) == [2]
+    await task
+
+
+async def test_backpressure_blocks_instead_of_dropping() -> None:
+    b: MicroBatcher[int] = MicroBatcher(max_batch=10, max_wait=0, maxsize=2)
+    await b.put(1)
+    await b.put(2)
+    blocked = asyncio.create_task(b.put(3))
+    await asyncio.sleep(0.01)
+    assert not blocked.done()  # the producer waits: nothing is dropped
+    assert b.stats.backpressure_waits == 1
+    assert await b.next_batch() == [1, 2]
+    await asyncio.wait_for(blocked, 1)
+    assert await b.next_batch() == [3]
+
+
+async def test_close_drains_then_ends() -> None:
+    b: MicroBatcher[int] = MicroBatcher(max_batch=10, max_wait=1)
+    await b.put(1)
+    await b.put(2)
+    await b.close()
+    with pytest.raises(BatcherClosed):
+        await b.put(3)
+    assert await b.next_batch() == [1, 2]
+    assert await b.next_batch() is None
+    assert await b.next_batch() is None
+
+
+def msg(
+    t: float, login: str = "u", channel: str = "c", badges: frozenset[str] = frozenset()
+) -> ChatMessage:
+    return ChatMessage(f"{login}-{t}", channel, login, login, "x", t, user_id=login, badges=badges)
+
+
+def test_flag_threshold_and_high_score_report() -> None:
+    p = Policy(PolicyConfig(flag_threshold=0.5, report_threshold=0.9))
+    assert not p.decide(msg(1), 0.49).flagged
+    d = p.decide(msg(2), 0.6)
+    assert d.flagged and d.report_reason is None
+    d = p.decide(msg(3), 0.95)
+    assert d.flagged and d.report_reason and "0.95" in d.report_reason
+
+
+def test_repeated_flags_within_window_report_once_then_cool_down() -> None:
+    p = Policy(PolicyConfig(report_after_flags=3, window=60))
+    assert p.decide(msg(0), 0.6).report_reason is None
+    assert p.decide(msg(10), 0.6).report_reason is None
+    first = p.decide(msg(20), 0.6)
+    assert first.report_reason == "3 flagged messages within 1 min"
+    # cool-down: flagged, but joins the next report
+    for t in (30, 40, 50, 70):
+        d = p.decide(msg(t), 0.99)
+        assert d.flagged and d.report_reason is None
+    # after the window, the next strong flag reports again
+    assert p.decide(msg(81), 0.99).report_reason is not None
+
+
+def test_flags_outside_window_do_not_add_up() -> None:
+    p = Policy(PolicyConfig(report_after_flags=3, window=60))
+    for t in (0, 61, 122, 183):
+        assert p.decide(msg(t), 0.6).report_reason is None
+
+
+def test_users_and_channels_are_separate() -> None:
+    p = Policy(PolicyConfig(report_after_flags=2, window=60))
+    assert p.decide(msg(0, "a"), 0.6).report_reason is None
+    assert p.decide(msg(1, "b"), 0.6).report_reason is None
+    assert p.decide(msg(2, "a", channel="other"), 0.6).report_reason is None
+    assert p.decide(msg(3, "a"), 0.6).report_reason is not None
+
+
+def test_exemptions() -> None:
+    p = Policy(PolicyConfig())
+    assert p.decide(msg(0, badges=frozenset({"broadcaster"})), 1.0).exempt
+    assert p.decide(msg(0, badges=frozenset({"moderator"})), 1.0).exempt
+    assert p.decide(msg(0, badges=frozenset({"vip"})), 1.0).flagged
+    p = Policy(PolicyConfig(exempt_vips=True, exempt_subscribers=True, exempt_moderators=False))
+    assert p.decide(msg(0, badges=frozenset({"vip"})), 1.0).exempt
+    assert p.decide(msg(0, badges=frozenset({"founder"})), 1.0).exempt
+    assert p.decide(msg(0, badges=frozenset({"moderator"})), 1.0).flagged
+
+
+def test_idle_users_are_forgotten() -> None:
+    p = Policy(PolicyConfig(window=10))
+    p.decide(msg(0, "a"), 0.6)
+    p.decide(msg(100, "b"), 0.6)
+    assert p.forget_idle(100) == 1 and len(p) == 1

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from model.errors import DataNotFoundError, ModelLoadError
+from model.normalize import normalize, skeleton
+from model.rules import RuleScorer
+from model.scorer import Scorer, load_scorer
+
+
+def test_normalize_steps() -> None:
+    assert normalize("ＦＵＬＬ width") == "full width"
+    assert normalize("a\u200bb\u2060c\ufeffd") == "abcd"
+    assert normalize("ㅅㅂ ㅈㄴ") == "ㅅㅂ ㅈㄴ"  # compatibility jamo survive NFKC
+    assert normalize("guyЅ wЕ nЕЕD") == "guys we need"  # Cyrillic look-alikes in Latin words
+    assert normalize("привет") == "привет"  # real Cyrillic is left alone
+    assert normalize("nooooo ㅋㅋㅋㅋㅋ") == "noo ㅋㅋ"
+    assert normalize("  a \t\n b  ") == "a b"
+    assert normalize("Kappa PogChamp") == "kappa pogchamp"
+
+
+@given(st.text())
+def test_normalize_is_idempotent_and_total(text: str) -> None:
+    once = normalize(text)
+    assert normalize(once) == once
+    assert "\u200b" not in once
+    once.encode("utf-8")  # no lone surrogates survive
+
+
+def test_skeleton_undoes_evasion() -> None:
+    assert skeleton("f.u.c.k") == "fuck"
+    assert skeleton("sh1t") == "shit"
+    assert skeleton("fuuuck") == "fuck"
+    assert skeleton("시.발") == "시발"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["fuck you", "F.U.C.K", "sh1t", "fuuuuuck", "f u c k", "ＦＵＣＫ", "fu\u200bck",
+     "개새끼야", "시.발", "씨발ㅋㅋ", "이 병신아", "ㅅㅂ", "nigger"],
+)  # fmt: skip
+def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, text: str) -> None:
+    [score] = rule_scorer.score([text])
+    assert score.probability >= rule_scorer.threshold, text
+    assert score.labels
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["hello world", "it was crazy yeah", "lol", "gg ez", "hell yeah", "미친 진짜 ㅋㅋㅋ",
+     "보지마", "시발점", "수박씨발라", "Kappa", "ㅁㅊ", "damn that play"],
+)  # fmt: skip
+def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
+    [score] = rule_scorer.score([text])
+    assert score.probability < rule_scorer.threshold, (text, rule_scorer.matches(text))
+
+
+def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
+    hate, sexual = rule_scorer.score(["nigger", "blowjob"])
+    assert "hate" in hate.labels and hate.probability >= 0.9
+    assert "sexual" in sexual.labels
+
+
+def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
+    weird = ["", "   ", "😀" * 500, "\x00\x07\x1b[31m", "\ud800\udfff broken", "a" * 10_000]
+    scores = rule_scorer.score(weird)
+    assert len(scores) == len(weird)
+    assert all(0.0 <= s.probability <= 1.0 for s in scores)
+
+
+def test_load_scorer(data_dir: Path, tmp_path: Path) -> None:
+    scorer = load_scorer(None, data_dir)
+    assert isinstance(scorer, Scorer) and scorer.name == "rules"
+    assert scorer.version.startswith("rules-")
+    with pytest.raises(ModelLoadError, match="unknown model URI"):
+        load_scorer("nope://x", data_dir)
+    with pytest.raises(ModelLoadError, match="CHATWARDEN_DATA_DIR"):
+        load_scorer("rules", None)
+    with pytest.raises(DataNotFoundError, match=str(tmp_path / "wordlists")):
+        load_scorer("rules", tmp_path)

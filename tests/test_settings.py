@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.settings import SETTINGS_KEYS, Settings, SettingsError, read_env_file
+from tests.conftest import ROOT
+
+WEBHOOK = "https://discord.com/api/webhooks/123456/abcDEF_token-xyz"
+
+
+def test_env_example_lists_exactly_the_settings() -> None:
+    keys = set(read_env_file(ROOT / ".env.example"))
+    assert keys == set(SETTINGS_KEYS)
+
+
+def test_env_example_values_parse(tmp_path: Path) -> None:
+    # the example file, as shipped, is a valid configuration
+    Settings.from_env({}, ROOT / ".env.example")
+
+
+def test_defaults(tmp_path: Path) -> None:
+    s = Settings.from_env({}, None)
+    assert str(s.irc_url) == "ircs://irc.chat.twitch.tv:6697" and s.irc_url.tls
+    assert s.anonymous and s.discord_webhook_url is None
+    assert s.db == Path("chatwarden.db")
+    assert (s.batch_max_size, s.batch_max_wait_ms) == (128, 25.0)
+
+
+def test_environment_wins_over_env_file(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# comment\nCHATWARDEN_CHANNELS=from_file\nexport CHATWARDEN_DB='x.db'\n")
+    s = Settings.from_env({"CHATWARDEN_CHANNELS": "#One, two"}, env)
+    assert s.channels == ("one", "two")
+    assert s.db == Path("x.db")
+
+
+def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    s = Settings.from_env(
+        {"CHATWARDEN_TWITCH_LOGIN": "mybot", "CHATWARDEN_TWITCH_TOKEN": "oauth:abcdef1234567890",
+         "CHATWARDEN_DISCORD_WEBHOOK_URL": WEBHOOK},
+        None,
+    )  # fmt: skip
+    assert s.twitch_token is not None and s.twitch_token.reveal() == "oauth:abcdef1234567890"
+    text = repr(s) + str(s)
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("t").info("settings: %s %s", s, s.discord_webhook_url)
+    for secret in ("abcdef1234567890", "abcDEF_token-xyz", "123456"):
+        assert secret not in text
+        assert secret not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("CHATWARDEN_CHANNELS", "bad channel!", "CHATWARDEN_CHANNELS"),
+        ("CHATWARDEN_IRC_URL", "http://x", "CHATWARDEN_IRC_URL"),
+        ("CHATWARDEN_DISCORD_WEBHOOK_URL", "https://evil.example/api/webhooks/1/x",
+         "not a Discord webhook URL"),
+        ("CHATWARDEN_DISCORD_WEBHOOK_URL", "https://discord.com/channels/1/2",
+         "not a Discord webhook URL"),
+        ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a int"),
+        ("CHATWARDEN_BATCH_MAX_SIZE", "0", "outside"),
+        ("CHATWARDEN_REPORT_THRESHOLD", "1.5", "CHATWARDEN_REPORT_THRESHOLD"),
+        ("CHATWARDEN_EXEMPT_VIPS", "maybe", "CHATWARDEN_EXEMPT_VIPS: expected true or false"),
+        ("CHATWARDEN_TWITCH_TOKEN", "oauth:short", "CHATWARDEN_TWITCH_TOKEN"),
+        ("CHATWARDEN_LOG_LEVEL", "LOUD", "CHATWARDEN_LOG_LEVEL"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_key(key: str, value: str, expected: str) -> None:
+    with pytest.raises(SettingsError, match=expected):
+        Settings.from_env({key: value}, None)
+
+
+def test_bad_webhook_error_does_not_echo_the_token() -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env(
+            {"CHATWARDEN_DISCORD_WEBHOOK_URL": "https://evil.example/secret-tok"}, None
+        )
+    assert "secret-tok" not in str(info.value)
+
+
+def test_login_and_token_go_together() -> None:
+    with pytest.raises(SettingsError, match="go together"):
+        Settings.from_env({"CHATWARDEN_TWITCH_LOGIN": "bot"}, None)
+
+
+def test_malformed_env_file_names_the_line(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("CHATWARDEN_CHANNELS=a\nthis is not a setting\n")
+    with pytest.raises(SettingsError, match=r"\.env:2: expected KEY=value"):
+        Settings.from_env({}, env)
+
+
+def test_loopback_webhook_and_irc_urls_for_tests() -> None:
+    s = Settings.from_env(
+        {"CHATWARDEN_DISCORD_WEBHOOK_URL": "http://127.0.0.1:8080/api/webhooks/1/tok",
+         "CHATWARDEN_IRC_URL": "irc://127.0.0.1:6667"},
+        None,
+    )  # fmt: skip
+    assert not s.irc_url.tls and s.irc_url.port == 6667

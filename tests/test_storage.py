@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from storage.database import Database
+from storage.errors import StorageUnavailableError
+from storage.migrations import MIGRATIONS
+from storage.records import (
+    BatchRecord,
+    FlaggedMessage,
+    FlagRecord,
+    ReportDraft,
+    SeenMessage,
+    UserCounts,
+)
+
+
+def seen(i: int, user: str = "u1", channel: str = "c") -> SeenMessage:
+    return SeenMessage(f"m{i}", channel, user, user, f"login_{user}", f"Name_{user}", 1000.0 + i)
+
+
+def flag(i: int, user: str = "u1", channel: str = "c", score: float = 0.7) -> FlagRecord:
+    return FlagRecord(f"m{i}", channel, user, f"login_{user}", f"text {i}", score,
+                      ("profanity",), "rules-test", 1000.0 + i, 2000.0)  # fmt: skip
+
+
+def render(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts) -> str:
+    return json.dumps({"user": draft.login, "flags": [f.msg_id for f in flags],
+                       "seen": counts.messages_seen, "flagged": counts.messages_flagged,
+                       "reports": counts.reports})  # fmt: skip
+
+
+async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "cw.db"
+    async with Database.open(path):
+        pass
+    async with Database.open(path):
+        pass
+    with sqlite3.connect(path) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
+        assert names == [name for name, _ in MIGRATIONS]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_batch_counts_dedup_and_reports(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "cw.db") as db:
+        batch = BatchRecord(
+            messages=(seen(1), seen(2), seen(3, "u2")),
+            flags=(flag(1), flag(2, score=0.95)),
+            reports=(ReportDraft("c", "u1", "login_u1", "Name_u1", "high score", 3000.0),),
+        )
+        [report_id] = await db.record_batch(batch, render)
+        assert await db.filter_unseen(["m1", "m2", "m4"]) == {"m4"}
+        # a redelivered batch is ignored by the pipeline; even if written, flags stay unique
+        await db.record_batch(BatchRecord((), (flag(1),)), render)
+        assert await db.count("flagged_messages") == 2
+        history = await db.history("LOGIN_U1")
+        assert history is not None
+        assert history.counts == (UserCounts("c", 2, 2, 1),)
+        assert [f.msg_id for f in history.flags] == ["m2", "m1"]  # newest first
+        assert all(f.report_id == report_id for f in history.flags)
+        [pending] = await db.pending_reports(now=3000.0)
+        assert json.loads(pending.payload) == {
+            "user": "login_u1",
+            "flags": ["m1", "m2"],
+            "seen": 2,
+            "flagged": 2,
+            "reports": 1,
+        }
+        # later flags are unreported until the next report takes them
+        await db.record_batch(BatchRecord((seen(5),), (flag(5),)), render)
+        await db.record_batch(
+            BatchRecord((seen(6),), (flag(6),),
+                        (ReportDraft("c", "u1", "login_u1", "Name_u1", "again", 4000.0),)),
+            render,
+        )  # fmt: skip
+        reports = await db.pending_reports(now=5000.0)
+        assert json.loads(reports[1].payload)["flags"] == ["m5", "m6"]
+
+
+async def test_outbox_lifecycle(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "cw.db") as db:
+        draft = ReportDraft("c", "u1", "login_u1", "Name_u1", "why", 100.0)
+        [rid] = await db.record_batch(BatchRecord((seen(1),), (flag(1),), (draft,)), render)
+        assert await db.next_report_due() == 100.0
+        await db.mark_reports_retry([rid], next_attempt=200.0, error="HTTP 500")
+        assert await db.pending_reports(now=150.0) == []
+        [item] = await db.pending_reports(now=200.0)
+        assert item.attempts == 1
+        await db.defer_reports([rid], 300.0)
+        assert await db.pending_reports(now=250.0) == []
+        await db.mark_reports_sent([rid], sent_at=301.0)
+        assert await db.pending_reports(now=1e12) == [] and await db.next_report_due() is None
+        [summary] = (await db.history("login_u1")).reports  # type: ignore[union-attr]
+        assert (summary.status, summary.attempts, summary.sent_at) == ("sent", 2, 301.0)
+
+
+async def test_flagged_users_worst_first(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "cw.db") as db:
+        await db.record_batch(
+            BatchRecord((seen(1), seen(2), seen(3, "u2"), seen(4, "u3", channel="d")),
+                        (flag(1), flag(2), flag(3, "u2", score=0.99), flag(4, "u3", "d"))),
+            render,
+        )  # fmt: skip
+        users = await db.flagged_users(since=0)
+        assert [(u.login, u.flagged) for u in users][:2] == [("login_u1", 2), ("login_u2", 1)]
+        assert [u.login for u in await db.flagged_users(since=0, channel="#D")] == ["login_u3"]
+        assert await db.flagged_users(since=1e12) == []
+
+
+async def test_prune_seen_keeps_flags(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "cw.db") as db:
+        await db.record_batch(BatchRecord((seen(1), seen(500)), (flag(1),)), render)
+        assert await db.prune_seen(before=1100.0) == 1
+        assert await db.count("seen_messages") == 1
+        assert await db.count("flagged_messages") == 1
+
+
+def _make_unwritable(path: Path) -> Callable[[], None]:
+    """Make ``path`` unwritable even for root (chattr +i); return the undo."""
+    if os.geteuid() != 0:
+        os.chmod(path, 0o444)
+        os.chmod(path.parent, 0o555)
+        return lambda: (os.chmod(path.parent, 0o755), os.chmod(path, 0o644))  # type: ignore[func-returns-value]
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    subprocess.run(["chattr", "+i", str(path)], check=True, capture_output=True)
+    return lambda: subprocess.run(["chattr", "-i", str(path)], check=True)  # type: ignore[return-value]
+
+
+async def test_unwritable_database_fails_at_open(tmp_path: Path) -> None:
+    with pytest.raises(StorageUnavailableError, match="does not exist"):
+        async with Database.open(tmp_path / "nope" / "cw.db"):
+            pass
+    (tmp_path / "a_dir.db").mkdir()
+    with pytest.raises(StorageUnavailableError, match="cannot write"):
+        async with Database.open(tmp_path / "a_dir.db"):
+            pass
+    path = tmp_path / "ro.db"
+    async with Database.open(path):
+        pass
+    undo = _make_unwritable(path)
+    try:
+        with pytest.raises(StorageUnavailableError, match="cannot write"):
+            async with Database.open(path):
+                pass
+        # reading still works, for `chatwarden history` on a read-only copy
+        async with Database.open_readonly(path) as db:
+            assert await db.count("flagged_messages") == 0
+    finally:
+        undo()
+
+
+async def test_readonly_open_needs_an_existing_database(tmp_path: Path) -> None:
+    with pytest.raises(StorageUnavailableError, match="no chatwarden database"):
+        async with Database.open_readonly(tmp_path / "missing.db"):
+            pass
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE x (y)").connection.close()
+    with pytest.raises(StorageUnavailableError, match="not a readable chatwarden database"):
+        async with Database.open_readonly(other):
+            pass
+
+
+async def test_locked_database_fails_at_open(tmp_path: Path) -> None:
+    path = tmp_path / "locked.db"
+    async with Database.open(path):
+        pass
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StorageUnavailableError, match="lock"):
+            async with Database.open(path, busy_timeout_ms=100):
+                pass
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
