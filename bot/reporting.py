@@ -75,7 +75,7 @@ def render_report(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: U
     worst = max((f.score for f in flags), default=0.0)
     labels = sorted({label for f in flags for label in f.labels})
     lines = [
-        f"**Why:** {escape_markdown(draft.reason)}",
+        f"**Why:** {clip(escape_markdown(draft.reason), 300)}",
         f"**In #{escape_markdown(draft.channel)}:** {counts.messages_seen} messages seen, "
         f"{counts.messages_flagged} flagged, report #{counts.reports}",
     ]

@@ -146,7 +146,7 @@ class FakeTwitchServer:
     def live(self) -> list[FakeClient]:
         return [c for c in self.clients if not c.writer.is_closing() and c.registered]
 
-    async def wait_joined(self, channels: set[str], timeout: float = 10.0) -> FakeClient:
+    async def wait_joined(self, channels: set[str], within: float = 10.0) -> FakeClient:
         async def ready() -> FakeClient:
             async with self.joined:
                 while True:
@@ -155,7 +155,7 @@ class FakeTwitchServer:
                             return client
                     await self.joined.wait()
 
-        return await asyncio.wait_for(ready(), timeout)
+        return await asyncio.wait_for(ready(), within)
 
     async def send_raw(self, data: bytes, clients: list[FakeClient] | None = None) -> None:
         for client in clients if clients is not None else self.live():

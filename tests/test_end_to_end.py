@@ -1,0 +1,160 @@
+"""`chatwarden run` as a real process against loopback Twitch IRC and Discord fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import DATA_DIR, ROOT
+from tests.fakes.discord import FakeDiscord, server_error
+from tests.fakes.twitch_irc import FakeTwitchServer
+
+
+def bot_env(db: Path, irc: FakeTwitchServer | None, discord: FakeDiscord | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
+    env.update(
+        CHATWARDEN_CHANNELS="streamer,other_chan",
+        CHATWARDEN_IRC_URL=irc.url if irc else "irc://127.0.0.1:9",
+        CHATWARDEN_DB=str(db),
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),
+        CHATWARDEN_BATCH_MAX_WAIT_MS="10",
+        PYTHONPATH=str(ROOT),
+    )
+    if discord:
+        env["CHATWARDEN_DISCORD_WEBHOOK_URL"] = discord.webhook_url
+    return env
+
+
+async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def wait_for(predicate: Callable[[], bool], limit: float = 20) -> None:
+    deadline = time.monotonic() + limit
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.05)
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    if not db.exists():
+        return []
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+async def test_run_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "cw.db"
+    async with FakeTwitchServer() as irc, FakeDiscord() as discord:
+        proc = await start_bot(bot_env(db, irc, discord), tmp_path, "run", "--channel", "third")
+        try:
+            fake = await irc.wait_joined({"streamer", "other_chan", "third"}, within=30)
+            assert fake.nick is not None and fake.nick.startswith("justinfan")
+            sent = 0
+            for i in range(30):  # ordinary chat
+                await irc.send_privmsg("streamer", f"viewer{i % 7}", f"gg nice play {i}")
+                sent += 1
+            # one severe message: reported at once
+            await irc.send_privmsg("streamer", "racist", "you are a nigger", user_id="901")
+            # three milder flags within the window: reported on the third
+            for text in ("fuck this", "what a shit stream", "@everyone **fuck** <@123> you"):
+                await irc.send_privmsg("other_chan", "repeat", text, user_id="902")
+            # the broadcaster and moderators are exempt
+            await irc.send_privmsg("streamer", "streamer", "fuck yeah", badges="broadcaster/1")
+            await irc.send_privmsg("streamer", "amod", "fuck off", badges="moderator/1")
+            # a redelivered message (same id) must not count twice
+            line = await irc.send_privmsg("streamer", "dupe", "shit", msg_id="dup-1", user_id="903")
+            await irc.send_raw((line + "\r\n").encode())
+            total = sent + 1 + 3 + 2 + 1
+            await wait_for(lambda: len(discord.embeds) >= 2)
+            await wait_for(lambda: rows(db, "SELECT count(*) FROM seen_messages") == [(total,)])
+        finally:
+            code, err = await stop(proc)
+        assert code == 0, err
+
+    # Discord got exactly the two reports, safe to display
+    titles = sorted(e["title"] for e in discord.embeds)
+    assert titles == ["Flagged user: racist in #streamer", "Flagged user: repeat in #other_chan"]
+    for body in discord.received:
+        assert body["allowed_mentions"] == {"parse": []}
+    repeat = next(e for e in discord.embeds if "repeat" in e["title"])
+    values = [f["value"] for f in repeat["fields"]]
+    assert r"\@everyone \*\*fuck\*\* \<\@123\> you" in values
+    assert "3 flagged messages within 10 min" in repeat["description"]
+    assert repeat["url"] == "https://www.twitch.tv/repeat"
+
+    # SQLite holds users, flags with model version, counters and sent reports
+    flags = rows(db, "SELECT login, channel, model_version, report_id FROM flagged_messages")
+    assert sorted((f[0], f[1]) for f in flags) == [
+        ("dupe", "streamer"), ("racist", "streamer"), ("repeat", "other_chan"),
+        ("repeat", "other_chan"), ("repeat", "other_chan")]  # fmt: skip
+    assert all(str(f[2]).startswith("rules-") for f in flags)
+    assert rows(db, "SELECT status, count(*) FROM reports GROUP BY status") == [("sent", 2)]
+    assert rows(db, "SELECT messages_seen, messages_flagged FROM user_channel_counts "
+                    "WHERE user_key = '903'") == [(1, 1)]  # fmt: skip
+
+
+async def test_pending_reports_survive_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "cw.db"
+    async with FakeTwitchServer() as irc, FakeDiscord() as discord:
+        discord.script = [server_error(503) for _ in range(1000)]  # Discord is down
+        proc = await start_bot(bot_env(db, irc, discord), tmp_path, "run")
+        try:
+            await irc.wait_joined({"streamer", "other_chan"}, within=30)
+            await irc.send_privmsg("streamer", "racist", "nigger", user_id="77")
+            await wait_for(lambda: discord.requests >= 1)
+        finally:
+            code, err = await stop(proc)
+        assert code == 0, err
+        assert rows(db, "SELECT status, attempts >= 1 FROM reports") == [("pending", 1)]
+        assert discord.embeds == []
+
+        discord.script = []  # Discord is back; the restarted bot sends what was pending
+        proc = await start_bot(bot_env(db, irc, discord), tmp_path, "run")
+        try:
+            await wait_for(lambda: len(discord.embeds) == 1, limit=60)
+        finally:
+            code, err = await stop(proc)
+        assert code == 0, err
+    assert rows(db, "SELECT status FROM reports") == [("sent",)]
+    assert discord.embeds[0]["title"] == "Flagged user: racist in #streamer"
+
+
+async def test_bad_configuration_fails_at_start_up(tmp_path: Path) -> None:
+    env = bot_env(tmp_path / "cw.db", None, None)
+    env["CHATWARDEN_DISCORD_WEBHOOK_URL"] = "https://example.com/hook/secret123"
+    proc = await start_bot(env, tmp_path, "run")
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2
+    assert "CHATWARDEN_DISCORD_WEBHOOK_URL" in err.decode() and "secret123" not in err.decode()
+
+    env = bot_env(tmp_path / "missing_dir" / "cw.db", None, None)
+    proc = await start_bot(env, tmp_path, "run")
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and "does not exist" in err.decode()
+
+    env = bot_env(tmp_path / "cw.db", None, None)
+    env["CHATWARDEN_CHANNELS"] = ""
+    proc = await start_bot(env, tmp_path, "run")
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 2 and "no channels to watch" in err.decode()

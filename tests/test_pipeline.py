@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from bot.pipeline import Pipeline
+from bot.policy import Policy, PolicyConfig
+from bot.twitch.events import ChatMessage
+from model.rules import RuleScorer
+from model.scorer import Score
+from storage.database import Database
+
+
+def chat(i: int, text: str, login: str = "viewer", channel: str = "c") -> ChatMessage:
+    return ChatMessage(f"id-{i}", channel, login, login.title(), text, 1_700_000_000.0 + i,
+                       user_id=f"uid-{login}")  # fmt: skip
+
+
+async def run_pipeline(
+    db: Database, scorer: object, messages: Sequence[ChatMessage], **kwargs: object
+) -> Pipeline:
+    with ThreadPoolExecutor(1) as executor:
+        pipeline = Pipeline(scorer, db, Policy(PolicyConfig()), executor, max_wait=0.005,  # type: ignore[arg-type]
+                            **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        runner = asyncio.create_task(pipeline.run())
+        for message in messages:
+            await pipeline.submit(message)
+        await pipeline.close()
+        await asyncio.wait_for(runner, 20)
+    return pipeline
+
+
+async def test_every_message_is_scored_and_redeliveries_count_once(
+    tmp_path: Path, rule_scorer: RuleScorer
+) -> None:
+    texts = ["hello", "fuck you", "gg", "you piece of shit", "nice play", "시발 진짜"]
+    messages = [chat(i, t, login=f"user{i % 2}") for i, t in enumerate(texts * 50)]
+    messages = [ChatMessage(f"id-{i}", m.channel, m.login, m.display_name, m.text, m.sent_at,
+                            m.user_id) for i, m in enumerate(messages)]  # fmt: skip
+    reports = 0
+
+    def on_reports() -> None:
+        nonlocal reports
+        reports += 1
+
+    async with Database.open(tmp_path / "cw.db") as db:
+        p = await run_pipeline(db, rule_scorer, messages, on_reports=on_reports)
+        assert p.stats.scored == 300 and p.stats.duplicates == 0
+        assert await db.count("seen_messages") == 300
+        assert await db.count("flagged_messages") == p.stats.flagged == 150
+        assert p.stats.reports >= 1 and reports >= 1
+        # the same messages again (a reconnect replaying history): nothing counts twice
+        p2 = await run_pipeline(db, rule_scorer, messages[:100])
+        assert p2.stats.duplicates == 100 and p2.stats.scored == 0
+        history = await db.history("user1")
+        assert history is not None and history.counts[0].messages_seen == 150
+
+
+async def test_locked_database_is_retried_not_dropped(
+    tmp_path: Path, rule_scorer: RuleScorer, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cw.db"
+    async with Database.open(path, busy_timeout_ms=50) as db:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+
+        async def release_later() -> None:
+            await asyncio.sleep(0.5)
+            holder.execute("ROLLBACK")
+
+        release = asyncio.create_task(release_later())
+        p = await run_pipeline(db, rule_scorer, [chat(i, "fuck off") for i in range(20)])
+        await release
+        holder.close()
+        assert p.stats.write_retries >= 1
+        assert await db.count("flagged_messages") == 20
+        assert "database write failed" in caplog.text
+
+
+class FlakyScorer:
+    name = "flaky"
+    version = "flaky-1"
+    threshold = 0.5
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        if len(texts) > 1:
+            raise RuntimeError("batch kernel crashed")
+        if texts[0] == "poison":
+            raise ValueError("cannot score this one")
+        return [Score(0.9 if "bad" in texts[0] else 0.1, ("profanity",))]
+
+
+async def test_scorer_errors_fall_back_and_lose_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    messages = [chat(0, "bad"), chat(1, "poison"), chat(2, "fine"), chat(3, "bad again")]
+    async with Database.open(tmp_path / "cw.db") as db:
+        p = await run_pipeline(db, FlakyScorer(), messages, max_batch=8)
+        assert p.stats.scored == 4 and p.stats.score_errors == 1
+        assert await db.count("seen_messages") == 4
+        assert await db.count("flagged_messages") == 2
+    assert "scoring a batch of" in caplog.text and "scoring one message failed" in caplog.text

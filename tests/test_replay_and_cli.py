@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.replay import ReplayStats, read_chat_log
+from tests.conftest import DATA_DIR
+
+KO_LOG = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
+RAW_IRC = DATA_DIR / "twitch_chat_en_madcookie" / "chat.log"
+
+
+def test_chatty_log_reader_on_real_file() -> None:
+    stats = ReplayStats()
+    messages = list(read_chat_log(KO_LOG, stats))
+    assert len(messages) == stats.messages == 21_202  # every `[time] <user> text` line
+    first = messages[0]
+    assert (first.channel, first.login, first.display_name, first.text) == (
+        "yd0821",
+        "fromn02",
+        "단팥팡",
+        "오",
+    )
+    assert "subscriber" in first.badges
+    assert first.sent_at == 1639137462.0  # 2021-12-10 20:57:42 +0900
+    bot = next(m for m in messages if m.login == "twipkr")
+    assert "moderator" in bot.badges
+    assert len({m.msg_id for m in messages}) == len(messages)
+
+
+def test_raw_irc_log_reader_on_real_file() -> None:
+    messages = list(read_chat_log(RAW_IRC))
+    assert len(messages) == 4_557
+    assert {m.channel for m in messages} == {"veibae", "saddummy"}
+    assert messages[0].text == "귀염~~ㅋㅋ" and messages[0].login == "parkon88"
+
+
+def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> tuple[int, str]:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    monkeypatch.setattr("sys.stdout", out)
+    code = main(["--env-file", "/nonexistent", *args])
+    return code, out.getvalue()
+
+
+def test_replay_history_and_flagged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+    db = str(tmp_path / "cw.db")
+    code, out = run_cli(["replay", "--json", "--db", db, str(KO_LOG), str(RAW_IRC)], monkeypatch)
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["messages"] == summary["scored"] == 21_202 + 4_557
+    assert summary["flagged"] > 0 and summary["reports"] > 0
+    assert summary["reports_sent"] == summary["reports"]  # to the log
+    # replaying the same file again counts nothing twice
+    code, out = run_cli(["replay", "--json", "--db", db, str(RAW_IRC)], monkeypatch)
+    again = json.loads(out)
+    assert again["duplicates"] == 4_557 and again["scored"] == 0
+
+    code, out = run_cli(["flagged", "--since", "10000d", "--json", "--db", db], monkeypatch)
+    users = json.loads(out)
+    assert code == 0 and len(users) > 0
+    assert users == sorted(
+        users, key=lambda u: (-u["flagged"], -u["worst_score"], -u["last_flagged"])
+    )
+    worst = users[0]
+    code, out = run_cli(["history", worst["login"], "--json", "--db", db], monkeypatch)
+    history = json.loads(out)
+    assert len(history["flags"]) == worst["flagged"]
+    assert all(f["model_version"].startswith("rules-") for f in history["flags"])
+    code, out = run_cli(["history", worst["login"], "--db", db], monkeypatch)
+    assert code == 0 and "sent (UTC)" in out and worst["login"] in out
+    code, out = run_cli(["flagged", "--since", "10000d", "--db", db, "--channel", "veibae"],
+                        monkeypatch)  # fmt: skip
+    assert code == 0 and "#veibae" in out and "#yd0821" not in out
+    code, out = run_cli(["history", "nobody_like_this", "--db", db], monkeypatch)
+    assert code == 1 and "no messages from" in out
+
+
+def test_score_jsonl_keeps_order_and_reports_bad_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+    lines = ['{"text": "hello"}', '{"text": "fuck you"}', "not json", '{"txt": 1}',
+             '{"text": ""}', json.dumps({"text": "시.발 " + "😀" * 500})]  # fmt: skip
+    code, out = run_cli(["score", "--batch-size", "2"], monkeypatch, "\n".join(lines) + "\n")
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 1  # some lines were bad, and said so
+    assert len(results) == 6
+    assert results[0] == {"score": 0.0, "flagged": False, "labels": []}
+    assert results[1]["flagged"] and results[1]["score"] >= 0.5
+    assert "error" in results[2] and "error" in results[3]
+    assert results[4]["flagged"] is False and results[5]["flagged"] is True
+    assert "2 input line(s)" in capsys.readouterr().err
+
+
+def test_user_errors_exit_2_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = run_cli(["history", "x", "--db", str(tmp_path / "none.db")], monkeypatch)
+    assert code == 2 and "no chatwarden database" in capsys.readouterr().err
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(tmp_path))
+    code, _ = run_cli(["score"], monkeypatch, '{"text": "x"}\n')
+    assert code == 2 and "word lists not found" in capsys.readouterr().err
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+    code, _ = run_cli(["replay", str(tmp_path / "nope.log")], monkeypatch)
+    assert code == 2 and "no chat log at" in capsys.readouterr().err
+
+
+def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for command in ("run", "history", "flagged", "score", "replay", "CHATWARDEN_CHANNELS"):
+        assert command in text

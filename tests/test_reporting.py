@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bot.reporting import (
+    DiscordSender,
+    LogSender,
+    OutboxWorker,
+    embed_chars,
+    escape_markdown,
+    pack_embeds,
+    render_report,
+)
+from bot.settings import Secret
+from storage.database import Database
+from storage.records import (
+    BatchRecord,
+    FlaggedMessage,
+    FlagRecord,
+    OutboxItem,
+    ReportDraft,
+    SeenMessage,
+    UserCounts,
+)
+from tests.fakes.discord import FakeDiscord, embed_problems, rate_limited, server_error
+
+
+def flagged(i: int, text: str = "you are trash", score: float = 0.8) -> FlaggedMessage:
+    return FlaggedMessage(f"m{i}", "chan", "troll", text, score, ("insult",), "rules-x",
+                          1_700_000_000.0 + i, 1_700_000_100.0, None)  # fmt: skip
+
+
+DRAFT = ReportDraft("chan", "u1", "troll", "Troll", "3 flagged messages within 10 min", 1.7e9)
+
+
+def test_escape_markdown_and_mentions() -> None:
+    assert escape_markdown("**bold** @everyone <@123> [x](http://y)") == (
+        r"\*\*bold\*\* \@everyone \<\@123\> \[x\]\(http\://y\)"
+    )
+
+
+def test_render_report_shape() -> None:
+    embed = json.loads(render_report(DRAFT, [flagged(1), flagged(2, "@here _hi_")],
+                                     UserCounts("chan", 40, 2, 1)))  # fmt: skip
+    assert embed["url"] == "https://www.twitch.tv/troll"
+    assert "Troll" in embed["title"] and "#chan" in embed["title"]
+    assert "40 messages seen, 2 flagged" in embed["description"]
+    assert [f["value"] for f in embed["fields"]] == ["you are trash", r"\@here \_hi\_"]
+    assert embed["fields"][0]["name"].startswith("0.80 · insult · 2023-11-14")
+    assert embed["footer"]["text"] == "chatwarden · model rules-x"
+    assert embed["timestamp"].startswith("2023-11-14T22:13:20")
+    assert not embed_problems({"embeds": [embed]})
+
+
+def test_huge_reports_are_truncated_to_discord_limits() -> None:
+    flags = [flagged(i, "💀" * 600 + "x" * 2000) for i in range(40)]
+    draft = ReportDraft("chan", "u1", "t" * 25, "N" * 300, "r" * 5000, 1.7e9)
+    embed = json.loads(render_report(draft, flags, UserCounts("chan", 99, 40, 3)))
+    assert len(embed["fields"]) == 10
+    assert "30 earlier flagged message(s) not shown" in embed["description"]
+    items = [OutboxItem(i, "chan", "t", json.dumps(embed), 0, 0.0) for i in range(12)]
+    packed = pack_embeds(items)
+    assert sum(len(ids) for ids, _ in packed) == 12
+    for _ids, body in packed:
+        assert body["allowed_mentions"] == {"parse": []}
+        assert len(body["embeds"]) <= 10
+        assert sum(embed_chars(e) for e in body["embeds"]) <= 6000
+        assert not embed_problems(body), embed_problems(body)
+
+
+def test_small_reports_share_a_message() -> None:
+    payload = render_report(DRAFT, [flagged(1)], UserCounts("chan", 1, 1, 1))
+    items = [OutboxItem(i, "chan", "troll", payload, 0, 0.0) for i in range(13)]
+    assert [len(ids) for ids, _ in pack_embeds(items)] == [10, 3]
+
+
+def _render(d: ReportDraft, f: Sequence[FlaggedMessage], c: UserCounts) -> str:
+    return render_report(d, f, c)
+
+
+async def _db_with_reports(path: Path, n: int) -> None:
+    async with Database.open(path) as db:
+        for i in range(n):
+            user = f"user{i}"
+            await db.record_batch(
+                BatchRecord(
+                    (SeenMessage(f"m{i}", "chan", user, user, user, user, 1.7e9 + i),),
+                    (FlagRecord(f"m{i}", "chan", user, user, f"bad {i}", 0.95, ("hate",),
+                                "rules-x", 1.7e9 + i, 1.7e9),),
+                    (ReportDraft("chan", user, user, user, "high score", time.time()),),
+                ),
+                _render,
+            )  # fmt: skip
+
+
+async def _run_worker_until(
+    db: Database, worker: OutboxWorker, done: object, limit: float = 10
+) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and not done():  # type: ignore[operator]
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_outbox_sends_and_marks_sent(tmp_path: Path) -> None:
+    await _db_with_reports(tmp_path / "cw.db", 12)
+    async with FakeDiscord() as discord, Database.open(tmp_path / "cw.db") as db:
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender)
+            await _run_worker_until(db, worker, lambda: worker.sent == 12)
+        assert worker.sent == 12
+        assert len(discord.received) == 2  # 10 + 2 embeds
+        assert {e["title"].split(": ")[1].split(" in")[0] for e in discord.embeds} == {
+            f"user{i}" for i in range(12)
+        }
+        assert await db.pending_reports(now=1e12) == []
+
+
+async def test_429_is_honoured_and_nothing_is_lost(tmp_path: Path) -> None:
+    await _db_with_reports(tmp_path / "cw.db", 3)
+    async with FakeDiscord() as discord, Database.open(tmp_path / "cw.db") as db:
+        discord.script = [rate_limited(0.3), rate_limited(0.2)]
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender)
+            started = time.monotonic()
+            await _run_worker_until(db, worker, lambda: worker.sent == 3)
+            elapsed = time.monotonic() - started
+        assert worker.rate_limited == 2 and worker.sent == 3
+        assert elapsed >= 0.5  # waited retry_after both times
+        assert len(discord.embeds) == 3 and discord.requests == 3
+        # rate limits are not failures: no attempt was counted against the reports
+        history = await db.history("user0")
+        assert history is not None and history.reports[0].attempts == 1
+
+
+async def test_5xx_and_network_errors_are_retried_with_backoff(tmp_path: Path) -> None:
+    await _db_with_reports(tmp_path / "cw.db", 2)
+    async with FakeDiscord() as discord, Database.open(tmp_path / "cw.db") as db:
+        discord.script = [server_error(500), server_error(502)]
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender, retry_base=0.05)
+            await _run_worker_until(db, worker, lambda: worker.sent == 2)
+        assert worker.failed == 2 and worker.sent == 2
+        assert len(discord.embeds) == 2
+        history = await db.history("user0")
+        assert history is not None and history.reports[0].attempts == 3
+    # a server that is down: reports stay pending with the error recorded
+    await _db_with_reports(tmp_path / "down.db", 1)
+    async with Database.open(tmp_path / "down.db") as db:
+        sender2 = DiscordSender(Secret("http://127.0.0.1:9/api/webhooks/1/x"), timeout=1)
+        async with sender2:
+            worker = OutboxWorker(db, sender2, retry_base=10)
+            await _run_worker_until(db, worker, lambda: worker.failed >= 1)
+        [pending] = await db.pending_reports(now=1e12)
+        history = await db.history("user0")
+        assert history is not None and history.reports[0].status == "pending"
+        assert "Connect" in (history.reports[0].last_error or "")
+        assert pending.attempts == 1
+
+
+async def test_exhausted_bucket_pauses_before_next_send() -> None:
+    async with FakeDiscord() as discord:
+        discord.default_remaining = "0"
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            result = await sender.send({"embeds": [], "content": "x"})
+        assert result.ok and result.pause == 0.2
+
+
+async def test_log_sender_reports_to_the_log(
+    caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.reporting")
+    await _db_with_reports(tmp_path / "cw.db", 1)
+    async with Database.open(tmp_path / "cw.db") as db:
+        worker = OutboxWorker(db, LogSender())
+        await _run_worker_until(db, worker, lambda: worker.sent == 1)
+    assert "REPORT Flagged user: user0 in #chan" in caplog.text
+    assert "bad 0" not in caplog.text  # no chat text at INFO
