@@ -125,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--discord", action="store_true", help="send reports to CHATWARDEN_DISCORD_WEBHOOK_URL"
     )
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+    bench = sub.add_parser(
+        "bench",
+        help="measure parser, scorer and pipeline throughput",
+        description="Measure, in one process, on real chat logs from the "
+        "data dir: IRC lines parsed per second on one core, messages "
+        "scored per second, and messages per second through the whole "
+        "pipeline (replay into a fresh SQLite file).",
+    )
+    bench.add_argument(
+        "logs",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="chat logs to use (default: a Korean and an English log)",
+    )
+    bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
+    bench.add_argument("--json", action="store_true", help="results as JSON")
     return parser
 
 
@@ -191,6 +209,26 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 f"{summary.scorer}: {summary.scored} scored, {summary.duplicates} duplicates, "
                 f"{summary.flagged} flagged, {summary.reports} reports "
                 f"({summary.reports_sent} sent); database {settings.db}"
+            )
+        return 0
+    if args.command == "bench":
+        from bot.bench import default_logs, run_bench
+
+        logging.getLogger("bot").setLevel(logging.WARNING)
+        if settings.data_dir is None and not args.logs:
+            raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
+        logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
+        results = run_bench(settings, logs, repeats=args.repeats)
+        if args.json:
+            print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]))
+        else:
+            _table(
+                [
+                    [r.name, f"{r.items:,}", f"{r.seconds:.3f}", f"{r.rate:,.0f} {r.unit}"]
+                    for r in results
+                ],
+                ["benchmark", "items", "seconds", "rate"],
+                sys.stdout,
             )
         return 0
     raise AssertionError(args.command)

@@ -119,3 +119,15 @@ def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for command in ("run", "history", "flagged", "score", "replay", "CHATWARDEN_CHANNELS"):
         assert command in text
+
+
+def test_bench_measures_parser_scorer_and_pipeline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+    code, out = run_cli(["bench", "--repeats", "1", "--json", str(RAW_IRC)], monkeypatch)
+    assert code == 0
+    results = {r["name"].split(" ")[0] + r["unit"]: r for r in json.loads(out)}
+    assert results["IRClines/s"]["items"] == 4_557
+    assert results["pipeline:msg/s"]["items"] == 4_557  # none lost on the way
+    assert all(r["rate"] > 0 for r in results.values())
