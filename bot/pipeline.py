@@ -70,6 +70,8 @@ class Pipeline:
         on_reports: Callable[[], None] | None = None,
         on_decisions: DecisionHook | None = None,
         write_retry_cap: float = 30.0,
+        dedup_horizon: float = 2 * 86400.0,
+        maintenance_every: float = 3600.0,
     ) -> None:
         self.scorer = scorer
         self.db = db
@@ -79,6 +81,9 @@ class Pipeline:
         self._on_reports = on_reports
         self._on_decisions = on_decisions
         self._write_retry_cap = write_retry_cap
+        self._dedup_horizon = dedup_horizon
+        self._maintenance_every = maintenance_every
+        self._last_maintenance = time.time()
         self._scored: asyncio.Queue[tuple[list[ChatMessage], list[Score]] | None] = asyncio.Queue(
             maxsize=2
         )
@@ -137,6 +142,15 @@ class Pipeline:
         while (item := await self._scored.get()) is not None:
             batch, scores = item
             await self._write(batch, scores)
+            if time.time() - self._last_maintenance >= self._maintenance_every:
+                await self._maintain(batch[-1].sent_at)
+
+    async def _maintain(self, now: float) -> None:
+        """Bound memory and disk: forget dedup ids past the horizon and idle users."""
+        self._last_maintenance = time.time()
+        pruned = await self._retry(self.db.prune_seen, now - self._dedup_horizon)
+        idle = self.policy.forget_idle(now)
+        _log.info("maintenance: %d old dedup ids pruned, %d idle users forgotten", pruned, idle)
 
     async def _write(self, batch: list[ChatMessage], scores: list[Score]) -> None:
         unseen = await self._retry(self.db.filter_unseen, [m.msg_id for m in batch])

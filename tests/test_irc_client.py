@@ -187,3 +187,51 @@ async def test_unreachable_server_retries_with_backoff(caplog: pytest.LogCapture
     await asyncio.wait_for(task, 2)
     assert client.stats.reconnects >= 3
     assert "retrying in" in caplog.text
+
+
+async def test_websocket_transport() -> None:
+    """ws:// speaks IRC in websocket text frames, as Twitch's irc-ws endpoint does."""
+    from aiohttp import WSMsgType, web
+
+    received: list[str] = []
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                break
+            for line in frame.data.splitlines():
+                received.append(line)
+                if line.startswith("NICK "):
+                    nick = line[5:]
+                    await ws.send_str(f":tmi.twitch.tv 001 {nick} :Welcome, GLHF!\r\n")
+                elif line.startswith("JOIN #"):
+                    # two lines in one frame, as Twitch sends them
+                    await ws.send_str(
+                        FakeTwitchServer().privmsg_line("wschan", "u1", "over ws") + "\r\n"
+                        + FakeTwitchServer().privmsg_line("wschan", "u2", "second") + "\r\n"
+                    )  # fmt: skip
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    messages: asyncio.Queue[ChatMessage] = asyncio.Queue()
+    client = IrcClient(parse_irc_url(f"ws://127.0.0.1:{port}"), ["wschan"], messages.put)
+    stop = asyncio.Event()
+    task = asyncio.create_task(client.run(stop))
+    try:
+        first = await asyncio.wait_for(messages.get(), 5)
+        second = await asyncio.wait_for(messages.get(), 5)
+        assert (first.text, second.text) == ("over ws", "second")
+        assert received[0] == "CAP REQ :twitch.tv/tags twitch.tv/commands"
+        assert "JOIN #wschan" in received
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        await runner.cleanup()

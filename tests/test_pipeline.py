@@ -105,3 +105,16 @@ async def test_scorer_errors_fall_back_and_lose_nothing(
         assert await db.count("seen_messages") == 4
         assert await db.count("flagged_messages") == 2
     assert "scoring a batch of" in caplog.text and "scoring one message failed" in caplog.text
+
+
+async def test_maintenance_prunes_dedup_ids_and_idle_users(
+    tmp_path: Path, rule_scorer: RuleScorer
+) -> None:
+    old = [chat(i, "fuck", login=f"old{i}") for i in range(5)]
+    new = [ChatMessage(f"new-{i}", "c", "now", "Now", "hi", 1_700_000_000.0 + 10 * 86400 + i,
+                       user_id="now") for i in range(3)]  # fmt: skip
+    async with Database.open(tmp_path / "cw.db") as db:
+        p = await run_pipeline(db, rule_scorer, old + new, maintenance_every=0)
+        assert await db.count("seen_messages") == 3  # the 10-day-old ids were pruned
+        assert await db.count("flagged_messages") == 5  # flags are history: kept
+        assert len(p.policy) == 0  # the old users' policy state is gone
