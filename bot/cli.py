@@ -126,6 +126,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--json", action="store_true", help="print the summary as JSON")
 
+    train = sub.add_parser(
+        "train",
+        help="train a toxicity model (tracked in MLflow)",
+        description="Train TextCNN, BiLSTM or CNN+BiLSTM on the labeled sets of the data dir "
+        "(shippable licences only), choose per-language thresholds on dev, evaluate on the "
+        "test splits, save the model folder and log everything to MLflow "
+        "(MLFLOW_TRACKING_URI, default sqlite:///mlflow.db).",
+    )
+    train.add_argument("--arch", choices=("cnn", "bilstm", "cnn_bilstm"), default="cnn_bilstm")
+    train.add_argument("--epochs", type=int, default=4, help="at most this many (default 4)")
+    train.add_argument("--max-examples", type=int, help="train on a random slice of this size")
+    train.add_argument("--lang", default="en,ko", help="languages, comma-separated (default en,ko)")
+    train.add_argument("--vocab-size", type=int, default=24_000, help="WordPiece vocabulary")
+    train.add_argument(
+        "--chat-lines", type=int, default=300_000,
+        help="real chat lines added to the tokenizer's corpus (default 300000)",
+    )  # fmt: skip
+    train.add_argument(
+        "--aug-rate", type=float, default=0.2,
+        help="share of training texts perturbed against evasion (default 0.2)",
+    )  # fmt: skip
+    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
+    train.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    evaluate = sub.add_parser(
+        "evaluate",
+        help="the benchmark table on the public test splits",
+        description="Score the test splits (Korean: Curse + BEEP; English: TweetEval "
+        "offensive and hate) with the rule baseline and the given model folders: accuracy, "
+        "F1, macro-F1, AP, F1 on the adversarial (evasion) version and CPU ms per 128 "
+        "messages.",
+    )
+    evaluate.add_argument("models", nargs="*", type=Path, metavar="MODEL_DIR")
+    evaluate.add_argument(
+        "--train", action="store_true",
+        help="first train cnn, bilstm and cnn_bilstm (with --epochs, --max-examples) into "
+        "--out, then evaluate them",
+    )  # fmt: skip
+    evaluate.add_argument("--epochs", type=int, default=4)
+    evaluate.add_argument("--max-examples", type=int)
+    evaluate.add_argument("--out", type=Path, default=Path("models"))
+    evaluate.add_argument(
+        "--write", type=Path, metavar="MD",
+        help="also write the table into this markdown file (e.g. docs/benchmarks.md)",
+    )  # fmt: skip
+    evaluate.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    evaluate.add_argument("--json", action="store_true", help="rows as JSON")
+
     bench = sub.add_parser(
         "bench",
         help="measure parser, scorer and pipeline throughput",
@@ -211,6 +261,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 f"({summary.reports_sent} sent); database {settings.db}"
             )
         return 0
+    if args.command == "train":
+        return _train(settings, args)
+    if args.command == "evaluate":
+        return _evaluate(settings, args)
     if args.command == "bench":
         from bot.bench import default_logs, run_bench
 
@@ -399,4 +453,79 @@ def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _need_data(settings: Settings) -> Path:
+    if settings.data_dir is None:
+        raise ValueError("no data dir: set CHATWARDEN_DATA_DIR to the folder holding DATA.md")
+    return settings.data_dir
+
+
+def _train(settings: Settings, args: argparse.Namespace) -> int:
+    from model.evaluate import markdown_table
+    from model.experiment import run_experiment
+    from model.train import TrainConfig
+
+    config = TrainConfig(
+        arch=args.arch, epochs=args.epochs, max_examples=args.max_examples,
+        langs=tuple(x.strip() for x in args.lang.split(",") if x.strip()),
+        vocab_size=args.vocab_size, chat_lines=args.chat_lines, aug_rate=args.aug_rate,
+        seed=args.seed,
+    )  # fmt: skip
+    result = run_experiment(config, _need_data(settings), args.out, track=not args.no_track,
+                            progress=sys.stderr.isatty())  # fmt: skip
+    if args.json:
+        print(json.dumps({"model": str(result.folder), "run_id": result.run_id,
+                          "thresholds": result.train.bundle.thresholds,
+                          "history": result.train.history,
+                          "test": [r.as_dict() for r in result.rows]}))  # fmt: skip
+    else:
+        print(markdown_table(result.rows), end="")
+        print(
+            f"\nmodel saved to {result.folder}"
+            + (f"; MLflow run {result.run_id}" if result.run_id else "")
+        )
+        print(f"use it: CHATWARDEN_MODEL_URI={result.folder} chatwarden run ...")
+    return 0
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from model.bundle import load_bundle
+    from model.data import load_examples
+    from model.evaluate import evaluate_scorer, markdown_table, test_groups, write_benchmarks
+    from model.neural import TorchScorer
+    from model.rules import RuleScorer
+    from model.scorer import Scorer
+
+    data_dir = _need_data(settings)
+    folders = list(args.models)
+    if args.train:
+        from model.experiment import run_experiment
+        from model.train import TrainConfig
+
+        for arch in ("cnn", "bilstm", "cnn_bilstm"):
+            config = TrainConfig(arch=arch, epochs=args.epochs, max_examples=args.max_examples)
+            result = run_experiment(config, data_dir, args.out, track=not args.no_track,
+                                    progress=sys.stderr.isatty())  # fmt: skip
+            folders.append(result.folder)
+    groups = test_groups(load_examples(data_dir))
+    scorers: list[tuple[str, Scorer]] = [("rules", RuleScorer.from_data_dir(data_dir))]
+    for folder in folders:
+        bundle = load_bundle(folder)
+        scorers.append((bundle.config.arch, TorchScorer(bundle)))
+    rows = [row for name, scorer in scorers for row in evaluate_scorer(name, scorer, groups)[0]]
+    table = markdown_table(rows)
+    if args.json:
+        print(json.dumps([r.as_dict() for r in rows]))
+    else:
+        print(table, end="")
+    if args.write:
+        write_benchmarks(args.write, rows, [str(f) for f in folders])
+    if not args.no_track:
+        from model.tracking import MlflowRun
+
+        with MlflowRun(run_name="evaluate") as run:
+            run.log_text(table, "evaluation.md")
+            run.log_params({"models": ",".join(str(f) for f in folders) or "rules"})
     return 0

@@ -278,16 +278,14 @@ def _key(text: str) -> str:
 def deduplicate(examples: Iterable[Example]) -> list[Example]:
     """Drop empty texts; a text keeps only its highest-priority split (test > dev > train),
     once per train or dev split. Test splits are kept as published."""
-    examples = [ex for ex in examples if _key(ex.text)]
+    keyed = [(k, ex) for ex in examples if (k := _key(ex.text))]
     rank = {"test": 0, "dev": 1, "train": 2}
     best: dict[str, int] = {}
-    for ex in examples:
-        key = _key(ex.text)
+    for key, ex in keyed:
         best[key] = min(best.get(key, 3), rank[ex.split])
     out: list[Example] = []
     taken: set[tuple[str, str]] = set()
-    for ex in examples:
-        key = _key(ex.text)
+    for key, ex in keyed:
         if rank[ex.split] != best[key]:
             continue
         if ex.split != "test":  # test sets are used as published, repeats included

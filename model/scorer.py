@@ -16,9 +16,10 @@ from model.errors import ModelLoadError
 
 __all__ = ["DEFAULT_MODEL_URI", "Score", "Scorer", "load_scorer"]
 
-#: What ``CHATWARDEN_MODEL_URI`` means when unset. The rule baseline until a bundled
-#: neural model ships.
-DEFAULT_MODEL_URI = "rules"
+#: What ``CHATWARDEN_MODEL_URI`` means when unset: the model shipped in ``model/bundled``
+#: when present, else the rule baseline.
+DEFAULT_MODEL_URI = "bundled"
+BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
 #: Category labels a scorer may attach to a score.
 LABELS = ("profanity", "insult", "hate", "sexual", "threat")
@@ -59,9 +60,18 @@ class Scorer(Protocol):
 def load_scorer(uri: str | None, data_dir: Path | None) -> Scorer:
     """Load the scorer named by ``uri`` (``CHATWARDEN_MODEL_URI``).
 
-    Known URIs: ``rules`` — the word-list baseline, read from ``data_dir/wordlists``.
+    Known URIs:
+
+    * ``bundled`` (the default) — the model shipped in ``model/bundled``; the rule
+      baseline when no model is bundled;
+    * ``rules`` — the word-list baseline, read from ``data_dir/wordlists``;
+    * a folder path (or ``file://`` URI) holding a trained model bundle.
     """
     uri = (uri or DEFAULT_MODEL_URI).strip()
+    if uri == "bundled":
+        if (BUNDLED_DIR / "config.json").is_file():
+            return _load_bundle_scorer(BUNDLED_DIR)
+        uri = "rules"
     if uri == "rules":
         from model.rules import RuleScorer
 
@@ -71,4 +81,17 @@ def load_scorer(uri: str | None, data_dir: Path | None) -> Scorer:
                 "CHATWARDEN_DATA_DIR to the folder holding wordlists/ (e.g. ../shared/data)"
             )
         return RuleScorer.from_data_dir(data_dir)
-    raise ModelLoadError(f"unknown model URI {uri!r}: expected 'rules' (the word-list baseline)")
+    path = Path(uri.removeprefix("file://")).expanduser()
+    if path.is_dir():
+        return _load_bundle_scorer(path)
+    raise ModelLoadError(
+        f"unknown model URI {uri!r}: expected 'bundled', 'rules' or the folder of a trained model"
+    )
+
+
+def _load_bundle_scorer(folder: Path) -> Scorer:
+    from model.bundle import load_bundle
+    from model.neural import TorchScorer
+
+    scorer: Scorer = TorchScorer(load_bundle(folder))
+    return scorer

@@ -1,0 +1,125 @@
+"""Perturbations that chatters use to dodge filters, for training and for an adversarial
+test set.
+
+* ``punct`` — punctuation inserted inside a word (the original project's method): ``f.uck``
+* ``space`` — spaces inside a word: ``f u c k``
+* ``leet`` — leetspeak: ``sh1t``, ``@ss``
+* ``homoglyph`` — Latin letters swapped for Cyrillic/Greek look-alikes: ``fuсk`` (Cyrillic с)
+* ``jamo`` — Hangul syllables split into compatibility jamo: ``시발`` → ``ㅅㅣ발``
+
+:func:`augment` applies one perturbation to one or two words of a text with probability
+``rate``; :func:`adversarial` perturbs every text with a fixed seed, so the adversarial
+test set is the same in every run.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+
+from model.normalize import HOMOGLYPHS
+
+__all__ = ["PERTURBATIONS", "adversarial", "augment", "perturb"]
+
+_PUNCT = ".,*_-'`~!|/"
+_LEET = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t": "7", "l": "1", "g": "9"}
+_TO_GLYPH: dict[str, str] = {}
+for _cyr, _lat in HOMOGLYPHS.items():
+    if _lat.isalpha() and _lat not in _TO_GLYPH:
+        _TO_GLYPH[_lat] = _cyr
+
+_CHO = "ㄱㄲㄴㄷㄸㄹㅁㅂㅃㅅㅆㅇㅈㅉㅊㅋㅌㅍㅎ"
+_JUNG = "ㅏㅐㅑㅒㅓㅔㅕㅖㅗㅘㅙㅚㅛㅜㅝㅞㅟㅠㅡㅢㅣ"
+_JONG = ["", *"ㄱㄲㄳㄴㄵㄶㄷㄹㄺㄻㄼㄽㄾㄿㅀㅁㅂㅄㅅㅆㅇㅈㅊㅋㅌㅍㅎ"]
+
+
+def _split_syllable(ch: str) -> str:
+    code = ord(ch) - 0xAC00
+    if not 0 <= code < 11172:
+        return ch
+    return _CHO[code // 588] + _JUNG[(code % 588) // 28] + str(_JONG[code % 28])
+
+
+def _punct(word: str, rng: random.Random) -> str:
+    if len(word) < 2:
+        return word
+    i = rng.randrange(1, len(word))
+    return word[:i] + rng.choice(_PUNCT) + word[i:]
+
+
+def _space(word: str, rng: random.Random) -> str:
+    return " ".join(word) if len(word) >= 2 else word
+
+
+def _leet(word: str, rng: random.Random) -> str:
+    spots = [i for i, ch in enumerate(word) if ch.lower() in _LEET]
+    if not spots:
+        return word
+    out = list(word)
+    for i in rng.sample(spots, k=min(len(spots), rng.randint(1, 2))):
+        out[i] = rng.choice(_LEET[word[i].lower()])
+    return "".join(out)
+
+
+def _homoglyph(word: str, rng: random.Random) -> str:
+    spots = [i for i, ch in enumerate(word) if ch.lower() in _TO_GLYPH]
+    if not spots:
+        return word
+    out = list(word)
+    for i in rng.sample(spots, k=min(len(spots), rng.randint(1, 2))):
+        out[i] = _TO_GLYPH[word[i].lower()]
+    return "".join(out)
+
+
+def _jamo(word: str, rng: random.Random) -> str:
+    spots = [i for i, ch in enumerate(word) if 0xAC00 <= ord(ch) <= 0xD7A3]
+    if not spots:
+        return word
+    i = rng.choice(spots)
+    return word[:i] + _split_syllable(word[i]) + word[i + 1 :]
+
+
+PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
+    "punct": _punct,
+    "space": _space,
+    "leet": _leet,
+    "homoglyph": _homoglyph,
+    "jamo": _jamo,
+}
+
+
+def _applicable(word: str) -> list[str]:
+    hangul = any(0xAC00 <= ord(ch) <= 0xD7A3 for ch in word)
+    latin = any("a" <= ch.lower() <= "z" for ch in word)
+    names = ["punct", "space"]
+    if latin:
+        names += ["leet", "homoglyph"]
+    if hangul:
+        names += ["jamo", "jamo"]
+    return names
+
+
+def perturb(text: str, rng: random.Random, kinds: Sequence[str] | None = None) -> str:
+    """Apply one perturbation to one or two of the longer words of ``text``."""
+    words = text.split(" ")
+    candidates = [i for i, w in enumerate(words) if len(w) >= 2]
+    if not candidates:
+        return text
+    candidates.sort(key=lambda i: -len(words[i]))
+    chosen = candidates[: max(1, min(len(candidates), 4))]
+    for i in rng.sample(chosen, k=min(len(chosen), rng.randint(1, 2))):
+        names = [k for k in _applicable(words[i]) if kinds is None or k in kinds]
+        if names:
+            words[i] = PERTURBATIONS[rng.choice(names)](words[i], rng)
+    return " ".join(words)
+
+
+def augment(text: str, rng: random.Random, rate: float) -> str:
+    """Perturb ``text`` with probability ``rate`` (training-time augmentation)."""
+    return perturb(text, rng) if rng.random() < rate else text
+
+
+def adversarial(texts: Sequence[str], seed: int = 2003) -> list[str]:
+    """The adversarial version of a test set: every text perturbed, reproducibly."""
+    rng = random.Random(seed)
+    return [perturb(text, rng) for text in texts]

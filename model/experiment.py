@@ -1,0 +1,83 @@
+"""One tracked experiment: train, evaluate on the test splits, save the bundle, plot, log.
+
+MLflow receives the parameters, per-epoch metrics, test metrics and the artifacts:
+``model/`` (``tokenizer.json``, ``weights.pt``, ``config.json``, ``metrics.json``) and
+``plots/`` (confusion matrices, precision-recall curves).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from model.bundle import save_bundle
+from model.data import load_examples
+from model.evaluate import EvalRow, evaluate_scorer, markdown_table, test_groups
+from model.neural import TorchScorer
+from model.plots import confusion_png, pr_curve_png
+from model.train import TrainConfig, TrainResult, train
+
+__all__ = ["ExperimentResult", "run_experiment"]
+
+
+@dataclass
+class ExperimentResult:
+    train: TrainResult
+    rows: list[EvalRow]
+    folder: Path
+    run_id: str | None
+
+
+def run_experiment(
+    config: TrainConfig,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    track: bool = True,
+    progress: bool = True,
+) -> ExperimentResult:
+    """Train and evaluate one network; save it under ``out_dir/<version>``."""
+    if not track:
+        return _run(config, data_dir, out_dir, None, progress)
+    from model.tracking import MlflowRun
+
+    with MlflowRun(run_name=config.arch) as run:
+        run.log_params(config.params())
+        return _run(config, data_dir, out_dir, run, progress)
+
+
+def _run(
+    config: TrainConfig, data_dir: Path, out_dir: Path, run: object, progress: bool
+) -> ExperimentResult:
+    from model.tracking import MlflowRun
+
+    tracked = run if isinstance(run, MlflowRun) else None
+    examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
+    result = train(config, data_dir, progress=progress, examples=examples,
+                   on_epoch=tracked.on_epoch if tracked else None)  # fmt: skip
+    bundle = result.bundle
+    groups = test_groups(examples)
+    rows, metrics, curves = evaluate_scorer(config.arch, TorchScorer(bundle), groups)
+    bundle.metrics = {
+        "thresholds": bundle.thresholds,
+        "examples": result.examples,
+        "train_seconds": round(result.seconds, 1),
+        "history": result.history,
+        "test": {r.group: r.as_dict() for r in rows},
+    }
+    folder = save_bundle(bundle, out_dir / bundle.version)
+    if tracked is not None:
+        tracked.log_metrics(
+            {f"test_{r.group}_{k}": float(getattr(r, k))
+             for r in rows for k in ("accuracy", "f1", "macro_f1", "ap", "adv_f1", "ms_per_128")}
+        )  # fmt: skip
+        tracked.log_artifacts(folder, "model")
+        with tempfile.TemporaryDirectory() as tmp:
+            plots = Path(tmp)
+            confusion_png(metrics, plots / "confusion_matrix.png", f"{bundle.version} (test)")
+            dev_curves = {"dev": ([e.label for e in result.dev], result.dev_probs)}
+            pr_curve_png({**dev_curves, **curves}, plots / "pr_curve.png", bundle.version)
+            tracked.log_artifacts(plots, "plots")
+        tracked.log_text(markdown_table(rows), "evaluation.md")
+    return ExperimentResult(result, rows, folder, tracked.run_id if tracked else None)

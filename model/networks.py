@@ -1,0 +1,141 @@
+"""The three classifiers of the original project: TextCNN, BiLSTM and CNN+BiLSTM.
+
+Each takes token ids ``(B, T)`` and a padding mask ``(B, T)`` (True on real tokens) and
+returns a toxic logit ``(B,)`` and category logits ``(B, C)``. Pooling is masked, so
+padding never changes a score: the same message scores the same alone or in a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ARCHS", "NetworkConfig", "build_network"]
+
+ARCHS = ("cnn", "bilstm", "cnn_bilstm")
+CATEGORIES = ("profanity", "insult", "hate", "sexual", "threat")
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Hyperparameters of one network; saved as ``config.json`` beside its weights."""
+
+    arch: str
+    vocab_size: int
+    emb_dim: int = 128
+    channels: int = 128
+    kernel_sizes: tuple[int, ...] = (2, 3, 4, 5)
+    hidden: int = 128
+    dropout: float = 0.3
+    categories: tuple[str, ...] = field(default=CATEGORIES)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> NetworkConfig:
+        raw = dict(raw)
+        raw["kernel_sizes"] = tuple(raw.get("kernel_sizes", (2, 3, 4, 5)))
+        raw["categories"] = tuple(raw.get("categories", CATEGORIES))
+        return cls(**raw)
+
+
+def masked_max(x: Tensor, mask: Tensor) -> Tensor:
+    """Max over time of ``x (B, T, D)`` ignoring padded steps; an all-pad row gives 0."""
+    filled = x.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+    pooled = filled.max(dim=1).values  # (B, D)
+    return torch.nan_to_num(pooled, neginf=0.0)
+
+
+def masked_mean(x: Tensor, mask: Tensor) -> Tensor:
+    m = mask.unsqueeze(-1).to(x.dtype)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)  # (B, D)
+
+
+class _Network(nn.Module):
+    heads: _Heads
+
+    def _heads(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        return self.heads.forward(pooled)
+
+
+class _Heads(nn.Module):
+    def __init__(self, features: int, categories: int, dropout: float) -> None:
+        super().__init__()
+        self.dropout = nn.Dropout(dropout)
+        self.toxic = nn.Linear(features, 1)
+        self.categories = nn.Linear(features, categories)
+
+    def forward(self, pooled: Tensor) -> tuple[Tensor, Tensor]:
+        h = self.dropout(pooled)
+        toxic: Tensor = self.toxic(h).squeeze(-1)  # (B,)
+        categories: Tensor = self.categories(h)  # (B, C)
+        return toxic, categories
+
+
+class TextCNN(_Network):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=0)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(cfg.emb_dim, cfg.channels, k, padding=k // 2) for k in cfg.kernel_sizes
+        )
+        self.heads = _Heads(cfg.channels * len(cfg.kernel_sizes), len(cfg.categories), cfg.dropout)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.embed(ids).transpose(1, 2)  # (B, E, T)
+        t = ids.shape[1]
+        pooled = [
+            masked_max(torch.relu(conv(x))[:, :, :t].transpose(1, 2), mask) for conv in self.convs
+        ]
+        return self._heads(torch.cat(pooled, dim=-1))
+
+
+class BiLSTM(_Network):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=0)
+        self.lstm = nn.LSTM(cfg.emb_dim, cfg.hidden, batch_first=True, bidirectional=True)
+        self.heads = _Heads(4 * cfg.hidden, len(cfg.categories), cfg.dropout)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        h = _run_lstm(self.lstm, self.embed(ids), mask)  # (B, T, 2H)
+        return self._heads(torch.cat([masked_max(h, mask), masked_mean(h, mask)], dim=-1))
+
+
+class CnnBiLSTM(_Network):
+    def __init__(self, cfg: NetworkConfig) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(cfg.vocab_size, cfg.emb_dim, padding_idx=0)
+        self.conv = nn.Conv1d(cfg.emb_dim, cfg.channels, 3, padding=1)
+        self.lstm = nn.LSTM(cfg.channels, cfg.hidden, batch_first=True, bidirectional=True)
+        self.heads = _Heads(2 * cfg.hidden, len(cfg.categories), cfg.dropout)
+
+    def forward(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        x = torch.relu(self.conv(self.embed(ids).transpose(1, 2))).transpose(1, 2)  # (B, T, C)
+        x = x * mask.unsqueeze(-1).to(x.dtype)
+        h = _run_lstm(self.lstm, x, mask)  # (B, T, 2H)
+        return self._heads(masked_max(h, mask))
+
+
+def _run_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
+    """Run the LSTM on packed sequences, so the backward direction starts at each
+    message's last real token, not at the padding."""
+    lengths = mask.sum(dim=1).clamp(min=1).cpu()
+    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, _ = lstm(packed)
+    h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return h
+
+
+def build_network(cfg: NetworkConfig) -> nn.Module:
+    if cfg.arch == "cnn":
+        return TextCNN(cfg)
+    if cfg.arch == "bilstm":
+        return BiLSTM(cfg)
+    if cfg.arch == "cnn_bilstm":
+        return CnnBiLSTM(cfg)
+    raise ValueError(f"unknown architecture {cfg.arch!r}; expected one of {', '.join(ARCHS)}")

@@ -1,0 +1,99 @@
+"""The neural scorer: a :class:`~model.bundle.Bundle` behind the :class:`Scorer` interface.
+
+Texts are normalised, tokenised in one ``encode_batch`` call, sorted by length and scored
+in length buckets (so short chat lines are not padded to the longest one), then put back
+in their original order.
+
+Thresholds are chosen per language on dev data. The probability reported is rescaled,
+monotonically, so that each language's threshold maps to 0.5: ``score >= 0.5`` is the
+model's decision whatever the language, and scores still rank messages within a language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import torch
+
+from model.bundle import Bundle
+from model.normalize import normalize
+from model.scorer import Score
+
+__all__ = ["TorchScorer", "language_of", "rescale"]
+
+_HANGUL = re.compile("[\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3]")
+MAX_CHARS = 2000  # Twitch caps messages at 500 characters; anything longer is cut first
+
+
+def language_of(text: str) -> str:
+    return "ko" if _HANGUL.search(text) else "en"
+
+
+def rescale(p: float, threshold: float) -> float:
+    """Map ``[0, t] → [0, 0.5]`` and ``[t, 1] → [0.5, 1]`` linearly."""
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    return 0.5 * p / t if p < t else 0.5 + 0.5 * (p - t) / (1 - t)
+
+
+class TorchScorer:
+    """Scores with a trained network on the CPU."""
+
+    name = "neural"
+    threshold = 0.5
+
+    def __init__(self, bundle: Bundle, bucket: int = 128) -> None:
+        self.bundle = bundle
+        self.name = bundle.config.arch
+        self._bucket = bucket
+        self._categories = bundle.config.categories
+        self._default_threshold = bundle.thresholds.get(
+            "all", sum(bundle.thresholds.values()) / max(1, len(bundle.thresholds))
+        )
+
+    @property
+    def version(self) -> str:
+        return self.bundle.version
+
+    def probabilities(self, texts: Sequence[str]) -> tuple[list[float], list[list[float]]]:
+        """Raw toxic probabilities and category probabilities, in input order."""
+        norm = [normalize(t[:MAX_CHARS]) for t in texts]
+        encodings = self.bundle.tokenizer.encode_batch(norm)
+        max_len = self.bundle.max_len
+        ids = [e.ids[:max_len] for e in encodings]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        toxic = [0.0] * len(ids)
+        cats: list[list[float]] = [[] for _ in ids]
+        network = self.bundle.network
+        with torch.inference_mode():
+            for start in range(0, len(order), self._bucket):
+                chunk = order[start : start + self._bucket]
+                width = max(1, max(len(ids[i]) for i in chunk))
+                batch = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    seq = ids[i]
+                    if seq:
+                        batch[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                mask = batch != 0
+                logit, cat_logits = network(batch, mask)
+                p = torch.sigmoid(logit).tolist()
+                c = torch.sigmoid(cat_logits).tolist()
+                for row, i in enumerate(chunk):
+                    # no tokens (empty, whitespace, only unknown symbols): nothing to flag
+                    toxic[i] = float(p[row]) if ids[i] else 0.0
+                    cats[i] = c[row]
+        return toxic, cats
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        toxic, cats = self.probabilities(texts)
+        out = []
+        for text, p, c in zip(texts, toxic, cats, strict=True):
+            threshold = self.bundle.thresholds.get(language_of(text), self._default_threshold)
+            scaled = rescale(p, threshold)
+            labels: tuple[str, ...] = ()
+            if scaled >= 0.5:
+                labels = tuple(
+                    name for name, q in zip(self._categories, c, strict=True) if q >= 0.5
+                )
+            out.append(Score(scaled, labels))
+        return out

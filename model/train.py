@@ -1,0 +1,244 @@
+"""Training: data → tokenizer → network → early stopping on dev F1 → per-language thresholds.
+
+The loop knows nothing about MLflow; :mod:`model.tracking` listens through ``on_epoch``.
+Class imbalance is handled with ``pos_weight`` on the toxic loss; evasion is trained
+against with :func:`model.augment.augment` at ``aug_rate``; batches are length-bucketed.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from model.augment import augment
+from model.bundle import Bundle
+from model.chat import CHAT_SOURCES, iter_chat
+from model.data import SHIPPABLE, Example, load_examples
+from model.metrics import best_threshold
+from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
+from model.normalize import normalize
+from model.tokenizer import train_tokenizer
+
+__all__ = ["TrainConfig", "TrainResult", "set_seed", "train"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    arch: str = "cnn_bilstm"
+    epochs: int = 4
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.01
+    max_len: int = 64
+    vocab_size: int = 24_000
+    emb_dim: int = 128
+    hidden: int = 128
+    aug_rate: float = 0.2
+    category_weight: float = 0.5
+    max_examples: int | None = None
+    langs: tuple[str, ...] = ("en", "ko")
+    sources: tuple[str, ...] = SHIPPABLE
+    chat_lines: int = 300_000
+    seed: int = 13
+    patience: int = 2
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"unknown architecture {self.arch!r}; expected {', '.join(ARCHS)}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("epochs and batch size must be at least 1")
+
+    def params(self) -> dict[str, Any]:
+        return {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class TrainResult:
+    bundle: Bundle
+    history: list[dict[str, float]]
+    dev: list[Example]
+    dev_probs: list[float]
+    seconds: float
+    examples: dict[str, int] = field(default_factory=dict)
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int]]:
+    return [e.ids[:max_len] for e in tokenizer.encode_batch([normalize(t) for t in texts])]
+
+
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Length-bucketed batches: shuffle, sort within pools of 50 batches, shuffle batches."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def _tensor(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(1, max(len(r) for r in rows))
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        if row:
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return ids, ids != 0
+
+
+@torch.no_grad()
+def predict(network: nn.Module, encoded: Sequence[Sequence[int]], batch: int = 256) -> list[float]:
+    network.eval()
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    out = [0.0] * len(encoded)
+    for start in range(0, len(order), batch):
+        chunk = order[start : start + batch]
+        ids, mask = _tensor([encoded[i] for i in chunk])
+        probs = torch.sigmoid(network(ids, mask)[0]).tolist()
+        for i, p in zip(chunk, probs, strict=True):
+            out[i] = float(p)
+    return out
+
+
+def thresholds_by_language(examples: Sequence[Example], probs: Sequence[float]) -> dict[str, float]:
+    """Per-language thresholds that maximise toxic-class F1 on ``examples``."""
+    out: dict[str, float] = {}
+    for lang in sorted({e.lang for e in examples}):
+        idx = [i for i, e in enumerate(examples) if e.lang == lang]
+        out[lang], _ = best_threshold([examples[i].label for i in idx], [probs[i] for i in idx])
+    return out
+
+
+def _dev_score(examples: Sequence[Example], probs: Sequence[float]) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for lang in sorted({e.lang for e in examples}):
+        idx = [i for i, e in enumerate(examples) if e.lang == lang]
+        _, f1 = best_threshold([examples[i].label for i in idx], [probs[i] for i in idx])
+        scores[f"dev_f1_{lang}"] = f1
+    scores["dev_f1"] = sum(scores.values()) / max(1, len(scores))
+    return scores
+
+
+def _subsample(items: list[Example], n: int | None, rng: random.Random) -> list[Example]:
+    if n is None or len(items) <= n:
+        return items
+    keep = set(rng.sample(range(len(items)), n))
+    return [ex for i, ex in enumerate(items) if i in keep]
+
+
+def train(
+    config: TrainConfig,
+    data_dir: Path,
+    *,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    examples: Sequence[Example] | None = None,
+) -> TrainResult:
+    """Train one network; return it with its tokenizer and dev-chosen thresholds.
+
+    ``examples`` may pass already loaded data (it must come from ``load_examples`` with
+    this config's sources, languages and seed)."""
+    started = time.perf_counter()
+    set_seed(config.seed)
+    rng = random.Random(config.seed)
+    if examples is None:
+        examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
+    train_set = _subsample([e for e in examples if e.split == "train"], config.max_examples, rng)
+    dev_cap = None if config.max_examples is None else max(500, config.max_examples // 4)
+    dev_set = _subsample([e for e in examples if e.split == "dev"], dev_cap, rng)
+    if not train_set or not dev_set:
+        raise ValueError("no training or dev examples for these languages and sources")
+
+    sources = sum(1 for lang, _ in CHAT_SOURCES.values() if lang in config.langs)
+    chat = [t for _, t in iter_chat(data_dir, config.langs, config.chat_lines // max(1, sources))]
+    corpus = [normalize(e.text) for e in train_set] + [normalize(t) for t in chat]
+    tokenizer = train_tokenizer(corpus, vocab_size=config.vocab_size)
+
+    net_cfg = NetworkConfig(config.arch, tokenizer.get_vocab_size(), emb_dim=config.emb_dim,
+                            hidden=config.hidden, channels=config.hidden)  # fmt: skip
+    network = build_network(net_cfg)
+    labels = torch.tensor([e.label for e in train_set], dtype=torch.float32)
+    cat_targets = torch.tensor(
+        [[1.0 if c in e.categories else 0.0 for c in CATEGORIES] for e in train_set]
+    )
+    has_cats = torch.tensor([bool(e.categories) for e in train_set])
+    positives = float(labels.sum())
+    pos_weight = torch.tensor((len(train_set) - positives) / max(1.0, positives))
+    toxic_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    cat_loss = nn.BCEWithLogitsLoss(reduction="none")
+    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)  # fmt: skip
+    steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    warmup = max(1, total // 20)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
+    )
+
+    dev_encoded = _encode(tokenizer, [e.text for e in dev_set], config.max_len)
+    history: list[dict[str, float]] = []
+    best: tuple[float, dict[str, torch.Tensor]] | None = None
+    stale = 0
+    for epoch in range(1, config.epochs + 1):
+        network.train()
+        texts = [augment(e.text, rng, config.aug_rate) for e in train_set]
+        encoded = _encode(tokenizer, texts, config.max_len)
+        batches = _batches([len(x) for x in encoded], config.batch_size, rng)
+        running = 0.0
+        bar = tqdm(batches, desc=f"{config.arch} epoch {epoch}/{config.epochs}",
+                   disable=not progress, unit="batch", leave=False)  # fmt: skip
+        for step, batch in enumerate(bar, 1):
+            ids, mask = _tensor([encoded[i] for i in batch])
+            index = torch.tensor(batch)
+            logit, cat_logits = network(ids, mask)
+            loss = toxic_loss(logit, labels[index])
+            weights = (has_cats[index] & (labels[index] > 0)).float().unsqueeze(-1)
+            if weights.sum() > 0:
+                per = cat_loss(cat_logits, cat_targets[index]) * weights
+                loss = loss + config.category_weight * per.sum() / (weights.sum() * len(CATEGORIES))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(network.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            running += loss.item()
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{running / step:.3f}")
+        dev_probs = predict(network, dev_encoded)
+        metrics = {"epoch": float(epoch), "train_loss": running / max(1, len(batches)),
+                   **_dev_score(dev_set, dev_probs)}  # fmt: skip
+        history.append(metrics)
+        if on_epoch is not None:
+            on_epoch(epoch, metrics)
+        if best is None or metrics["dev_f1"] > best[0]:
+            best = (metrics["dev_f1"], {k: v.clone() for k, v in network.state_dict().items()})
+            stale = 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    assert best is not None
+    network.load_state_dict(best[1])
+    network.eval()
+    dev_probs = predict(network, dev_encoded)
+    thresholds = thresholds_by_language(dev_set, dev_probs)
+    version = f"{config.arch}-{time.strftime('%Y%m%d%H%M%S')}"
+    bundle = Bundle(network, net_cfg, tokenizer, thresholds, config.max_len, version)
+    counts = {"train": len(train_set), "dev": len(dev_set), "chat_lines": len(chat)}
+    return TrainResult(bundle, history, dev_set, dev_probs, time.perf_counter() - started, counts)

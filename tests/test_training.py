@@ -1,0 +1,87 @@
+"""A short real training run on a small slice of the real data, tracked in MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from model.data import load_examples
+from model.metrics import binary_metrics
+from model.rules import RuleScorer
+from tests.conftest import DATA_DIR, ROOT
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    work = tmp_path_factory.mktemp("train")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
+               MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db",
+               MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "train", "--arch", "cnn_bilstm", "--epochs", "2",
+         "--max-examples", "4000", "--chat-lines", "20000", "--vocab-size", "8000",
+         "--out", str(work / "models"), "--json"],
+        cwd=work, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result: dict[str, Any] = json.loads(proc.stdout)
+    result["work"] = work
+    result["env"] = env
+    return result
+
+
+def test_short_run_beats_the_rule_baseline_on_dev(trained: dict[str, Any]) -> None:
+    dev = [e for e in load_examples(DATA_DIR) if e.split == "dev"]
+    rules = RuleScorer.from_data_dir(DATA_DIR)
+    rule_f1 = {}
+    for lang in ("en", "ko"):
+        rows = [e for e in dev if e.lang == lang]
+        probs = [s.probability for s in rules.score([e.text for e in rows])]
+        rule_f1[lang] = binary_metrics([e.label for e in rows], probs, rules.threshold).f1
+    best = max(trained["history"], key=lambda h: h["dev_f1"])
+    for lang in ("en", "ko"):
+        assert best[f"dev_f1_{lang}"] > rule_f1[lang], (lang, best, rule_f1)
+    assert best["dev_f1"] > sum(rule_f1.values()) / 2 + 0.05, (best, rule_f1)
+    assert set(trained["thresholds"]) == {"en", "ko"}
+    groups = {row["group"] for row in trained["test"]}
+    assert groups == {"ko", "en-off", "en-hate"}
+
+
+def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) -> None:
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=trained["env"]["MLFLOW_TRACKING_URI"])
+    run = client.get_run(trained["run_id"])
+    assert run.data.params["arch"] == "cnn_bilstm" and run.data.params["max_examples"] == "4000"
+    history = client.get_metric_history(run.info.run_id, "dev_f1")
+    assert [m.step for m in history] == [1, 2]
+    assert "test_ko_f1" in run.data.metrics and "test_en-off_macro_f1" in run.data.metrics
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
+    assert artifacts == {"model/config.json", "model/tokenizer.json", "model/weights.pt",
+                         "model/metrics.json"}  # fmt: skip
+    plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
+    assert plots == {"plots/confusion_matrix.png", "plots/pr_curve.png"}
+    local = Path(client.download_artifacts(run.info.run_id, "plots/pr_curve.png"))
+    assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_score_and_replay_use_a_trained_model_folder(trained: dict[str, Any]) -> None:
+    env = {**trained["env"], "CHATWARDEN_MODEL_URI": trained["model"]}
+    lines = [json.dumps({"text": t}) for t in ["you are a fucking idiot", "good game everyone",
+                                               "", "시발 꺼져 병신아"]]  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "bot", "score"], input="\n".join(lines),
+                          env=env, cwd=trained["work"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(out) == 4 and all(0.0 <= o["score"] <= 1.0 for o in out)
+    assert out[2] == {"score": 0.0, "flagged": False, "labels": []}
+    assert out[0]["score"] > out[1]["score"]
