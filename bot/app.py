@@ -77,10 +77,15 @@ async def open_runtime(
         else:
             sender = LogSender()
         outbox = OutboxWorker(db, sender)
+        policy = Policy(policy_config(settings, scorer))
+        recent = await db.recent_flags(time.time() - settings.report_window_s)
+        policy.restore(recent)
+        if recent:
+            _log.info("policy resumed from %d flag(s) of the last window", len(recent))
         pipeline = Pipeline(
             scorer,
             db,
-            Policy(policy_config(settings, scorer)),
+            policy,
             executor,
             max_batch=settings.batch_max_size,
             max_wait=settings.batch_max_wait_ms / 1000,

@@ -176,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     evaluate.add_argument("--json", action="store_true", help="rows as JSON")
 
+    bundle = sub.add_parser(
+        "bundle",
+        help="ship a trained model as the default (model/bundled, fp16, with a model card)",
+        description="Copy a model folder written by `chatwarden train` into model/bundled "
+        "with fp16 weights and a generated model card; `run` and `score` then use it when "
+        "CHATWARDEN_MODEL_URI is unset.",
+    )
+    bundle.add_argument("model", type=Path, metavar="MODEL_DIR")
+
     bench = sub.add_parser(
         "bench",
         help="measure parser, scorer and pipeline throughput",
@@ -265,6 +274,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _train(settings, args)
     if args.command == "evaluate":
         return _evaluate(settings, args)
+    if args.command == "bundle":
+        from model.card import ship
+        from model.scorer import BUNDLED_DIR
+
+        dest = ship(args.model, BUNDLED_DIR)
+        size = sum(f.stat().st_size for f in dest.iterdir())
+        print(f"shipped {args.model} to {dest} ({size / 1e6:.1f} MB)")
+        return 0
     if args.command == "bench":
         from bot.bench import default_logs, run_bench
 

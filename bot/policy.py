@@ -14,6 +14,7 @@ The policy is pure and synchronous; it holds only small per-user state.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bot.twitch.events import ChatMessage
@@ -87,6 +88,17 @@ class Policy:
         if reason is not None:
             state.last_report = now
         return Decision(flagged=True, report_reason=reason)
+
+    def restore(self, flags: Sequence[tuple[str, str, float, int | None]]) -> None:
+        """Resume from stored flags ``(channel, user_key, sent_at, report_id)``, oldest
+        first: flag windows refill, and a user whose flags were reported stays in
+        cool-down from the last reported flag, so a restart never repeats a report."""
+        for channel, user_key, sent_at, report_id in flags:
+            state = self._users.setdefault((channel, user_key), _UserState())
+            state.flags.append(sent_at)
+            state.last_seen = max(state.last_seen, sent_at)
+            if report_id is not None:
+                state.last_report = max(state.last_report or sent_at, sent_at)
 
     def forget_idle(self, now: float) -> int:
         """Drop state of users idle for two windows; returns how many were dropped."""

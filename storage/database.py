@@ -352,6 +352,17 @@ class Database:
             return [FlaggedUser(*row) for row in await cursor.fetchall()]
 
     @_locked
+    async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
+        """``(channel, user_key, sent_at, report_id)`` of flags sent since ``since``, oldest
+        first: what the policy needs to resume its windows and cool-downs after a restart."""
+        async with self._conn.execute(
+            """SELECT channel, user_key, sent_at, report_id FROM flagged_messages
+               WHERE sent_at >= ? ORDER BY sent_at, id""",
+            (since,),
+        ) as cursor:
+            return [(r[0], r[1], float(r[2]), r[3]) for r in await cursor.fetchall()]
+
+    @_locked
     async def count(self, table: str) -> int:
         """Row count of one of our tables (for tests, benchmarks and ``doctor``)."""
         if table not in {

@@ -24,6 +24,7 @@ def bot_env(db: Path, irc: FakeTwitchServer | None, discord: FakeDiscord | None)
         CHATWARDEN_DB=str(db),
         CHATWARDEN_DATA_DIR=str(DATA_DIR),
         CHATWARDEN_BATCH_MAX_WAIT_MS="10",
+        CHATWARDEN_MODEL_URI="rules",  # known word-list decisions; the models are tested apart
         PYTHONPATH=str(ROOT),
     )
     if discord:
@@ -133,10 +134,15 @@ async def test_pending_reports_survive_a_restart(tmp_path: Path) -> None:
         proc = await start_bot(bot_env(db, irc, discord), tmp_path, "run")
         try:
             await wait_for(lambda: len(discord.embeds) == 1, limit=60)
+            # the restarted bot remembers the cool-down: a new flag joins the next report
+            await irc.wait_joined({"streamer", "other_chan"}, within=30)
+            await irc.send_privmsg("streamer", "racist", "nigger again", user_id="77")
+            await wait_for(lambda: rows(db, "SELECT count(*) FROM flagged_messages") == [(2,)])
         finally:
             code, err = await stop(proc)
         assert code == 0, err
     assert rows(db, "SELECT status FROM reports") == [("sent",)]
+    assert rows(db, "SELECT count(*) FROM flagged_messages WHERE report_id IS NULL") == [(1,)]
     assert discord.embeds[0]["title"] == "Flagged user: racist in #streamer"
 
 

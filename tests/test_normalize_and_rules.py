@@ -73,7 +73,7 @@ def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
 
 
 def test_load_scorer(data_dir: Path, tmp_path: Path) -> None:
-    scorer = load_scorer(None, data_dir)
+    scorer = load_scorer("rules", data_dir)
     assert isinstance(scorer, Scorer) and scorer.name == "rules"
     assert scorer.version.startswith("rules-")
     with pytest.raises(ModelLoadError, match="unknown model URI"):

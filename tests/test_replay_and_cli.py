@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -40,6 +41,9 @@ def test_raw_irc_log_reader_on_real_file() -> None:
 
 
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> tuple[int, str]:
+    """Run the CLI in-process with the rule scorer (known decisions; models are tested apart)."""
+    if "CHATWARDEN_MODEL_URI" not in os.environ:
+        monkeypatch.setenv("CHATWARDEN_MODEL_URI", "rules")
     out = io.StringIO()
     monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     monkeypatch.setattr("sys.stdout", out)
