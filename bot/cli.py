@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot import __version__
+from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, parse_channels
 from bot.twitch.connection import TwitchAuthError
 from model.errors import ModelError
@@ -205,20 +206,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level),
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.from_env(os.environ, args.env_file)
-        setup_logging("DEBUG" if args.verbose else settings.log_level)
+        setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
         if getattr(args, "db", None) is not None:
             settings = settings.with_overrides(db=args.db)
         return _dispatch(args, settings)

@@ -162,6 +162,13 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _log_format(raw: str) -> str:
+    fmt = raw.strip().lower()
+    if fmt not in {"text", "json"}:
+        raise SettingsError(f"CHATWARDEN_LOG_FORMAT: expected text or json, got {raw!r}")
+    return fmt
+
+
 def _default_data_dir() -> Path | None:
     candidate = Path("../shared/data")
     return candidate.resolve() if candidate.is_dir() else None
@@ -191,6 +198,7 @@ class Settings:
     exempt_vips: bool = False
     exempt_subscribers: bool = False
     log_level: str = "INFO"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -291,6 +299,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_EXEMPT_VIPS": ("exempt_vips", _bool("CHATWARDEN_EXEMPT_VIPS")),
     "CHATWARDEN_EXEMPT_SUBSCRIBERS": ("exempt_subscribers", _bool("CHATWARDEN_EXEMPT_SUBSCRIBERS")),
     "CHATWARDEN_LOG_LEVEL": ("log_level", _log_level),
+    "CHATWARDEN_LOG_FORMAT": ("log_format", _log_format),
 }
 
 #: Every environment key the Settings read (``.env.example`` must list exactly these).

@@ -101,3 +101,34 @@ def test_loopback_webhook_and_irc_urls_for_tests() -> None:
         None,
     )  # fmt: skip
     assert not s.irc_url.tls and s.irc_url.port == 6667
+
+
+def test_json_logs_are_one_line_per_event_and_redact_token_shapes() -> None:
+    import io
+    import json
+
+    from bot.logs import setup_logging
+
+    stream = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    setup_logging("INFO", "json", stream)
+    try:
+        log = logging.getLogger("chatwarden.test")
+        log.info("posting to %s", "https://discord.com/api/webhooks/123/abcDEF-tok_en")
+        log.warning("login with oauth:abcdef1234567890 failed", extra={"channel": "c"})
+        try:
+            raise RuntimeError("PASS oauth:zzzz9999zzzz")
+        except RuntimeError:
+            log.exception("crash")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    lines = stream.getvalue().splitlines()
+    events = [json.loads(line) for line in lines]
+    assert [e["level"] for e in events] == ["info", "warning", "error"]
+    assert events[1]["channel"] == "c" and events[0]["logger"] == "chatwarden.test"
+    text = stream.getvalue()
+    for secret in ("abcDEF-tok_en", "abcdef1234567890", "zzzz9999zzzz"):
+        assert secret not in text
+    assert "/api/webhooks/123/**********" in events[0]["event"]

@@ -383,7 +383,8 @@ class IrcClient:
             return to_event(parse_line(text), received_at=time.time())
         except (IrcParseError, ValueError) as exc:
             self.stats.malformed += 1
-            _log.warning("skipped a malformed IRC line (%s): %.80r", exc, text)
+            _log.warning("skipped a malformed IRC line (%s)", exc)
+            _log.debug("malformed line: %.200r", text)  # chat text: DEBUG only
             return None
 
     def _check_notice(self, notice: Notice) -> None:

@@ -1,0 +1,60 @@
+"""The model shipped in model/bundled: small, documented, the default, as good as its card."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from model.bundle import load_bundle
+from model.data import load_examples
+from model.evaluate import evaluate_scorer, test_groups
+from model.neural import TorchScorer
+from model.scorer import BUNDLED_DIR, load_scorer
+from tests.conftest import DATA_DIR, ROOT
+
+
+def test_bundle_is_small_and_documented() -> None:
+    files = {f.name: f.stat().st_size for f in BUNDLED_DIR.iterdir()}
+    assert {"config.json", "tokenizer.json", "weights.pt", "metrics.json", "MODEL_CARD.md"} <= set(
+        files
+    )
+    assert sum(files.values()) <= 10 * 1024 * 1024
+    card = (BUNDLED_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
+    for must in ("CC BY-SA 4.0", "Davidson", "TweetEval", "Known limits", "Intended use"):
+        assert must in card
+
+
+def test_default_scorer_is_the_bundled_model() -> None:
+    scorer = load_scorer(None, DATA_DIR)
+    assert isinstance(scorer, TorchScorer)
+    assert scorer.version == load_bundle(BUNDLED_DIR).version
+
+
+def test_bundled_figures_match_its_model_card() -> None:
+    """The shipped fp16 weights reproduce the test figures measured at training time."""
+    bundle = load_bundle(BUNDLED_DIR)
+    recorded = bundle.metrics["test"]
+    groups = test_groups(load_examples(DATA_DIR))
+    rows, _, _ = evaluate_scorer("bundled", TorchScorer(bundle), groups, timing=False)
+    for row in rows:
+        assert row.n == recorded[row.group]["n"]
+        assert row.f1 == pytest.approx(recorded[row.group]["f1"], abs=0.01), row.group
+        assert row.accuracy == pytest.approx(recorded[row.group]["accuracy"], abs=0.01)
+
+
+def test_score_command_uses_the_bundled_model() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT))
+    texts = ["you are a worthless piece of shit", "what a great game, well played",
+             "씨발 개새끼야 꺼져", "오늘 방송 정말 재밌었어요 감사합니다", ""]  # fmt: skip
+    stdin = "\n".join(json.dumps({"text": t}) for t in texts)
+    proc = subprocess.run([sys.executable, "-m", "bot", "score"], input=stdin, env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [o["flagged"] for o in out] == [True, False, True, False, False]
+    assert all(o["flagged"] == (o["score"] >= 0.5) for o in out)
