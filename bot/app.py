@@ -41,6 +41,7 @@ class Runtime:
     db: Database
     pipeline: Pipeline
     outbox: OutboxWorker
+    stack: AsyncExitStack
 
 
 def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
@@ -93,7 +94,7 @@ async def open_runtime(
             on_reports=outbox.wake.set,
             on_decisions=on_decisions,
         )
-        yield Runtime(settings, scorer, db, pipeline, outbox)
+        yield Runtime(settings, scorer, db, pipeline, outbox, stack)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
@@ -130,6 +131,17 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 "Discord" if settings.discord_webhook_url else "the log",
             )
             fatal: list[BaseException] = []
+            if settings.metrics_port is not None:
+                from bot.metrics import BotMetrics, MetricsServer
+
+                metrics = BotMetrics(rt.pipeline, rt.outbox, rt.scorer, client)
+                rt.pipeline.on_batch = metrics.observe_batch
+                server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
+                await rt.stack.enter_async_context(server)
+                _log.info(
+                    "metrics on http://%s:%d/metrics, health on /healthz",
+                    settings.metrics_host, settings.metrics_port,
+                )  # fmt: skip
 
             async def read() -> None:
                 try:

@@ -51,6 +51,7 @@ class PipelineStats:
     batches: int = 0
     score_errors: int = 0
     write_retries: int = 0
+    write_failing: bool = False
     score_seconds: float = 0.0
 
 
@@ -69,6 +70,7 @@ class Pipeline:
         queue_size: int = 10_000,
         on_reports: Callable[[], None] | None = None,
         on_decisions: DecisionHook | None = None,
+        on_batch: Callable[[int, float], None] | None = None,
         write_retry_cap: float = 30.0,
         dedup_horizon: float = 2 * 86400.0,
         maintenance_every: float = 3600.0,
@@ -80,6 +82,7 @@ class Pipeline:
         self._executor = executor
         self._on_reports = on_reports
         self._on_decisions = on_decisions
+        self.on_batch = on_batch
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
@@ -112,7 +115,10 @@ class Pipeline:
                 texts = [m.text for m in batch]
                 started = time.perf_counter()
                 scores = await loop.run_in_executor(self._executor, self._score_safely, texts)
-                self.stats.score_seconds += time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                self.stats.score_seconds += elapsed
+                if self.on_batch is not None:
+                    self.on_batch(len(batch), elapsed)
                 await self._scored.put((batch, scores))
         finally:
             await self._scored.put(None)
@@ -224,9 +230,12 @@ class Pipeline:
         delay = 0.05
         while True:
             try:
-                return await func(*args, **kwargs)
+                result = await func(*args, **kwargs)
+                self.stats.write_failing = False
+                return result
             except sqlite3.Error as exc:
                 self.stats.write_retries += 1
+                self.stats.write_failing = True
                 _log.error(
                     "database write failed (%s: %s); retrying in %.2f s, nothing is dropped",
                     type(exc).__name__,

@@ -199,6 +199,8 @@ class Settings:
     exempt_subscribers: bool = False
     log_level: str = "INFO"
     log_format: str = "text"
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -300,6 +302,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_EXEMPT_SUBSCRIBERS": ("exempt_subscribers", _bool("CHATWARDEN_EXEMPT_SUBSCRIBERS")),
     "CHATWARDEN_LOG_LEVEL": ("log_level", _log_level),
     "CHATWARDEN_LOG_FORMAT": ("log_format", _log_format),
+    "CHATWARDEN_METRICS_PORT": ("metrics_port", _number("CHATWARDEN_METRICS_PORT", int, 1, 65535)),
+    "CHATWARDEN_METRICS_HOST": ("metrics_host", str.strip),
 }
 
 #: Every environment key the Settings read (``.env.example`` must list exactly these).

@@ -242,6 +242,14 @@ class Database:
         return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
     @_locked
+    async def count_pending(self) -> int:
+        async with self._conn.execute(
+            "SELECT count(*) FROM reports WHERE status = 'pending'"
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    @_locked
     async def next_report_due(self) -> float | None:
         """When the earliest pending report is due (None when the outbox is empty)."""
         async with self._conn.execute(

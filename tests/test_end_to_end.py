@@ -164,3 +164,85 @@ async def test_bad_configuration_fails_at_start_up(tmp_path: Path) -> None:
     proc = await start_bot(env, tmp_path, "run")
     _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and "no channels to watch" in err.decode()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def fetch(url: str) -> tuple[int, str]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
+
+
+async def poll(url: str, limit: float = 30) -> tuple[int, str]:
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            return await fetch(url)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+async def test_metrics_and_health_are_scraped_from_a_running_bot(tmp_path: Path) -> None:
+    import json
+
+    port = free_port()
+    db = tmp_path / "cw.db"
+    async with FakeTwitchServer() as irc, FakeDiscord() as discord:
+        env = bot_env(db, irc, discord)
+        env["CHATWARDEN_METRICS_PORT"] = str(port)
+        proc = await start_bot(env, tmp_path, "run")
+        try:
+            await irc.wait_joined({"streamer", "other_chan"}, within=30)
+            for i in range(10):
+                await irc.send_privmsg("streamer", f"v{i}", "hello chat")
+            await irc.send_privmsg("streamer", "racist", "nigger", user_id="5")
+            await irc.send_raw(b":p 12 broken\r\n")
+            await wait_for(lambda: len(discord.embeds) == 1)
+            status, body = await poll(f"http://127.0.0.1:{port}/healthz")
+            assert status == 200
+            health = json.loads(body)
+            assert health["irc_connected"] is True and health["db_writable"] is True
+            assert health["model_version"].startswith("rules-")
+            status, text = await poll(f"http://127.0.0.1:{port}/metrics")
+            assert status == 200
+        finally:
+            code, err = await stop(proc)
+        assert code == 0, err
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["chatwarden_messages_received_total"] == 11
+    assert values["chatwarden_messages_scored_total"] == 11
+    assert values["chatwarden_messages_flagged_total"] == 1
+    assert values["chatwarden_reports_sent_total"] == 1
+    assert values["chatwarden_reports_pending"] == 0
+    assert values["chatwarden_irc_connected"] == 1
+    assert values['chatwarden_irc_bad_lines_total{reason="malformed"}'] == 1
+    assert values["chatwarden_batch_size_count"] >= 1
+    assert values["chatwarden_batch_size_sum"] == 11
+    assert any(k.startswith("chatwarden_model_info{") for k in values)
+
+
+async def test_health_is_503_while_twitch_is_unreachable(tmp_path: Path) -> None:
+    port = free_port()
+    env = bot_env(tmp_path / "cw.db", None, None)  # IRC at a closed port
+    env["CHATWARDEN_METRICS_PORT"] = str(port)
+    proc = await start_bot(env, tmp_path, "run")
+    try:
+        status, body = await poll(f"http://127.0.0.1:{port}/healthz")
+        assert status == 503 and '"irc_connected": false' in body
+    finally:
+        code, err = await stop(proc)
+    assert code == 0, err
