@@ -186,6 +186,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bundle.add_argument("model", type=Path, metavar="MODEL_DIR")
 
+    doctor = sub.add_parser(
+        "doctor",
+        help="check settings, database, model, webhook and Twitch reachability",
+        description="Check the set-up and print what is wrong and how to fix it "
+        "(exit status 1 when a check fails).",
+    )
+    doctor.add_argument("--json", action="store_true", help="checks as JSON")
+
     bench = sub.add_parser(
         "bench",
         help="measure parser, scorer and pipeline throughput",
@@ -209,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     args = build_parser().parse_args(argv)
+    if args.command == "doctor":
+        return _doctor(args)
     try:
         settings = Settings.from_env(os.environ, args.env_file)
         setup_logging("DEBUG" if args.verbose else settings.log_level, settings.log_format)
@@ -539,3 +549,17 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
             run.log_text(table, "evaluation.md")
             run.log_params({"models": ",".join(str(f) for f in folders) or "rules"})
     return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_checks
+
+    checks = asyncio.run(run_checks(lambda: Settings.from_env(os.environ, args.env_file)))
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks]))
+    else:
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<16} {c.detail}")
+            if not c.ok and c.fix:
+                print(f"      {'':<16} fix: {c.fix}")
+    return 0 if all(c.ok for c in checks) else 1

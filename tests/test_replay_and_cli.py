@@ -135,3 +135,34 @@ def test_bench_measures_parser_scorer_and_pipeline(
     assert results["IRClines/s"]["items"] == 4_557
     assert results["pipeline:msg/s"]["items"] == 4_557  # none lost on the way
     assert all(r["rate"] > 0 for r in results.values())
+
+
+def test_doctor_reports_what_is_wrong(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+        monkeypatch.setenv("CHATWARDEN_CHANNELS", "somechan")
+        monkeypatch.setenv("CHATWARDEN_IRC_URL", f"irc://127.0.0.1:{port}")
+        monkeypatch.setenv("CHATWARDEN_DB", str(tmp_path / "cw.db"))
+        code, out = run_cli(["doctor", "--json"], monkeypatch)
+        checks = {c["name"]: c for c in json.loads(out)}
+        assert code == 0, checks
+        assert checks["twitch irc"]["ok"] and checks["model"]["detail"].startswith("rules")
+        assert "will be created" in checks["database"]["detail"]
+    finally:
+        listener.close()
+    # Twitch unreachable, no channels, a bad setting: each named, with a fix
+    monkeypatch.setenv("CHATWARDEN_CHANNELS", "")
+    code, out = run_cli(["doctor"], monkeypatch)
+    assert code == 1
+    assert "FAIL  twitch irc" in out and "FAIL  channels" in out and "fix:" in out
+    monkeypatch.setenv("CHATWARDEN_BATCH_MAX_SIZE", "many")
+    code, out = run_cli(["doctor"], monkeypatch)
+    assert code == 1 and "FAIL  settings" in out and "CHATWARDEN_BATCH_MAX_SIZE" in out
