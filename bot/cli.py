@@ -194,6 +194,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--json", action="store_true", help="checks as JSON")
 
+    sub.add_parser(
+        "health",
+        help="exit 0 if the running bot's /healthz says healthy (for container health checks)",
+        description="Ask the running bot's health endpoint (CHATWARDEN_METRICS_PORT) whether "
+        "IRC is connected, the database writable and a model loaded.",
+    )
+
     bench = sub.add_parser(
         "bench",
         help="measure parser, scorer and pipeline throughput",
@@ -277,6 +284,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _train(settings, args)
     if args.command == "evaluate":
         return _evaluate(settings, args)
+    if args.command == "health":
+        return _health(settings)
     if args.command == "bundle":
         from model.card import ship
         from model.scorer import BUNDLED_DIR
@@ -563,3 +572,23 @@ def _doctor(args: argparse.Namespace) -> int:
             if not c.ok and c.fix:
                 print(f"      {'':<16} fix: {c.fix}")
     return 0 if all(c.ok for c in checks) else 1
+
+
+def _health(settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    if settings.metrics_port is None:
+        raise ValueError("health needs CHATWARDEN_METRICS_PORT (the bot serves /healthz there)")
+    host = "127.0.0.1" if settings.metrics_host in {"0.0.0.0", ""} else settings.metrics_host
+    url = f"http://{host}:{settings.metrics_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode())
+        return 1
+    except OSError as exc:
+        print(f"chatwarden: no answer from {url}: {exc}", file=sys.stderr)
+        return 1
