@@ -201,6 +201,21 @@ def build_parser() -> argparse.ArgumentParser:
         "IRC is connected, the database writable and a model loaded.",
     )
 
+    data = sub.add_parser("data", help="manage the data dir (fetch the public labeled sets)")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fetch = data_sub.add_parser(
+        "fetch",
+        help="download the shippable labeled sets from their original sources",
+        description="Download the labeled sets whose licences allow shipping a model "
+        "(BEEP, Curse-detection, K-MHaS, korean_malicious_comments, TweetEval, Davidson, "
+        "and the word lists), pinned to the upstream commits, into the data dir "
+        "(CHATWARDEN_DATA_DIR or --to), verify their SHA-256 and print licences and "
+        "attribution.",
+    )
+    fetch.add_argument("names", nargs="*", metavar="SET", help="only these sets (default: all)")
+    fetch.add_argument("--to", type=Path, help="target folder (default: the data dir)")
+    fetch.add_argument("--url-template", default=None, help=argparse.SUPPRESS)
+
     bench = sub.add_parser(
         "bench",
         help="measure parser, scorer and pipeline throughput",
@@ -284,6 +299,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _train(settings, args)
     if args.command == "evaluate":
         return _evaluate(settings, args)
+    if args.command == "data":
+        return _data_fetch(settings, args)
     if args.command == "health":
         return _health(settings)
     if args.command == "bundle":
@@ -592,3 +609,29 @@ def _health(settings: Settings) -> int:
     except OSError as exc:
         print(f"chatwarden: no answer from {url}: {exc}", file=sys.stderr)
         return 1
+
+
+def _data_fetch(settings: Settings, args: argparse.Namespace) -> int:
+    from model.fetch import GITHUB_RAW, SOURCES, FetchResult, fetch
+
+    target = args.to or settings.data_dir
+    if target is None:
+        raise ValueError("where to? set CHATWARDEN_DATA_DIR or pass --to FOLDER")
+
+    def show(result: FetchResult) -> None:
+        mark = {"downloaded": "got ", "present": "have", "failed": "FAIL"}[result.status]
+        print(f"{mark}  {result.source:<16} {result.path}" +
+              (f"  {result.detail}" if result.detail else ""))  # fmt: skip
+
+    results = fetch(target, args.names or None, url_template=args.url_template or GITHUB_RAW,
+                    on_file=show)  # fmt: skip
+    print("\nlicences and attribution:")
+    for source in SOURCES:
+        if not args.names or source.name in args.names:
+            print(f"- {source.name}: {source.licence}. {source.attribution} "
+                  f"(github.com/{source.repo} @ {source.commit[:12]})")  # fmt: skip
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        print(f"chatwarden: {len(failed)} file(s) failed; run again to retry", file=sys.stderr)
+        return 1
+    return 0

@@ -274,11 +274,14 @@ class RuleScorer:
             _merge(en, row["text"], WordEntry(severity or _STRONG, label))
         for word in _lines(root / "ldnoobw" / "ko"):
             _merge(ko, word, WordEntry(_STRONG, "profanity"))
-        nerv = _json(root / "nerv_filter_ko" / "default_dic.json")
+        # Optional extras (not fetched by `data fetch`): used when present.
+        nerv_path = root / "nerv_filter_ko" / "default_dic.json"
+        nerv = _json(nerv_path) if nerv_path.exists() else {}
         for root_word, spec in nerv.get("basic", {}).items():
             for form in [root_word, *spec.get("variants", [])]:
                 _merge(roots if len(form) >= 2 else ko, form, WordEntry(0.9, "profanity"))
-        badwords = _json(root / "boostcamp_korean_badwords" / "korean_badwords.json")
+        bad_path = root / "boostcamp_korean_badwords" / "korean_badwords.json"
+        badwords = _json(bad_path) if bad_path.exists() else {}
         for word in badwords.get("badwords", []):
             if isinstance(word, str) and not word.isdigit():
                 _merge(ko, word, WordEntry(_STRONG, "profanity"))
