@@ -148,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--aug-rate", type=float, default=0.2,
         help="share of training texts perturbed against evasion (default 0.2)",
     )  # fmt: skip
+    train.add_argument(
+        "--chat-sources", default="madcookie_en",
+        help="chat logs for the tokenizer, comma-separated, or 'all' (default: madcookie_en, "
+        "the only log whose licence allows shipping a model built from it)",
+    )  # fmt: skip
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
     train.add_argument("--no-track", action="store_true", help="do not log to MLflow")
@@ -517,6 +522,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         arch=args.arch, epochs=args.epochs, max_examples=args.max_examples,
         langs=tuple(x.strip() for x in args.lang.split(",") if x.strip()),
         vocab_size=args.vocab_size, chat_lines=args.chat_lines, aug_rate=args.aug_rate,
+        chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
         seed=args.seed,
     )  # fmt: skip
     result = run_experiment(config, _need_data(settings), args.out, track=not args.no_track,

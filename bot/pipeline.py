@@ -37,6 +37,8 @@ _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
+ScoredBatch = tuple[list[ChatMessage], list[Score], str]
+
 #: Called after each written batch with (message, score, decision) for every new message.
 DecisionHook = Callable[[Sequence[tuple[ChatMessage, Score, Decision]]], None]
 
@@ -87,9 +89,8 @@ class Pipeline:
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
         self._last_maintenance = time.time()
-        self._scored: asyncio.Queue[tuple[list[ChatMessage], list[Score]] | None] = asyncio.Queue(
-            maxsize=2
-        )
+        # (batch, scores, version of the scorer that made them)
+        self._scored: asyncio.Queue[ScoredBatch | None] = asyncio.Queue(maxsize=2)
         self.stats = PipelineStats()
 
     async def submit(self, message: ChatMessage) -> None:
@@ -114,19 +115,22 @@ class Pipeline:
             while (batch := await self.batcher.next_batch()) is not None:
                 texts = [m.text for m in batch]
                 started = time.perf_counter()
-                scores = await loop.run_in_executor(self._executor, self._score_safely, texts)
+                scorer = self.scorer  # may be swapped between batches, never during one
+                scores = await loop.run_in_executor(
+                    self._executor, self._score_safely, scorer, texts
+                )
                 elapsed = time.perf_counter() - started
                 self.stats.score_seconds += elapsed
                 if self.on_batch is not None:
                     self.on_batch(len(batch), elapsed)
-                await self._scored.put((batch, scores))
+                await self._scored.put((batch, scores, scorer.version))
         finally:
             await self._scored.put(None)
 
-    def _score_safely(self, texts: list[str]) -> list[Score]:
+    def _score_safely(self, scorer: Scorer, texts: list[str]) -> list[Score]:
         """Runs in the scorer thread."""
         try:
-            scores = self.scorer.score(texts)
+            scores = scorer.score(texts)
             if len(scores) != len(texts):
                 raise RuntimeError(f"scorer returned {len(scores)} scores for {len(texts)} texts")
             return scores
@@ -135,7 +139,7 @@ class Pipeline:
         out: list[Score] = []
         for text in texts:
             try:
-                out.append(self.scorer.score([text])[0])
+                out.append(scorer.score([text])[0])
             except Exception:
                 self.stats.score_errors += 1
                 _log.exception("scoring one message failed; it is recorded unflagged")
@@ -146,8 +150,8 @@ class Pipeline:
 
     async def _write_loop(self) -> None:
         while (item := await self._scored.get()) is not None:
-            batch, scores = item
-            await self._write(batch, scores)
+            batch, scores, version = item
+            await self._write(batch, scores, version)
             if time.time() - self._last_maintenance >= self._maintenance_every:
                 await self._maintain(batch[-1].sent_at)
 
@@ -158,10 +162,9 @@ class Pipeline:
         idle = self.policy.forget_idle(now)
         _log.info("maintenance: %d old dedup ids pruned, %d idle users forgotten", pruned, idle)
 
-    async def _write(self, batch: list[ChatMessage], scores: list[Score]) -> None:
+    async def _write(self, batch: list[ChatMessage], scores: list[Score], version: str) -> None:
         unseen = await self._retry(self.db.filter_unseen, [m.msg_id for m in batch])
         now = time.time()
-        version = self.scorer.version
         messages: list[SeenMessage] = []
         flags: list[FlagRecord] = []
         reports: list[ReportDraft] = []

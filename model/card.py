@@ -24,9 +24,9 @@ DATA_ATTRIBUTION = """\
 | TweetEval offensive and hate (`cardiffnlp/tweeteval`), with OLID level B/C categories | en | as released (OLID: Zampieri et al. 2019; HatEval: Basile et al. 2019) | Barbieri et al. (2020), *TweetEval* |
 | Hate Speech and Offensive Language (`t-davidson/hate-speech-and-offensive-language`) | en | MIT | Davidson et al. (2017), ICWSM |
 
-Not used for this model: GameTox (no licence stated) and every Twitch chat log, except as
-unlabeled text for the tokenizer's vocabulary (no chat text is stored in the model files
-other than as word pieces).
+Tokenizer vocabulary: the training text above plus the MIT-licensed Twitch VOD chat of
+`MadCookieKR/Twitch_Chat_Analyzer` (@mentions replaced, so no username is a word piece).
+Not used: GameTox (no licence stated) and every Twitch chat log without a licence.
 """
 
 

@@ -78,6 +78,10 @@ def _spannbauer(root: Path) -> Iterator[str]:
                     yield match.group(1)
 
 
+#: Chat logs whose licence allows shipping what is derived from them (DATA.md: the
+#: madcookie repository is MIT); every other log states no licence.
+SHIPPABLE_CHAT = ("madcookie_en",)
+
 #: name → (language, reader)
 CHAT_SOURCES = {
     "boostcamp_ko": ("ko", _boostcamp),
@@ -89,18 +93,25 @@ CHAT_SOURCES = {
 }
 
 
+_MENTION = re.compile(r"@\w+")
+
+
 def iter_chat(
-    data_dir: Path, langs: tuple[str, ...] = ("en", "ko"), per_source: int | None = None
+    data_dir: Path,
+    langs: tuple[str, ...] = ("en", "ko"),
+    per_source: int | None = None,
+    sources: tuple[str, ...] | None = None,
 ) -> Iterator[tuple[str, str]]:
-    """Yield ``(lang, text)`` from every chat log of the wanted languages, interleaving
-    sources, at most ``per_source`` texts from each."""
+    """Yield ``(lang, text)`` from the chat logs of the wanted languages (and ``sources``,
+    default all), interleaving sources, at most ``per_source`` texts from each. @mentions
+    are replaced by ``@user``: usernames never reach a vocabulary."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataNotFoundError(f"data dir not found: {root} (set CHATWARDEN_DATA_DIR)")
     readers = [
         (lang, islice(reader(root), per_source))
-        for lang, reader in CHAT_SOURCES.values()
-        if lang in langs
+        for name, (lang, reader) in CHAT_SOURCES.items()
+        if lang in langs and (sources is None or name in sources)
     ]
     active = list(readers)
     while active:
@@ -109,7 +120,7 @@ def iter_chat(
             chunk = list(islice(it, 512))
             for text in chunk:
                 if text:
-                    yield lang, text
+                    yield lang, _MENTION.sub("@user", text)
             if len(chunk) == 512:
                 still.append((lang, it))
         active = still

@@ -42,9 +42,11 @@ class TorchScorer:
     name = "neural"
     threshold = 0.5
 
-    def __init__(self, bundle: Bundle, bucket: int = 128) -> None:
+    def __init__(self, bundle: Bundle, bucket: int = 32) -> None:
         self.bundle = bundle
         self.name = bundle.config.arch
+        # Length buckets: messages are sorted by length and scored in groups of `bucket`,
+        # each padded only to its own longest message (chat is mostly very short).
         self._bucket = bucket
         self._categories = bundle.config.categories
         self._default_threshold = bundle.thresholds.get(
@@ -69,11 +71,8 @@ class TorchScorer:
             for start in range(0, len(order), self._bucket):
                 chunk = order[start : start + self._bucket]
                 width = max(1, max(len(ids[i]) for i in chunk))
-                batch = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    seq = ids[i]
-                    if seq:
-                        batch[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                batch = torch.tensor([ids[i] + [0] * (width - len(ids[i])) for i in chunk],
+                                     dtype=torch.long)  # fmt: skip
                 mask = batch != 0
                 logit, cat_logits = network(batch, mask)
                 p = torch.sigmoid(logit).tolist()

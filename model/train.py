@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from model.augment import augment
 from model.bundle import Bundle
-from model.chat import CHAT_SOURCES, iter_chat
+from model.chat import CHAT_SOURCES, SHIPPABLE_CHAT, iter_chat
 from model.data import SHIPPABLE, Example, load_examples
 from model.metrics import best_threshold
 from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
@@ -48,6 +48,9 @@ class TrainConfig:
     langs: tuple[str, ...] = ("en", "ko")
     sources: tuple[str, ...] = SHIPPABLE
     chat_lines: int = 300_000
+    #: Chat logs for the tokenizer; the default keeps to logs whose licence allows
+    #: shipping the result ("all" for experiments with every log of the data dir).
+    chat_sources: tuple[str, ...] = SHIPPABLE_CHAT
     seed: int = 13
     patience: int = 2
 
@@ -56,6 +59,10 @@ class TrainConfig:
             raise ValueError(f"unknown architecture {self.arch!r}; expected {', '.join(ARCHS)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        unknown = set(self.chat_sources) - set(CHAT_SOURCES) - {"all"}
+        if unknown:
+            raise ValueError(f"unknown chat source(s) {sorted(unknown)}; known: "
+                             f"{', '.join(CHAT_SOURCES)} or 'all'")  # fmt: skip
 
     def params(self) -> dict[str, Any]:
         return {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -165,8 +172,10 @@ def train(
     if not train_set or not dev_set:
         raise ValueError("no training or dev examples for these languages and sources")
 
-    sources = sum(1 for lang, _ in CHAT_SOURCES.values() if lang in config.langs)
-    chat = [t for _, t in iter_chat(data_dir, config.langs, config.chat_lines // max(1, sources))]
+    chat_names = tuple(CHAT_SOURCES) if config.chat_sources == ("all",) else config.chat_sources
+    n_sources = sum(1 for name in chat_names if CHAT_SOURCES[name][0] in config.langs)
+    per_source = config.chat_lines // max(1, n_sources)
+    chat = [t for _, t in iter_chat(data_dir, ("en", "ko"), per_source, chat_names)]
     corpus = [normalize(e.text) for e in train_set] + [normalize(t) for t in chat]
     tokenizer = train_tokenizer(corpus, vocab_size=config.vocab_size)
 

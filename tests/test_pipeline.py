@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,3 +119,45 @@ async def test_maintenance_prunes_dedup_ids_and_idle_users(
         assert await db.count("seen_messages") == 3  # the 10-day-old ids were pruned
         assert await db.count("flagged_messages") == 5  # flags are history: kept
         assert len(p.policy) == 0  # the old users' policy state is gone
+
+
+class VersionedScorer:
+    name = "versioned"
+    threshold = 0.5
+
+    def __init__(self, version: str, gate: threading.Event | None = None) -> None:
+        self.version = version
+        self.gate = gate
+        self.calls = 0
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        self.calls += 1
+        if self.gate is not None:
+            self.gate.wait(5)
+        return [Score(0.99, ("hate",)) for _ in texts]
+
+
+async def test_swapping_the_scorer_between_batches_keeps_versions_honest(tmp_path: Path) -> None:
+    gate = threading.Event()
+    old, new = VersionedScorer("old-1", gate), VersionedScorer("new-2")
+    async with Database.open(tmp_path / "cw.db") as db:
+        with ThreadPoolExecutor(1) as executor:
+            p = Pipeline(old, db, Policy(PolicyConfig()), executor, max_batch=4, max_wait=0.01)  # type: ignore[arg-type]
+            runner = asyncio.create_task(p.run())
+            for i in range(4):
+                await p.submit(chat(i, "x", login=f"u{i}"))
+            while old.calls == 0:  # the first batch is being scored by the old model…
+                await asyncio.sleep(0.005)
+            p.scorer = new  # …when the new model is swapped in
+            gate.set()
+            for i in range(4, 8):
+                await p.submit(chat(i, "x", login=f"u{i}"))
+            await p.close()
+            await asyncio.wait_for(runner, 10)
+        versions = {}
+        for i in range(8):
+            history = await db.history(f"u{i}")
+            assert history is not None
+            versions[i] = history.flags[0].model_version
+    assert [versions[i] for i in range(8)] == ["old-1"] * 4 + ["new-2"] * 4
+    assert p.stats.scored == 8 and p.stats.duplicates == 0
