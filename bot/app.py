@@ -57,6 +57,25 @@ def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
     )
 
 
+def initial_scorer(settings: Settings) -> Scorer:
+    """Load the configured scorer. With a registry URI and the tracking server down, fall
+    back to the model last fetched from it, else to the bundled model, with a warning."""
+    from model.errors import TrackingUnavailableError
+    from model.scorer import load_last_cached
+
+    try:
+        return load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    except TrackingUnavailableError as exc:
+        fallback = load_last_cached(settings.model_cache_dir)
+        source = "the model last fetched from MLflow"
+        if fallback is None:
+            fallback = load_scorer("bundled", settings.data_dir)
+            source = "the bundled model"
+        _log.warning("%s; starting with %s (%s) and checking again later", exc, source,
+                     fallback.version)  # fmt: skip
+        return fallback
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
@@ -65,7 +84,7 @@ async def open_runtime(
     on_decisions: DecisionHook | None = None,
 ) -> AsyncIterator[Runtime]:
     """Load the scorer, open the database and the reporter; close all on exit."""
-    scorer = load_scorer(settings.model_uri, settings.data_dir)
+    scorer = initial_scorer(settings)
     _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(Database.open(settings.db))
@@ -152,10 +171,17 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                     stop.set()
                     await rt.pipeline.close()
 
+            uri = settings.model_uri or ""
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(read(), name="irc-reader")
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
+                if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
+                    from bot.reload import ModelWatcher
+
+                    watcher = ModelWatcher(uri, settings.model_cache_dir, rt.pipeline,
+                                           settings.model_refresh_s)  # fmt: skip
+                    tg.create_task(watcher.run(stop), name="model-watcher")
             stats = rt.pipeline.stats
             _log.info(
                 "stopped: %d messages scored, %d flagged, %d reports; %d reports sent",

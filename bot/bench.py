@@ -90,7 +90,7 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     n, t = _best_of(repeats, parse_and_type)
     results.append(BenchResult("IRC parse + ChatMessage (1 core)", n, t, "lines/s"))
 
-    scorer = load_scorer(settings.model_uri, settings.data_dir)
+    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     texts = [m.text for m in messages]
 
     def score_all() -> int:

@@ -156,6 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
     train.add_argument("--no-track", action="store_true", help="do not log to MLflow")
+    train.add_argument(
+        "--register",
+        action="store_true",
+        help="register the model as a new version of chatwarden-toxicity",
+    )
+    train.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
 
     evaluate = sub.add_parser(
@@ -220,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("names", nargs="*", metavar="SET", help="only these sets (default: all)")
     fetch.add_argument("--to", type=Path, help="target folder (default: the data dir)")
     fetch.add_argument("--url-template", default=None, help=argparse.SUPPRESS)
+
+    models = sub.add_parser(
+        "models",
+        help="registered model versions, aliases and test metrics (MLflow)",
+        description="List the versions of chatwarden-toxicity in the MLflow registry "
+        "(MLFLOW_TRACKING_URI), or move an alias: --set-alias champion 3.",
+    )
+    models.add_argument("--set-alias", nargs=2, metavar=("ALIAS", "VERSION"))
+    models.add_argument("--json", action="store_true", help="versions as JSON")
 
     bench = sub.add_parser(
         "bench",
@@ -304,6 +319,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _train(settings, args)
     if args.command == "evaluate":
         return _evaluate(settings, args)
+    if args.command == "models":
+        return _models(args)
     if args.command == "data":
         return _data_fetch(settings, args)
     if args.command == "health":
@@ -460,7 +477,7 @@ async def _flagged(
 def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
     from model.scorer import load_scorer
 
-    scorer = load_scorer(settings.model_uri, settings.data_dir)
+    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
     errors = 0
     pending: list[tuple[int, str | None, str]] = []
@@ -525,10 +542,22 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
         seed=args.seed,
     )  # fmt: skip
+    if args.register and args.no_track:
+        raise ValueError("--register needs MLflow tracking: drop --no-track")
+    if args.alias and not args.register:
+        raise ValueError("--alias goes with --register")
     result = run_experiment(config, _need_data(settings), args.out, track=not args.no_track,
                             progress=sys.stderr.isatty())  # fmt: skip
+    version = None
+    if args.register and result.run_id:
+        from model.registry import REGISTERED_MODEL, register
+
+        version = register(result.run_id, args.alias)
+        print(f"registered {REGISTERED_MODEL} version {version}"
+              + (f" (alias {args.alias})" if args.alias else ""), file=sys.stderr)  # fmt: skip
     if args.json:
         print(json.dumps({"model": str(result.folder), "run_id": result.run_id,
+                          "registered_version": version,
                           "thresholds": result.train.bundle.thresholds,
                           "history": result.train.history,
                           "test": [r.as_dict() for r in result.rows]}))  # fmt: skip
@@ -545,7 +574,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from model.bundle import load_bundle
     from model.data import load_examples
-    from model.evaluate import evaluate_scorer, markdown_table, test_groups, write_benchmarks
+    from model.evaluate import evaluate_scorer, evaluation_groups, markdown_table, write_benchmarks
     from model.neural import TorchScorer
     from model.rules import RuleScorer
     from model.scorer import Scorer
@@ -561,7 +590,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
             result = run_experiment(config, data_dir, args.out, track=not args.no_track,
                                     progress=sys.stderr.isatty())  # fmt: skip
             folders.append(result.folder)
-    groups = test_groups(load_examples(data_dir))
+    groups = evaluation_groups(load_examples(data_dir))
     scorers: list[tuple[str, Scorer]] = [("rules", RuleScorer.from_data_dir(data_dir))]
     for folder in folders:
         bundle = load_bundle(folder)
@@ -640,4 +669,29 @@ def _data_fetch(settings: Settings, args: argparse.Namespace) -> int:
     if failed:
         print(f"chatwarden: {len(failed)} file(s) failed; run again to retry", file=sys.stderr)
         return 1
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from model.registry import REGISTERED_MODEL, list_versions, set_alias
+
+    if args.set_alias:
+        alias, number = args.set_alias
+        set_alias(alias, int(number))
+        print(f"{REGISTERED_MODEL}@{alias} → version {number}")
+        return 0
+    versions = list_versions()
+    if args.json:
+        print(json.dumps([asdict(v) for v in versions]))
+        return 0
+    if not versions:
+        print(f"no versions of {REGISTERED_MODEL} yet: chatwarden train --register")
+        return 0
+    _table(
+        [[str(v.version), ",".join(v.aliases) or "-", _when(v.created), (v.run_id or "-")[:12],
+          " ".join(f"{k.removeprefix('test_')}={x:.3f}" for k, x in sorted(v.metrics.items())
+                   if k.endswith("_f1") and "adv" not in k)]
+         for v in versions],
+        ["version", "aliases", "created (UTC)", "run", "test F1"], sys.stdout,
+    )  # fmt: skip
     return 0

@@ -63,7 +63,7 @@ def _model(settings: Settings) -> Check:
     from model.scorer import load_scorer
 
     try:
-        scorer = load_scorer(settings.model_uri, settings.data_dir)
+        scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     except ModelError as exc:
         fix = "set CHATWARDEN_MODEL_URI to 'bundled', 'rules' or a trained model folder"
         return Check("model", False, str(exc), fix)

@@ -72,7 +72,8 @@ class _LiveCollector(Collector):
             up.add_metric([], 1.0 if i.connected else 0.0)
             yield up
         info = InfoMetricFamily("chatwarden_model", "The scorer in use.")
-        info.add_metric([], {"name": m.scorer.name, "version": m.scorer.version})
+        scorer = m.pipeline.scorer  # follows hot reloads
+        info.add_metric([], {"name": scorer.name, "version": scorer.version})
         yield info
 
 
@@ -107,7 +108,7 @@ class BotMetrics:
             "irc_connected": self.irc.stats.connected if self.irc is not None else None,
             "db_writable": not self.pipeline.stats.write_failing,
             "model_loaded": True,
-            "model_version": self.scorer.version,
+            "model_version": self.pipeline.scorer.version,
         }
         ok = bool(checks["db_writable"]) and checks["irc_connected"] is not False
         return ok, checks

@@ -187,6 +187,8 @@ class Settings:
     discord_webhook_url: Secret | None = None
     db: Path = Path("chatwarden.db")
     model_uri: str | None = None
+    model_refresh_s: float = 60.0
+    model_cache: Path | None = None
     data_dir: Path | None = None
     batch_max_size: int = 128
     batch_max_wait_ms: float = 25.0
@@ -240,6 +242,11 @@ class Settings:
         return updated
 
     @property
+    def model_cache_dir(self) -> Path:
+        """Where models fetched from MLflow are kept (default: beside the database)."""
+        return self.model_cache or self.db.parent / "model-cache"
+
+    @property
     def anonymous(self) -> bool:
         return self.twitch_token is None
 
@@ -273,6 +280,11 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_DB": ("db", lambda raw: Path(raw.strip()).expanduser()),
     "CHATWARDEN_MODEL_URI": ("model_uri", str.strip),
     "CHATWARDEN_DATA_DIR": ("data_dir", lambda raw: Path(raw.strip()).expanduser()),
+    "CHATWARDEN_MODEL_REFRESH_S": (
+        "model_refresh_s",
+        _number("CHATWARDEN_MODEL_REFRESH_S", float, 0, 86400),
+    ),
+    "CHATWARDEN_MODEL_CACHE": ("model_cache", lambda raw: Path(raw.strip()).expanduser()),
     "CHATWARDEN_BATCH_MAX_SIZE": (
         "batch_max_size",
         _number("CHATWARDEN_BATCH_MAX_SIZE", int, 1, 4096),

@@ -3,6 +3,7 @@
 ModelError
  ├── DataNotFoundError   a data dir, data set or word list is missing
  └── ModelLoadError      a scorer or model artifact cannot be loaded
+      └── TrackingUnavailableError   the MLflow tracking server cannot be reached
 """
 
 from __future__ import annotations
@@ -18,3 +19,7 @@ class DataNotFoundError(ModelError):
 
 class ModelLoadError(ModelError):
     """A scorer or model artifact cannot be loaded (unknown URI, corrupt or mismatched files)."""
+
+
+class TrackingUnavailableError(ModelLoadError):
+    """The MLflow tracking server did not answer (network, DNS, refused, timeout)."""

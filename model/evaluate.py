@@ -35,8 +35,8 @@ __all__ = [
     "GROUPS",
     "EvalRow",
     "evaluate_scorer",
+    "evaluation_groups",
     "markdown_table",
-    "test_groups",
     "write_benchmarks",
 ]
 
@@ -64,7 +64,7 @@ class EvalRow:
         return asdict(self)
 
 
-def test_groups(examples: Sequence[Example]) -> dict[str, list[Example]]:
+def evaluation_groups(examples: Sequence[Example]) -> dict[str, list[Example]]:
     groups = {
         name: [e for e in examples if e.split == "test" and e.source in sources]
         for name, sources in GROUPS.items()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from model.bundle import save_bundle
 from model.data import load_examples
-from model.evaluate import EvalRow, evaluate_scorer, markdown_table, test_groups
+from model.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
 from model.neural import TorchScorer
 from model.plots import confusion_png, pr_curve_png
 from model.train import TrainConfig, TrainResult, train
@@ -57,7 +57,7 @@ def _run(
     result = train(config, data_dir, progress=progress, examples=examples,
                    on_epoch=tracked.on_epoch if tracked else None)  # fmt: skip
     bundle = result.bundle
-    groups = test_groups(examples)
+    groups = evaluation_groups(examples)
     rows, metrics, curves = evaluate_scorer(config.arch, TorchScorer(bundle), groups)
     bundle.metrics = {
         "thresholds": bundle.thresholds,

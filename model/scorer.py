@@ -57,7 +57,7 @@ class Scorer(Protocol):
         ...
 
 
-def load_scorer(uri: str | None, data_dir: Path | None) -> Scorer:
+def load_scorer(uri: str | None, data_dir: Path | None, cache_dir: Path | None = None) -> Scorer:
     """Load the scorer named by ``uri`` (``CHATWARDEN_MODEL_URI``).
 
     Known URIs:
@@ -65,9 +65,13 @@ def load_scorer(uri: str | None, data_dir: Path | None) -> Scorer:
     * ``bundled`` (the default) — the model shipped in ``model/bundled``; the rule
       baseline when no model is bundled;
     * ``rules`` — the word-list baseline, read from ``data_dir/wordlists``;
-    * a folder path (or ``file://`` URI) holding a trained model bundle.
+    * a folder path (or ``file://`` URI) holding a trained model bundle;
+    * ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH`` — from the
+      MLflow tracking server (``MLFLOW_TRACKING_URI``), downloaded into ``cache_dir``.
     """
     uri = (uri or DEFAULT_MODEL_URI).strip()
+    if uri.startswith(("models:/", "runs:/")):
+        return load_registered(uri, cache_dir or Path(".chatwarden-model-cache"))
     if uri == "bundled":
         if (BUNDLED_DIR / "config.json").is_file():
             return _load_bundle_scorer(BUNDLED_DIR)
@@ -89,9 +93,35 @@ def load_scorer(uri: str | None, data_dir: Path | None) -> Scorer:
     )
 
 
-def _load_bundle_scorer(folder: Path) -> Scorer:
+def load_registered(uri: str, cache_dir: Path) -> Scorer:
+    """Resolve ``uri`` on the tracking server, download (cached) and load it on the CPU."""
+    from model import registry
+
+    ref = registry.resolve(uri)
+    folder = registry.download(ref, cache_dir)
+    scorer = _load_bundle_scorer(folder, label=ref.label)
+    (cache_dir / "last.txt").write_text(folder.name + "\n" + ref.label + "\n", encoding="utf-8")
+    return scorer
+
+
+def load_last_cached(cache_dir: Path) -> Scorer | None:
+    """The model last loaded from the registry into ``cache_dir``, if any."""
+    marker = cache_dir / "last.txt"
+    if not marker.is_file():
+        return None
+    name, _, label = marker.read_text(encoding="utf-8").partition("\n")
+    folder = cache_dir / name.strip()
+    if not (folder / "config.json").is_file():
+        return None
+    return _load_bundle_scorer(folder, label=label.strip() or None)
+
+
+def _load_bundle_scorer(folder: Path, label: str | None = None) -> Scorer:
     from model.bundle import load_bundle
     from model.neural import TorchScorer
 
-    scorer: Scorer = TorchScorer(load_bundle(folder))
+    bundle = load_bundle(folder)
+    if label:
+        bundle.version = label
+    scorer: Scorer = TorchScorer(bundle)
     return scorer

@@ -34,6 +34,8 @@ class MlflowRun:
 
     def __enter__(self) -> MlflowRun:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        # MLflow prints "View run … at <url>" to stdout, which would corrupt `--json` output.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         import mlflow
 
         self._mlflow = mlflow

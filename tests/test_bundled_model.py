@@ -11,7 +11,7 @@ import pytest
 
 from model.bundle import load_bundle
 from model.data import load_examples
-from model.evaluate import evaluate_scorer, test_groups
+from model.evaluate import evaluate_scorer, evaluation_groups
 from model.neural import TorchScorer
 from model.scorer import BUNDLED_DIR, load_scorer
 from tests.conftest import DATA_DIR, ROOT
@@ -38,7 +38,7 @@ def test_bundled_figures_match_its_model_card() -> None:
     """The shipped fp16 weights reproduce the test figures measured at training time."""
     bundle = load_bundle(BUNDLED_DIR)
     recorded = bundle.metrics["test"]
-    groups = test_groups(load_examples(DATA_DIR))
+    groups = evaluation_groups(load_examples(DATA_DIR))
     rows, _, _ = evaluate_scorer("bundled", TorchScorer(bundle), groups, timing=False)
     for row in rows:
         assert row.n == recorded[row.group]["n"]

@@ -73,7 +73,7 @@ def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) ->
     assert local.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_score_and_replay_use_a_trained_model_folder(trained: dict[str, Any]) -> None:
+def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
     env = {**trained["env"], "CHATWARDEN_MODEL_URI": trained["model"]}
     lines = [json.dumps({"text": t}) for t in ["you are a fucking idiot", "good game everyone",
                                                "", "시발 꺼져 병신아"]]  # fmt: skip
@@ -84,4 +84,12 @@ def test_score_and_replay_use_a_trained_model_folder(trained: dict[str, Any]) ->
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(out) == 4 and all(0.0 <= o["score"] <= 1.0 for o in out)
     assert out[2] == {"score": 0.0, "flagged": False, "labels": []}
-    assert out[0]["score"] > out[1]["score"]
+    # the command scored with exactly that model folder
+    from model.bundle import load_bundle
+    from model.neural import TorchScorer
+
+    expected = TorchScorer(load_bundle(Path(trained["model"]))).score(
+        [json.loads(line)["text"] for line in lines]
+    )
+    assert [o["score"] for o in out] == [round(s.probability, 6) for s in expected]
+    assert [o["flagged"] for o in out] == [s.probability >= 0.5 for s in expected]
