@@ -80,7 +80,8 @@ Hangul split into jamo) with a fixed seed.
 
 * Trained on news comments and tweets, not on Twitch chat: on live chat it flags far more
   clean messages than on these test sets (chat idioms, emote spam, Korean intensifiers
-  such as 미친 / 개-, game talk). Thresholds are chosen on news/tweet dev data.
+  such as 미친 / 개-, game talk); thresholds are chosen on news/tweet dev data. Measure it
+  on real chat before relying on it (`chatwarden replay`; docs/benchmarks.md, "Live chat").
 * Insults without swear words and implicit hate are often missed; the TweetEval hate test
   has a known train→test shift.
 * Labels of the sources are subjective (BEEP α ≈ 0.49) and Davidson's tweets carry a

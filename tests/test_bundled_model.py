@@ -28,10 +28,12 @@ def test_bundle_is_small_and_documented() -> None:
         assert must in card
 
 
-def test_default_scorer_is_the_bundled_model() -> None:
-    scorer = load_scorer(None, DATA_DIR)
+def test_bundled_model_loads_by_name_and_rules_stay_the_default() -> None:
+    scorer = load_scorer("bundled", DATA_DIR)
     assert isinstance(scorer, TorchScorer)
     assert scorer.version == load_bundle(BUNDLED_DIR).version
+    # until the model is precise on live chat (see docs/benchmarks.md), rules are the default
+    assert load_scorer(None, DATA_DIR).name == "rules"
 
 
 def test_bundled_figures_match_its_model_card() -> None:
@@ -46,9 +48,10 @@ def test_bundled_figures_match_its_model_card() -> None:
         assert row.accuracy == pytest.approx(recorded[row.group]["accuracy"], abs=0.01)
 
 
-def test_score_command_uses_the_bundled_model() -> None:
+def test_score_command_with_the_bundled_model() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT))
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
+               CHATWARDEN_MODEL_URI="bundled")  # fmt: skip
     texts = ["you are a worthless piece of shit", "what a great game, well played",
              "씨발 개새끼야 꺼져", "오늘 방송 정말 재밌었어요 감사합니다", ""]  # fmt: skip
     stdin = "\n".join(json.dumps({"text": t}) for t in texts)
