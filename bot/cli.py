@@ -174,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("models", nargs="*", type=Path, metavar="MODEL_DIR")
     evaluate.add_argument(
+        "--live-chat", action="store_true",
+        help="instead: replay real Twitch chat from the data dir through the configured "
+        "scorer (CHATWARDEN_MODEL_URI) and the policy: flags and reported users per 10,000 "
+        "messages, the most-flagged messages, a sample of flags, and recall on messages "
+        "that moderators answered with a ban",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--sample",
+        type=int,
+        default=20,
+        help="with --live-chat: flags to show for reading (default 20)",
+    )
+    evaluate.add_argument(
         "--train", action="store_true",
         help="first train cnn, bilstm and cnn_bilstm (with --epochs, --max-examples) into "
         "--out, then evaluate them",
@@ -571,7 +584,61 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.app import policy_config
+    from bot.livechat import default_logs, evaluate_live_chat
+    from model.evaluate import write_section
+    from model.scorer import load_scorer
+
+    data_dir = _need_data(settings)
+    scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
+    logs = default_logs(data_dir)
+    for path in (p for paths in logs.values() for p in paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"live-chat log missing: {path}")
+    bans = sorted((data_dir / "twitch_chat_ko_boostcamp" / "twitch").glob("*.log.gz"))
+    results, ban = evaluate_live_chat(scorer, policy_config(settings, scorer), logs,
+                                      ban_logs=bans, sample=args.sample)  # fmt: skip
+    if args.json:
+        print(json.dumps({"scorer": scorer.version, "chat": [r.figures() for r in results],
+                          "bans": ban.figures() if ban else None}))  # fmt: skip
+    else:
+        print(f"scorer {scorer.version}, default policy\n")
+        _table([[r.lang, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
+                 f"{r.users_reported:,}", f"{r.users_reported_per_10k:.2f}"] for r in results],
+               ["chat", "messages", "flagged", "flagged/10k", "users reported",
+                "reported users/10k"], sys.stdout)  # fmt: skip
+        if ban:
+            print(
+                f"\nbanned users' last messages flagged: {ban.ban_flagged}/{ban.ban_messages} "
+                f"({ban.ban_recall:.1%}); never-banned users' messages flagged: "
+                f"{ban.never_banned_rate:.2%}"
+            )
+        for r in results:
+            print(f"\nmost-flagged messages ({r.lang}, normalised):")
+            for text, count in r.top_flagged:
+                print(f"  {count:>5}  {_one_line(text, 70)}")
+            print(f"random flags to read ({r.lang}, stratified by score):")
+            for score, text in r.sample:
+                print(f"  {score:.2f}  {_one_line(text, 70)}")
+    if args.write:
+        rows = [f"| {scorer.version} | {r.lang} | {r.messages:,} | {r.flagged_per_10k:.1f} | "
+                f"{r.users_reported_per_10k:.2f} |" for r in results]  # fmt: skip
+        body = ["| scorer | chat | messages | flagged per 10k | users reported per 10k |",
+                "|---|---|---:|---:|---:|", *rows]  # fmt: skip
+        if ban:
+            body.append(f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
+                        f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "
+                        "never-banned users' messages flagged.")  # fmt: skip
+        write_section(args.write, f"live-chat:{scorer.name}",
+                      f"`CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'} chatwarden "
+                      f"evaluate --live-chat --write {args.write}`", "\n".join(body))  # fmt: skip
+    return 0
+
+
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    if args.live_chat:
+        return _live_chat(settings, args)
     from model.bundle import load_bundle
     from model.data import load_examples
     from model.evaluate import evaluate_scorer, evaluation_groups, markdown_table, write_benchmarks

@@ -30,6 +30,11 @@ __all__ = ["ReplayStats", "read_chat_log"]
 
 _CHATTY = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] <([~!@%^+$&]*)([^>]+?)>\*? ?(.*)$")
 _CHATTY_NAME = re.compile(r"^(.*) \(([A-Za-z0-9_]+)\)$")
+# `[21. 10. 13. 오후 10:00:04] <user> text` (Korean-locale VOD chat exports)
+_KO_LOCALE = re.compile(
+    r"^\[(\d\d)\. (\d{1,2})\. (\d{1,2})\. (오전|오후) (\d{1,2}):(\d\d):(\d\d)\] <([^>]+)> (.*)$"
+)
+_BAN = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] BAN: (\S+)")
 _LOG_STARTED = re.compile(r"^# Log started: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})")
 _RAW_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d[_ T]\d\d:\d\d:\d\d)\s+\S+\s+(?=[@:])")
 _CHATTY_BADGES = {"~": "broadcaster", "@": "moderator", "!": "vip", "%": "subscriber", "^": "bot"}
@@ -55,6 +60,28 @@ def _channel_from_name(path: Path) -> str:
 
 def read_chat_log(path: Path, stats: ReplayStats | None = None) -> Iterator[ChatMessage]:
     """Yield the chat messages of one log file, in file order."""
+    for _, _, message in iter_log(path, stats):
+        if message is not None:
+            yield message
+
+
+def read_ban_targets(path: Path) -> Iterator[ChatMessage]:
+    """For a Chatty log: each banned or timed-out user's last message before the ``BAN:``
+    line (a weak but real moderation signal: many are word-filter bots' 1-5 s timeouts)."""
+    last: dict[str, ChatMessage] = {}
+    for _, line, message in iter_log(path):
+        if message is not None:
+            last[message.login] = message
+            continue
+        match = _BAN.match(line)
+        if match and (target := last.pop(match.group(2).lower(), None)) is not None:
+            yield target
+
+
+def iter_log(
+    path: Path, stats: ReplayStats | None = None
+) -> Iterator[tuple[int, str, ChatMessage | None]]:
+    """Every line of a log as ``(number, line, the chat message on it or None)``."""
     stats = stats if stats is not None else ReplayStats()
     channel = _channel_from_name(path)
     tz = UTC
@@ -73,29 +100,47 @@ def read_chat_log(path: Path, stats: ReplayStats | None = None) -> Iterator[Chat
                 named = _CHATTY_NAME.match(name)
                 display, login = (named.group(1), named.group(2)) if named else (name, name)
                 stats.messages += 1
-                yield ChatMessage(
-                    msg_id=synthetic_msg_id(path.name, number),
-                    channel=channel,
-                    login=login.lower(),
-                    display_name=display,
-                    text=text,
-                    sent_at=last_time,
-                    badges=frozenset(_CHATTY_BADGES[s] for s in symbols if s in _CHATTY_BADGES),
+                yield (
+                    number,
+                    line,
+                    ChatMessage(
+                        msg_id=synthetic_msg_id(path.name, number),
+                        channel=channel,
+                        login=login.lower(),
+                        display_name=display,
+                        text=text,
+                        sent_at=last_time,
+                        badges=frozenset(_CHATTY_BADGES[s] for s in symbols if s in _CHATTY_BADGES),
+                    ),
                 )
+                continue
+            local = _KO_LOCALE.match(line)
+            if local:
+                yy, mo, dd, half, hh, mi, ss, name, text = local.groups()
+                hour = int(hh) % 12 + (12 if half == "오후" else 0)
+                sent = datetime(2000 + int(yy), int(mo), int(dd), hour, int(mi), int(ss),
+                                tzinfo=tz)  # fmt: skip
+                last_time = sent.timestamp()
+                stats.messages += 1
+                yield number, line, ChatMessage(
+                    synthetic_msg_id(path.name, number), channel, name.lower(), name, text,
+                    last_time,
+                )  # fmt: skip
                 continue
             started = _LOG_STARTED.match(line)
             if started:
                 offset = started.group(2)
                 minutes = int(offset[1:3]) * 60 + int(offset[3:5])
                 tz = timezone(timedelta(minutes=minutes if offset[0] == "+" else -minutes))
+                yield number, line, None
                 continue
             message = _raw_irc(line, path, number, last_time)
             if message is not None:
                 last_time = message.sent_at
                 stats.messages += 1
-                yield message
             elif not line.startswith(("#", "[", ":", "~", "@")) and "—" not in line:
                 stats.skipped += 1
+            yield number, line, message
 
 
 def _raw_irc(line: str, path: Path, number: int, last_time: float) -> ChatMessage | None:

@@ -38,6 +38,7 @@ __all__ = [
     "evaluation_groups",
     "markdown_table",
     "write_benchmarks",
+    "write_section",
 ]
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -133,13 +134,20 @@ def markdown_table(rows: Sequence[EvalRow]) -> str:
 
 def write_benchmarks(path: Path, rows: Sequence[EvalRow], models: Sequence[str]) -> None:
     """Write (or replace) the model table section of ``docs/benchmarks.md``."""
-    start, end = "<!-- evaluate:start -->", "<!-- evaluate:end -->"
+    command = "`chatwarden evaluate " + " ".join(models) + " --write " + str(path) + "`"
+    write_section(path, "evaluate", command, markdown_table(rows).rstrip("\n"))
+
+
+def write_section(path: Path, name: str, command: str, body: str) -> None:
+    """Replace the ``<!-- name:start -->…<!-- name:end -->`` section of a markdown file
+    (appending it when absent), stamped with the command and the machine."""
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     section = "\n".join([
         start,
-        "Produced by `chatwarden evaluate " + " ".join(models) + " --write " + str(path) + "`"
-        + f" on {platform.machine()} / {os.cpu_count()} cores, torch {torch.__version__}.",
+        f"Produced by {command} on {platform.machine()} / {os.cpu_count()} cores, "
+        f"torch {torch.__version__}.",
         "",
-        markdown_table(rows).rstrip("\n"),
+        body,
         end,
     ])  # fmt: skip
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"

@@ -151,13 +151,14 @@ _NON_WORD = re.compile(r"[^\w]|_", re.UNICODE)
 _REPEAT_ONE = re.compile(r"(.)\1+", re.DOTALL)
 
 
-def skeleton(word: str) -> str:
+def skeleton(word: str, squash: bool = True) -> str:
     """An evasion-resistant key for one normalised token.
 
-    Leetspeak digits become letters, punctuation inside the word is dropped and every
-    run of a repeated character is squashed to one (``f.u.c.c.k`` → ``fuck``,
-    ``sh1t`` → ``shit``, ``시.발`` → ``시발``).
+    Leetspeak digits become letters, punctuation inside the word is dropped and, with
+    ``squash``, every run of a repeated character becomes one (``f.u.c.c.k`` → ``fuck``,
+    ``sh1t`` → ``shit``, ``시.발`` → ``시발``). Squashing merges words (``ass`` → ``as``), so
+    word lists must only compare squashed forms of words without doubled letters.
     """
     word = word.translate(_LEET)
     word = _NON_WORD.sub("", word)
-    return _REPEAT_ONE.sub(r"\1", word)
+    return _REPEAT_ONE.sub(r"\1", word) if squash else word

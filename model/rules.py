@@ -237,7 +237,13 @@ class RuleScorer:
                 self._en_phrases.setdefault(key.split(" ", 1)[0], []).append((key, entry))
             elif key not in EN_ALLOW and len(key) > 1:
                 self._en_words[key] = entry
-                self._en_words.setdefault(skeleton(key), entry)
+                plain = skeleton(key, squash=False)
+                if len(plain) > 1:
+                    self._en_words.setdefault(plain, entry)
+                # a squashed form only for words without doubled letters: "ass" must not
+                # make "as" a bad word
+                if skeleton(key) == plain and len(plain) > 1:
+                    self._en_words.setdefault(plain, entry)
         self._ko_words = {k: v for k, v in ko_words.items() if k not in KO_ALLOW}
         self._ko_roots = ko_roots
         self._ko_max = max((len(k) for k in self._ko_words), default=0)
@@ -300,9 +306,14 @@ class RuleScorer:
         norm = normalize(text)
         if not norm:
             return []
-        tokens = [_EDGE_PUNCT.sub("", t) for t in norm.split(" ")]
+        raw = norm.split(" ")
+        tokens = [_EDGE_PUNCT.sub("", t) for t in raw]
         found: list[tuple[str, WordEntry]] = []
-        for token in _with_joined_letters(tokens):
+        # raw tokens too: leetspeak at a word's edge (a$$) is not punctuation
+        candidates = dict.fromkeys(
+            [*_with_joined_letters(tokens), *(t for t in raw if t not in tokens)]
+        )
+        for token in candidates:
             if not token:
                 continue
             if _HANGUL.search(token):
@@ -327,7 +338,7 @@ class RuleScorer:
     def _match_english(self, token: str) -> Iterable[tuple[str, WordEntry]]:
         if token in EN_ALLOW:
             return
-        for cand in (token, skeleton(token)):
+        for cand in dict.fromkeys((token, skeleton(token, squash=False), skeleton(token))):
             entry = self._en_words.get(cand)
             if entry is None and len(cand) > 3 and cand.endswith("s"):
                 entry = self._en_words.get(cand[:-1])

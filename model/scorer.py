@@ -17,7 +17,7 @@ from model.errors import ModelLoadError
 __all__ = ["DEFAULT_MODEL_URI", "Score", "Scorer", "load_scorer"]
 
 #: What ``CHATWARDEN_MODEL_URI`` means when unset. The rule baseline for now: on real
-#: Twitch chat the bundled neural model flags 8.5-11 % of messages (the rules 0.75-1.4 %),
+#: Twitch chat the bundled neural model flags 8.5-14 % of messages (the rules 0.7-1.8 %),
 #: far too many false reports for moderators (docs/benchmarks.md). It becomes the default
 #: once it is precise on live chat.
 DEFAULT_MODEL_URI = "rules"

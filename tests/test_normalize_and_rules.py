@@ -40,7 +40,7 @@ def test_skeleton_undoes_evasion() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["fuck you", "F.U.C.K", "sh1t", "fuuuuuck", "f u c k", "ＦＵＣＫ", "fu\u200bck",
+    ["fuck you", "F.U.C.K", "sh1t", "fuuuuuck", "f u c k", "ＦＵＣＫ", "fu\u200bck", "a$$",
      "개새끼야", "시.발", "씨발ㅋㅋ", "이 병신아", "ㅅㅂ", "nigger"],
 )  # fmt: skip
 def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, text: str) -> None:
@@ -52,7 +52,9 @@ def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, te
 @pytest.mark.parametrize(
     "text",
     ["hello world", "it was crazy yeah", "lol", "gg ez", "hell yeah", "미친 진짜 ㅋㅋㅋ",
-     "보지마", "시발점", "수박씨발라", "Kappa", "ㅁㅊ", "damn that play"],
+     "보지마", "시발점", "수박씨발라", "Kappa", "ㅁㅊ", "damn that play",
+     # squashed or leet forms of listed words must not turn common words into bad ones
+     "as", "such as this", "x", "X", "4/5", "4-5 ㅋㅋ", "glass", "class act", "bass"],
 )  # fmt: skip
 def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
     [score] = rule_scorer.score([text])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
-from bot.replay import ReplayStats, read_chat_log
+from bot.replay import ReplayStats, read_ban_targets, read_chat_log
 from tests.conftest import DATA_DIR
 
 KO_LOG = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
@@ -166,3 +166,28 @@ def test_doctor_reports_what_is_wrong(
     monkeypatch.setenv("CHATWARDEN_BATCH_MAX_SIZE", "many")
     code, out = run_cli(["doctor"], monkeypatch)
     assert code == 1 and "FAIL  settings" in out and "CHATWARDEN_BATCH_MAX_SIZE" in out
+
+
+def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
+    from bot.livechat import evaluate_live_chat
+    from bot.policy import PolicyConfig
+    from model.rules import RuleScorer
+
+    assert isinstance(rule_scorer, RuleScorer)
+    ko = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
+    en = DATA_DIR / "twitch_chat_en_madcookie" / "dist" / "1209297939.txt"
+    results, ban = evaluate_live_chat(rule_scorer, PolicyConfig(), {"ko": [ko], "en": [en]},
+                                      ban_logs=[ko], sample=6)  # fmt: skip
+    by_lang = {r.lang: r for r in results}
+    assert by_lang["ko"].messages == 21_202 and by_lang["en"].messages == 3_098
+    for r in results:
+        texts = [m.text for m in read_chat_log(ko if r.lang == "ko" else en)]
+        flagged = sum(s.probability >= 0.5 for s in rule_scorer.score(texts))
+        assert r.flagged <= flagged  # moderators and the broadcaster are exempt
+        assert r.users_reported <= r.reports <= r.flagged
+        assert len(r.sample) <= 6 and all(score >= 0.5 for score, _ in r.sample)
+        assert sum(count for _, count in r.top_flagged) <= r.flagged
+    assert by_lang["ko"].users_reported > 0
+    assert ban is not None and ban.ban_messages == sum(1 for _ in read_ban_targets(ko))
+    assert 0 < ban.ban_flagged < ban.ban_messages
+    assert ban.never_banned_messages < by_lang["ko"].messages
