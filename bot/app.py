@@ -134,12 +134,16 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     installed = _install_signal_handlers(stop)
     try:
         async with open_runtime(settings) as rt:
+            from bot.moderation import ModerationRecorder
+
+            moderation = ModerationRecorder(rt.db)
             client = IrcClient(
                 settings.irc_url,
                 settings.channels,
                 rt.pipeline.submit,
                 login=settings.twitch_login,
                 token=settings.twitch_token,
+                on_event=moderation.on_event,
             )
             _log.info(
                 "watching %s as %s (%s); database %s; reports to %s",
@@ -176,6 +180,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 tg.create_task(read(), name="irc-reader")
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
+                tg.create_task(moderation.run(stop), name="moderation-events")
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 

@@ -435,6 +435,14 @@ async def _history(
         )
     else:
         print("no flagged messages", file=out)
+    if history.moderation:
+        print(file=out)
+        _table(
+            [[_when(m.at), f"#{m.channel}", m.kind,
+              f"{m.duration} s" if m.duration else "-", _one_line(m.text or "", 60) or "-"]
+             for m in history.moderation],
+            ["when (UTC)", "channel", "moderator action", "duration", "deleted message"], out,
+        )  # fmt: skip
     if history.reports:
         print(file=out)
         _table(

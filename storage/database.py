@@ -31,6 +31,7 @@ from storage.records import (
     BatchRecord,
     FlaggedMessage,
     FlaggedUser,
+    ModerationEvent,
     OutboxItem,
     ReportDraft,
     ReportSummary,
@@ -338,7 +339,16 @@ class Database:
             params,
         ) as cursor:
             reports = [ReportSummary(*r) for r in await cursor.fetchall()]
-        return UserHistory(login, users[0][1], tuple(counts), tuple(flags), tuple(reports))
+        mod_where = "WHERE target_login = ?" + (" AND channel = ?" if channel else "")
+        mod_params: list[object] = [login, *([channel.lower().lstrip("#")] if channel else [])]
+        async with self._conn.execute(
+            f"""SELECT channel, kind, at, target_login, target_user_id, target_msg_id, duration,
+                       text FROM moderation_events {mod_where} ORDER BY at DESC, id DESC""",
+            mod_params,
+        ) as cursor:
+            moderation = [ModerationEvent(*r) for r in await cursor.fetchall()]
+        return UserHistory(login, users[0][1], tuple(counts), tuple(flags), tuple(reports),
+                           tuple(moderation))  # fmt: skip
 
     @_locked
     async def flagged_users(self, since: float, channel: str | None = None) -> list[FlaggedUser]:
@@ -360,6 +370,23 @@ class Database:
             return [FlaggedUser(*row) for row in await cursor.fetchall()]
 
     @_locked
+    async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
+        """Store moderators' actions seen in chat, in one transaction."""
+        await self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            await self._conn.executemany(
+                """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
+                                                  target_msg_id, duration, text, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                [(e.channel, e.kind, e.target_login, e.target_user_id, e.target_msg_id,
+                  e.duration, e.text, e.at) for e in events],
+            )  # fmt: skip
+            await self._conn.execute("COMMIT")
+        except BaseException:
+            await _rollback(self._conn)
+            raise
+
+    @_locked
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
         """``(channel, user_key, sent_at, report_id)`` of flags sent since ``since``, oldest
         first: what the policy needs to resume its windows and cool-downs after a restart."""
@@ -379,6 +406,7 @@ class Database:
             "flagged_messages",
             "reports",
             "user_channel_counts",
+            "moderation_events",
         }:
             raise ValueError(f"unknown table {table!r}")
         async with self._conn.execute(f"SELECT count(*) FROM {table}") as cursor:

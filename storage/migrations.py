@@ -75,6 +75,23 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX flagged_channel_time ON flagged_messages (channel, sent_at);
         """,
     ),
+    (
+        "0002_moderation_events",
+        """
+        CREATE TABLE moderation_events (        -- what the channel's moderators did, seen in chat
+            id             INTEGER PRIMARY KEY,
+            channel        TEXT NOT NULL,
+            kind           TEXT NOT NULL CHECK (kind IN ('timeout', 'ban', 'delete', 'clear')),
+            target_login   TEXT,
+            target_user_id TEXT,
+            target_msg_id  TEXT,
+            duration       INTEGER,             -- seconds, for timeouts
+            text           TEXT,                -- the deleted message, for deletions
+            at             REAL NOT NULL
+        );
+        CREATE INDEX moderation_target ON moderation_events (target_login, channel, at);
+        """,
+    ),
 )
 
 

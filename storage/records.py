@@ -109,6 +109,20 @@ class OutboxItem:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationEvent:
+    """A moderator's action seen in chat: a timeout, a ban, a deleted message, a clear."""
+
+    channel: str
+    kind: str  # timeout | ban | delete | clear
+    at: float
+    target_login: str | None = None
+    target_user_id: str | None = None
+    target_msg_id: str | None = None
+    duration: int | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class UserHistory:
     """What ``chatwarden history LOGIN`` shows."""
 
@@ -117,6 +131,7 @@ class UserHistory:
     counts: tuple[UserCounts, ...]
     flags: tuple[FlaggedMessage, ...]
     reports: tuple[ReportSummary, ...]
+    moderation: tuple[ModerationEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,3 +246,40 @@ async def test_health_is_503_while_twitch_is_unreachable(tmp_path: Path) -> None
     finally:
         code, err = await stop(proc)
     assert code == 0, err
+
+
+async def test_moderators_actions_are_recorded_and_shown_in_history(tmp_path: Path) -> None:
+    db = tmp_path / "cw.db"
+    async with FakeTwitchServer() as irc:
+        proc = await start_bot(bot_env(db, irc, None), tmp_path, "run")
+        try:
+            await irc.wait_joined({"streamer", "other_chan"}, within=30)
+            await irc.send_privmsg("streamer", "troll", "hello", user_id="55", msg_id="m-55")
+            await irc.send_privmsg("streamer", "spammer", "buy followers", user_id="66")
+            await irc.send_raw(
+                b"@ban-duration=600;room-id=1;target-user-id=55;tmi-sent-ts=1700000000000 "
+                b":tmi.twitch.tv CLEARCHAT #streamer :troll\r\n"
+                b"@login=troll;room-id=;target-msg-id=m-55;tmi-sent-ts=1700000000001 "
+                b":tmi.twitch.tv CLEARMSG #streamer :hello\r\n"
+                b"@room-id=1;target-user-id=66 :tmi.twitch.tv CLEARCHAT #streamer :spammer\r\n"
+                b"@room-id=1 :tmi.twitch.tv CLEARCHAT #streamer\r\n"
+            )
+            await wait_for(lambda: rows(db, "SELECT count(*) FROM moderation_events") == [(4,)])
+        finally:
+            code, err = await stop(proc)
+        assert code == 0, err
+    assert rows(db, "SELECT kind, target_login, duration, target_msg_id FROM moderation_events "
+                    "ORDER BY id") == [("timeout", "troll", 600, None),
+                                       ("delete", "troll", None, "m-55"),
+                                       ("ban", "spammer", None, None),
+                                       ("clear", None, None, None)]  # fmt: skip
+    env = bot_env(db, None, None)
+    history = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "history", "troll", env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await history.communicate()
+    text = out.decode()
+    assert history.returncode == 0, err.decode()
+    assert "moderator action" in text and "timeout" in text and "600 s" in text
+    assert "delete" in text and "hello" in text
