@@ -106,6 +106,9 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     n, t = _best_of(repeats, score_all)
     results.append(BenchResult(f"scorer {scorer.version}, warm cache", n, t, "msg/s"))
 
+    if hasattr(scorer, "bundle"):
+        results += _network_rows(scorer, texts, repeats)
+
     replay_times = []
     count = 0
     for _ in range(repeats):
@@ -119,3 +122,38 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
                     "msg/s")
     )  # fmt: skip
     return results
+
+
+def _network_rows(scorer: object, texts: list[str], repeats: int) -> list[BenchResult]:
+    """The neural scorer's parts: tokenisation alone, and the network alone at the
+    original project's setting (128 messages x 64 tokens), 20 batches each."""
+    import torch
+
+    from model.normalize import normalize
+
+    bundle = scorer.bundle  # type: ignore[attr-defined]
+    norm = [normalize(t) for t in texts[: 128 * 20]]
+    batches = [norm[i : i + 128] for i in range(0, len(norm), 128)]
+
+    def tokenise() -> int:
+        for batch in batches:
+            bundle.tokenizer.encode_batch(batch)
+        return len(norm)
+
+    n, t = _best_of(repeats, tokenise)
+    rows = [BenchResult("tokenisation alone (encode_batch of 128)", n, t, "msg/s")]
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(2, bundle.config.vocab_size, (128, 64), generator=generator)
+    mask = torch.ones_like(ids, dtype=torch.bool)
+
+    def forward() -> int:
+        with torch.inference_mode():
+            for _ in range(20):
+                bundle.network(ids, mask)
+        return 128 * 20
+
+    forward()  # warm-up
+    n, t = _best_of(repeats, forward)
+    name = f"{bundle.config.arch} network alone, 128 x 64 tokens (original: per 128)"
+    rows.append(BenchResult(name, n, t, "msg/s"))
+    return rows

@@ -359,12 +359,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         else:
             _table(
                 [
-                    [r.name, f"{r.items:,}", f"{r.seconds:.3f}", f"{r.rate:,.0f} {r.unit}"]
+                    [r.name, f"{r.items:,}", f"{r.seconds:.3f}", f"{r.rate:,.0f} {r.unit}",
+                     f"{128_000 / r.rate:.1f}" if r.rate else "-"]
                     for r in results
                 ],
-                ["benchmark", "items", "seconds", "rate"],
+                ["benchmark", "items", "seconds", "rate", "ms per 128"],
                 sys.stdout,
-            )
+            )  # fmt: skip
         return 0
     raise AssertionError(args.command)
 

@@ -191,3 +191,14 @@ def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
     assert ban is not None and ban.ban_messages == sum(1 for _ in read_ban_targets(ko))
     assert 0 < ban.ban_flagged < ban.ban_messages
     assert ban.never_banned_messages < by_lang["ko"].messages
+
+
+def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
+    monkeypatch.setenv("CHATWARDEN_MODEL_URI", "bundled")
+    code, out = run_cli(["bench", "--repeats", "1", "--json", str(RAW_IRC)], monkeypatch)
+    assert code == 0
+    names = {r["name"]: r for r in json.loads(out)}
+    network = next(r for n, r in names.items() if "128 x 64 tokens" in n)
+    assert network["items"] == 128 * 20 and network["rate"] > 0
+    assert any(n.startswith("tokenisation alone") for n in names)
