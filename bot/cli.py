@@ -425,13 +425,14 @@ async def _history(
                     f"#{f.channel}",
                     f"{f.score:.2f}",
                     ",".join(f.labels) or "-",
+                    ",".join(f.evidence) or "-",
                     f.model_version,
                     str(f.report_id or "-"),
                     _one_line(f.text),
                 ]
                 for f in history.flags
             ],
-            ["sent (UTC)", "channel", "score", "labels", "model", "report", "text"],
+            ["sent (UTC)", "channel", "score", "labels", "why", "model", "report", "text"],
             out,
         )
     else:

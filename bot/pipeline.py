@@ -200,6 +200,7 @@ class Pipeline:
                         version,
                         message.sent_at,
                         now,
+                        score.evidence,
                     )
                 )
             if decision.report_reason is not None:

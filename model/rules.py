@@ -333,7 +333,8 @@ class RuleScorer:
             return Score(0.0)
         probability = max(entry.probability for _, entry in found)
         labels = tuple(sorted({entry.label for _, entry in found}))
-        return Score(probability, labels)
+        evidence = tuple(dict.fromkeys(term for term, _ in found))[:5]
+        return Score(probability, labels, evidence)
 
     def _match_english(self, token: str) -> Iterable[tuple[str, WordEntry]]:
         if token in EN_ALLOW:

@@ -33,6 +33,8 @@ class Score:
 
     probability: float
     labels: tuple[str, ...] = ()
+    #: What drove the score, for moderators (e.g. the listed terms the rules matched).
+    evidence: tuple[str, ...] = ()
 
 
 @runtime_checkable

@@ -154,8 +154,8 @@ class Database:
             await conn.executemany(
                 """INSERT OR IGNORE INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
-                      sent_at, flagged_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                      sent_at, flagged_at, evidence)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         f.msg_id,
@@ -168,6 +168,7 @@ class Database:
                         f.model_version,
                         f.sent_at,
                         f.flagged_at,
+                        json.dumps(list(f.evidence)),
                     )
                     for f in flags
                 ],
@@ -416,13 +417,23 @@ class Database:
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
             f"""SELECT msg_id, channel, login, text, score, labels, model_version, sent_at,
-                       flagged_at, report_id FROM flagged_messages {where}""",
+                       flagged_at, report_id, evidence FROM flagged_messages {where}""",
             params,
         ) as cursor:
             rows = await cursor.fetchall()
         return [
             FlaggedMessage(
-                r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7], r[8], r[9]
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                tuple(json.loads(r[5])),
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                tuple(json.loads(r[10])),
             )
             for r in rows
         ]

@@ -92,6 +92,12 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX moderation_target ON moderation_events (target_login, channel, at);
         """,
     ),
+    (
+        "0003_flag_evidence",
+        """
+        ALTER TABLE flagged_messages ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';  -- JSON list
+        """,
+    ),
 )
 
 

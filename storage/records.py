@@ -32,6 +32,7 @@ class FlagRecord:
     model_version: str
     sent_at: float
     flagged_at: float
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,7 @@ class FlaggedMessage:
     sent_at: float
     flagged_at: float
     report_id: int | None
+    evidence: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

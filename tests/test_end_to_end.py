@@ -102,6 +102,7 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
     values = [f["value"] for f in repeat["fields"]]
     assert r"\@everyone \*\*fuck\*\* \<\@123\> you" in values
     assert "3 flagged messages within 10 min" in repeat["description"]
+    assert any("matched “fuck”" in f["name"] for f in repeat["fields"])  # why it was flagged
     assert repeat["url"] == "https://www.twitch.tv/repeat"
 
     # SQLite holds users, flags with model version, counters and sent reports

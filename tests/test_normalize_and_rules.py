@@ -61,6 +61,12 @@ def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) ->
     assert score.probability < rule_scorer.threshold, (text, rule_scorer.matches(text))
 
 
+def test_rule_scorer_says_what_matched(rule_scorer: RuleScorer) -> None:
+    score, clean = rule_scorer.score(["what the f.u.c.k is this sh1t", "good game"])
+    assert set(score.evidence) >= {"fuck", "sh1t"}
+    assert clean.evidence == ()
+
+
 def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
     hate, sexual = rule_scorer.score(["nigger", "blowjob"])
     assert "hate" in hate.labels and hate.probability >= 0.9

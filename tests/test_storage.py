@@ -182,3 +182,13 @@ async def test_locked_database_fails_at_open(tmp_path: Path) -> None:
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+async def test_flag_evidence_round_trips(tmp_path: Path) -> None:
+    async with Database.open(tmp_path / "cw.db") as db:
+        evidence = FlagRecord("m9", "c", "u1", "login_u1", "t", 0.9, (), "v", 1009.0, 2000.0,
+                              ("fuck", "shit"))  # fmt: skip
+        await db.record_batch(BatchRecord((seen(9),), (evidence, flag(1))), render)
+        history = await db.history("login_u1")
+        assert history is not None
+        assert {f.msg_id: f.evidence for f in history.flags} == {"m9": ("fuck", "shit"), "m1": ()}
