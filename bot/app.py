@@ -157,7 +157,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             if settings.metrics_port is not None:
                 from bot.metrics import BotMetrics, MetricsServer
 
-                metrics = BotMetrics(rt.pipeline, rt.outbox, rt.scorer, client)
+                metrics = BotMetrics(rt.pipeline, rt.outbox, client)
                 rt.pipeline.on_batch = metrics.observe_batch
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)

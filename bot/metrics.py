@@ -22,7 +22,6 @@ from prometheus_client.registry import Collector
 from bot.pipeline import Pipeline
 from bot.reporting import OutboxWorker
 from bot.twitch.connection import IrcClient
-from model.scorer import Scorer
 
 __all__ = ["BotMetrics", "MetricsServer"]
 
@@ -83,7 +82,6 @@ class BotMetrics:
 
     pipeline: Pipeline
     outbox: OutboxWorker
-    scorer: Scorer
     irc: IrcClient | None = None
     pending_reports: int = 0
 

@@ -51,24 +51,23 @@ def _space(word: str, rng: random.Random) -> str:
     return " ".join(word) if len(word) >= 2 else word
 
 
-def _leet(word: str, rng: random.Random) -> str:
-    spots = [i for i, ch in enumerate(word) if ch.lower() in _LEET]
+def _swap(word: str, rng: random.Random, table: dict[str, str], pick: Callable[[str], str]) -> str:
+    """Replace one or two characters found in ``table`` with ``pick(char)``."""
+    spots = [i for i, ch in enumerate(word) if ch.lower() in table]
     if not spots:
         return word
     out = list(word)
     for i in rng.sample(spots, k=min(len(spots), rng.randint(1, 2))):
-        out[i] = rng.choice(_LEET[word[i].lower()])
+        out[i] = pick(word[i].lower())
     return "".join(out)
+
+
+def _leet(word: str, rng: random.Random) -> str:
+    return _swap(word, rng, _LEET, lambda ch: rng.choice(_LEET[ch]))
 
 
 def _homoglyph(word: str, rng: random.Random) -> str:
-    spots = [i for i, ch in enumerate(word) if ch.lower() in _TO_GLYPH]
-    if not spots:
-        return word
-    out = list(word)
-    for i in rng.sample(spots, k=min(len(spots), rng.randint(1, 2))):
-        out[i] = _TO_GLYPH[word[i].lower()]
-    return "".join(out)
+    return _swap(word, rng, _TO_GLYPH, _TO_GLYPH.__getitem__)
 
 
 def _jamo(word: str, rng: random.Random) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 __all__ = ["Metrics", "average_precision", "best_threshold", "binary_metrics", "pr_curve"]
 
@@ -20,9 +20,6 @@ class Metrics:
     fp: int
     fn: int
     tn: int
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def _f1(p: float, r: float) -> float:

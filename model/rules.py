@@ -237,12 +237,11 @@ class RuleScorer:
                 self._en_phrases.setdefault(key.split(" ", 1)[0], []).append((key, entry))
             elif key not in EN_ALLOW and len(key) > 1:
                 self._en_words[key] = entry
+                # Only the unsquashed skeleton is a key ("a$$" → "ass"); a token's squashed
+                # form ("fuuck" → "fuck") then matches words without doubled letters, and
+                # "ass" never makes "as" a bad word.
                 plain = skeleton(key, squash=False)
                 if len(plain) > 1:
-                    self._en_words.setdefault(plain, entry)
-                # a squashed form only for words without doubled letters: "ass" must not
-                # make "as" a bad word
-                if skeleton(key) == plain and len(plain) > 1:
                     self._en_words.setdefault(plain, entry)
         self._ko_words = {k: v for k, v in ko_words.items() if k not in KO_ALLOW}
         self._ko_roots = ko_roots

@@ -23,9 +23,6 @@ __all__ = ["DEFAULT_MODEL_URI", "Score", "Scorer", "load_scorer"]
 DEFAULT_MODEL_URI = "rules"
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 
-#: Category labels a scorer may attach to a score.
-LABELS = ("profanity", "insult", "hate", "sexual", "threat")
-
 
 @dataclass(frozen=True, slots=True)
 class Score:
