@@ -110,6 +110,7 @@ async def open_runtime(
             max_batch=settings.batch_max_size,
             max_wait=settings.batch_max_wait_ms / 1000,
             queue_size=settings.queue_size,
+            score_cache=settings.score_cache,
             on_reports=outbox.wake.set,
             on_decisions=on_decisions,
         )
@@ -159,6 +160,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
 
                 metrics = BotMetrics(rt.pipeline, rt.outbox, client)
                 rt.pipeline.on_batch = metrics.observe_batch
+                rt.pipeline.on_delays = metrics.observe_delays
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)
                 _log.info(

@@ -15,14 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import run_replay
+from bot.loadtest import LoadResult, load_test
 from bot.replay import read_chat_log
 from bot.settings import Settings
 from bot.twitch.events import to_event
 from bot.twitch.irc import parse_line
+from model.bundle import Bundle, load_bundle
+from model.cache import CachedScorer
 from model.errors import DataNotFoundError
-from model.scorer import load_scorer
+from model.networks import ARCHS, NetworkConfig, build_network
+from model.normalize import normalize
+from model.scorer import BUNDLED_DIR, Scorer, load_scorer
 
-__all__ = ["BenchResult", "default_logs", "run_bench"]
+__all__ = ["BenchResult", "default_logs", "run_bench", "run_load_tests"]
 
 _TAGS = (
     "@badge-info=subscriber/8;badges=subscriber/6,premium/1;client-nonce=4b6b2c51e0e84e5aa0"
@@ -93,21 +98,27 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     texts = [m.text for m in messages]
 
-    def score_all() -> int:
-        for start in range(0, len(texts), 128):
-            scorer.score(texts[start : start + 128])
+    def score_all(scorer: Scorer, batch: int = 128) -> int:
+        normalize.cache_clear()
+        for start in range(0, len(texts), batch):
+            scorer.score(texts[start : start + batch])
         return len(texts)
 
-    from model.normalize import normalize
+    n, t = _best_of(repeats, lambda: score_all(scorer))
+    results.append(BenchResult(f"scorer {scorer.version} (batches of 128)", n, t, "msg/s"))
+    cached: list[CachedScorer] = []
 
-    normalize.cache_clear()
-    n, t = _best_of(1, score_all)
-    results.append(BenchResult(f"scorer {scorer.version}, cold (batches of 128)", n, t, "msg/s"))
-    n, t = _best_of(repeats, score_all)
-    results.append(BenchResult(f"scorer {scorer.version}, warm cache", n, t, "msg/s"))
+    def with_cache(batch: int) -> int:
+        cached.append(CachedScorer(scorer, settings.score_cache or 65_536))
+        return score_all(cached[-1], batch)
 
-    if hasattr(scorer, "bundle"):
-        results += _network_rows(scorer, texts, repeats)
+    for batch in (128, 512):
+        n, t = _best_of(repeats, lambda: with_cache(batch))  # noqa: B023
+        name = (f"scorer {scorer.version} + verdict cache (batches of {batch}; "
+                f"{cached[-1].hit_rate:.0%} hits)")  # fmt: skip
+        results.append(BenchResult(name, n, t, "msg/s"))
+
+    results += _network_rows(getattr(scorer, "bundle", None), texts, repeats)
 
     replay_times = []
     count = 0
@@ -124,14 +135,14 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     return results
 
 
-def _network_rows(scorer: object, texts: list[str], repeats: int) -> list[BenchResult]:
-    """The neural scorer's parts: tokenisation alone, and the network alone at the
-    original project's setting (128 messages x 64 tokens), 20 batches each."""
+def _network_rows(bundle: Bundle | None, texts: list[str], repeats: int) -> list[BenchResult]:
+    """The neural scorer's parts (the bundled model's when the scorer is not neural):
+    tokenisation alone, and each network alone at the original project's setting
+    (128 messages x 64 tokens), 20 batches each."""
     import torch
 
-    from model.normalize import normalize
-
-    bundle = scorer.bundle  # type: ignore[attr-defined]
+    if bundle is None:
+        bundle = load_bundle(BUNDLED_DIR)
     norm = [normalize(t) for t in texts[: 128 * 20]]
     batches = [norm[i : i + 128] for i in range(0, len(norm), 128)]
 
@@ -145,15 +156,27 @@ def _network_rows(scorer: object, texts: list[str], repeats: int) -> list[BenchR
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(2, bundle.config.vocab_size, (128, 64), generator=generator)
     mask = torch.ones_like(ids, dtype=torch.bool)
+    for arch in ARCHS:
+        # the bundled network itself for its own architecture; the others with their
+        # default shapes (timing does not depend on the weights)
+        if arch == bundle.config.arch:
+            network = bundle.network
+        else:
+            network = build_network(NetworkConfig(arch, bundle.config.vocab_size)).eval()
 
-    def forward() -> int:
-        with torch.inference_mode():
-            for _ in range(20):
-                bundle.network(ids, mask)
-        return 128 * 20
+        def forward(network: torch.nn.Module = network) -> int:
+            with torch.inference_mode():
+                for _ in range(20):
+                    network(ids, mask)
+            return 128 * 20
 
-    forward()  # warm-up
-    n, t = _best_of(repeats, forward)
-    name = f"{bundle.config.arch} network alone, 128 x 64 tokens (original: per 128)"
-    rows.append(BenchResult(name, n, t, "msg/s"))
+        forward()  # warm-up
+        n, t = _best_of(repeats, forward)
+        rows.append(BenchResult(f"{arch} network alone, 128 x 64 tokens", n, t, "msg/s"))
     return rows
+
+
+def run_load_tests(settings: Settings, logs: list[Path], rate: float) -> list[LoadResult]:
+    """The logs replayed into a ``chatwarden run`` process at ``rate`` lines/s, then flat out."""
+    chat = [(m.login, m.text) for path in logs for m in read_chat_log(path)]
+    return [asyncio.run(load_test(settings, chat, r)) for r in (rate, None)]

@@ -265,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat logs to use (default: a Korean and an English log)",
     )
     bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
+    bench.add_argument(
+        "--rate", type=float, default=2000.0, metavar="LINES_PER_S",
+        help="fixed rate of the live-bot run (default 2000; a second run goes flat out)",
+    )  # fmt: skip
+    bench.add_argument(
+        "--no-live", action="store_true",
+        help="skip the runs of a live bot process fed over loopback IRC",
+    )  # fmt: skip
     bench.add_argument("--json", action="store_true", help="results as JSON")
     return parser
 
@@ -347,15 +355,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"shipped {args.model} to {dest} ({size / 1e6:.1f} MB)")
         return 0
     if args.command == "bench":
-        from bot.bench import default_logs, run_bench
+        from bot.bench import default_logs, run_bench, run_load_tests
 
         logging.getLogger("bot").setLevel(logging.WARNING)
         if settings.data_dir is None and not args.logs:
             raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
         logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
         results = run_bench(settings, logs, repeats=args.repeats)
+        live = [] if args.no_live else run_load_tests(settings, logs, args.rate)
         if args.json:
-            print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]))
+            print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]
+                             + [{"name": "live bot", **asdict(r), "rate": r.rate, "lost": r.lost}
+                                for r in live]))  # fmt: skip
         else:
             _table(
                 [
@@ -366,6 +377,18 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 ["benchmark", "items", "seconds", "rate", "ms per 128"],
                 sys.stdout,
             )  # fmt: skip
+            if live:
+                print("\nlive bot: `chatwarden run` fed over loopback IRC, reports to a "
+                      "loopback Discord; latency = line sent → decision stored")  # fmt: skip
+                _table(
+                    [[f"{r.target_rate:,.0f}/s" if r.target_rate else "flat out",
+                      f"{r.sent:,}", f"{r.stored:,}", f"{r.lost:,}", f"{r.rate:,.0f} msg/s",
+                      f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.max_ms:.1f}",
+                      f"{r.ready_s:.2f} s", f"{r.peak_rss_mb:.0f} MB"] for r in live],
+                    ["offered", "sent", "stored", "lost", "sustained", "p50 ms", "p99 ms",
+                     "max ms", "ready", "peak RSS"],
+                    sys.stdout,
+                )  # fmt: skip
         return 0
     raise AssertionError(args.command)
 
@@ -498,9 +521,12 @@ async def _flagged(
 
 
 def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
-    from model.scorer import load_scorer
+    from model.cache import CachedScorer
+    from model.scorer import Scorer, load_scorer
 
-    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    scorer: Scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    if settings.score_cache > 0:
+        scorer = CachedScorer(scorer, settings.score_cache)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
     errors = 0
     pending: list[tuple[int, str | None, str]] = []

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
@@ -26,6 +26,10 @@ from bot.twitch.connection import IrcClient
 __all__ = ["BotMetrics", "MetricsServer"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Decision-delay buckets (seconds): fine where the bot's own latency lives (ms), coarse
+#: beyond, where only Twitch's delivery delay or clock skew can take it.
+DELAY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
+                 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # fmt: skip
 
 
 class _LiveCollector(Collector):
@@ -97,9 +101,30 @@ class BotMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )  # fmt: skip
 
+        self.decision_delay = Histogram(
+            "chatwarden_decision_delay_seconds",
+            "From a message's Twitch timestamp (tmi-sent-ts) to its stored decision; "
+            "includes Twitch's own delivery delay and any clock skew.",
+            registry=self.registry, buckets=DELAY_BUCKETS,
+        )  # fmt: skip
+        self.decision_delay_max = Gauge(
+            "chatwarden_decision_delay_max_seconds", "Longest decision delay seen.",
+            registry=self.registry,
+        )  # fmt: skip
+        self._delay_max = 0.0
+
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.scoring_seconds.observe(seconds)
+
+    def observe_delays(self, delays: list[float]) -> None:
+        observe = self.decision_delay.observe
+        for delay in delays:
+            observe(max(0.0, delay))
+        top = max(delays, default=0.0)
+        if top > self._delay_max:
+            self._delay_max = top
+            self.decision_delay_max.set(top)
 
     def health(self) -> tuple[bool, dict[str, object]]:
         checks: dict[str, object] = {

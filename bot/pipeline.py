@@ -27,6 +27,7 @@ from bot.batcher import MicroBatcher
 from bot.policy import Decision, Policy
 from bot.reporting import render_report
 from bot.twitch.events import ChatMessage
+from model.cache import CachedScorer
 from model.scorer import Score, Scorer
 from storage.database import Database
 from storage.records import BatchRecord, FlagRecord, ReportDraft, SeenMessage
@@ -70,6 +71,7 @@ class Pipeline:
         max_batch: int = 128,
         max_wait: float = 0.025,
         queue_size: int = 10_000,
+        score_cache: int = 0,
         on_reports: Callable[[], None] | None = None,
         on_decisions: DecisionHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
@@ -77,6 +79,7 @@ class Pipeline:
         dedup_horizon: float = 2 * 86400.0,
         maintenance_every: float = 3600.0,
     ) -> None:
+        self._cache_size = score_cache
         self.scorer = scorer
         self.db = db
         self.policy = policy
@@ -85,6 +88,9 @@ class Pipeline:
         self._on_reports = on_reports
         self._on_decisions = on_decisions
         self.on_batch = on_batch
+        #: Called after each written batch with every new message's delay, in seconds, from
+        #: its Twitch timestamp (tmi-sent-ts) to its stored decision.
+        self.on_delays: Callable[[list[float]], None] | None = None
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
@@ -92,6 +98,17 @@ class Pipeline:
         # (batch, scores, version of the scorer that made them)
         self._scored: asyncio.Queue[ScoredBatch | None] = asyncio.Queue(maxsize=2)
         self.stats = PipelineStats()
+
+    @property
+    def scorer(self) -> Scorer:
+        return self._scorer
+
+    @scorer.setter
+    def scorer(self, scorer: Scorer) -> None:
+        """Swap the model (between batches); repeated texts hit a cache of its verdicts."""
+        if self._cache_size > 0 and not isinstance(scorer, CachedScorer):
+            scorer = CachedScorer(scorer, self._cache_size)
+        self._scorer = scorer
 
     async def submit(self, message: ChatMessage) -> None:
         """Queue a message for scoring (waits while the queue is full)."""
@@ -217,6 +234,9 @@ class Pipeline:
         record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
         if messages:
             await self._retry(self.db.record_batch, record, render_report)
+            if self.on_delays is not None:
+                done = time.time()
+                self.on_delays([done - m.sent_at for m in messages])
         self.stats.batches += 1
         self.stats.scored += len(messages)
         self.stats.flagged += len(flags)

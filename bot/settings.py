@@ -193,6 +193,7 @@ class Settings:
     batch_max_size: int = 128
     batch_max_wait_ms: float = 25.0
     queue_size: int = 10_000
+    score_cache: int = 65_536
     flag_threshold: float | None = None
     report_threshold: float = 0.9
     report_after_flags: int = 3
@@ -294,6 +295,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         _number("CHATWARDEN_BATCH_MAX_WAIT_MS", float, 0, 5000),
     ),
     "CHATWARDEN_QUEUE_SIZE": ("queue_size", _number("CHATWARDEN_QUEUE_SIZE", int, 1, 10_000_000)),
+    "CHATWARDEN_SCORE_CACHE": (
+        "score_cache",
+        _number("CHATWARDEN_SCORE_CACHE", int, 0, 10_000_000),
+    ),
     "CHATWARDEN_FLAG_THRESHOLD": (
         "flag_threshold",
         _optional_number("CHATWARDEN_FLAG_THRESHOLD", 0, 1),

@@ -129,12 +129,25 @@ def test_bench_measures_parser_scorer_and_pipeline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
-    code, out = run_cli(["bench", "--repeats", "1", "--json", str(RAW_IRC)], monkeypatch)
+    args = ["bench", "--repeats", "1", "--rate", "4000", "--json", str(RAW_IRC)]
+    code, out = run_cli(args, monkeypatch)
     assert code == 0
-    results = {r["name"].split(" ")[0] + r["unit"]: r for r in json.loads(out)}
+    rows = json.loads(out)
+    results = {r["name"].split(" ")[0] + r.get("unit", ""): r for r in rows}
     assert results["IRClines/s"]["items"] == 4_557
     assert results["pipeline:msg/s"]["items"] == 4_557  # none lost on the way
-    assert all(r["rate"] > 0 for r in results.values())
+    assert all(r["rate"] > 0 for r in rows)
+    networks = [r["name"].split()[0] for r in rows if "128 x 64 tokens" in r["name"]]
+    assert networks == ["cnn", "bilstm", "cnn_bilstm"]
+    cached = next(r for r in rows if "verdict cache" in r["name"])
+    assert "% hits" in cached["name"]
+    # a real `chatwarden run` process fed over loopback IRC: at a fixed rate, then flat out
+    live = [r for r in rows if r["name"] == "live bot"]
+    assert [r["target_rate"] for r in live] == [4000, None]
+    for r in live:
+        assert r["sent"] == r["stored"] == 4_557 and r["lost"] == 0
+        assert 0 < r["p50_ms"] <= r["p99_ms"] <= r["max_ms"]
+        assert 0 < r["ready_s"] < 60 and r["peak_rss_mb"] > 20
 
 
 def test_doctor_reports_what_is_wrong(
@@ -196,7 +209,8 @@ def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
 def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("CHATWARDEN_MODEL_URI", "bundled")
-    code, out = run_cli(["bench", "--repeats", "1", "--json", str(RAW_IRC)], monkeypatch)
+    args = ["bench", "--repeats", "1", "--no-live", "--json", str(RAW_IRC)]
+    code, out = run_cli(args, monkeypatch)
     assert code == 0
     names = {r["name"]: r for r in json.loads(out)}
     network = next(r for n, r in names.items() if "128 x 64 tokens" in n)
