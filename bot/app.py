@@ -97,7 +97,7 @@ async def open_runtime(
         else:
             sender = LogSender()
         outbox = OutboxWorker(db, sender)
-        policy = Policy(policy_config(settings, scorer))
+        policy = Policy.for_sensitivity(policy_config(settings, scorer), settings.sensitivity)
         recent = await db.recent_flags(time.time() - settings.report_window_s)
         policy.restore(recent)
         if recent:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import __version__
 from bot.logs import setup_logging
@@ -26,6 +26,9 @@ from bot.settings import Settings, SettingsError, parse_channels
 from bot.twitch.connection import TwitchAuthError
 from model.errors import ModelError
 from storage.errors import StorageError
+
+if TYPE_CHECKING:
+    from model.train import TrainConfig
 
 __all__ = ["main"]
 
@@ -163,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
+    train.add_argument(
+        "--mpl", action="store_true",
+        help="compare supervised, pseudo-labelling and Meta Pseudo Labels on unlabeled real "
+        "chat (all chat logs of the data dir; models for measurement, not for shipping)",
+    )  # fmt: skip
+    train.add_argument("--steps", type=int, default=1500, help="with --mpl: student steps")
+    train.add_argument(
+        "--unlabeled-lines", type=int, default=200_000,
+        help="with --mpl: real chat lines in the unlabeled pool (default 200000)",
+    )  # fmt: skip
+    train.add_argument(
+        "--write", type=Path, metavar="MD",
+        help="with --mpl: also write the comparison into this markdown file",
+    )  # fmt: skip
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -591,6 +608,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
         seed=args.seed,
     )  # fmt: skip
+    if args.mpl:
+        return _train_mpl(settings, args, config)
     if args.register and args.no_track:
         raise ValueError("--register needs MLflow tracking: drop --no-track")
     if args.alias and not args.register:
@@ -620,9 +639,35 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig) -> int:
+    from bot.semisup import compare_semi_supervised, markdown
+    from model.evaluate import write_section
+    from model.mpl import SemiConfig
+
+    if args.register or args.alias:
+        raise ValueError("--mpl models learn from chat logs without a licence: not registrable")
+    rows = compare_semi_supervised(
+        config, SemiConfig(steps=args.steps, seed=args.seed), _need_data(settings), args.out,
+        unlabeled_lines=args.unlabeled_lines, track=not args.no_track,
+        progress=sys.stderr.isatty(),
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows]))
+    else:
+        print(markdown(rows), end="")
+    if args.write:
+        parts = [f"--arch {config.arch}", f"--epochs {config.epochs}", f"--steps {args.steps}"]
+        if config.max_examples:
+            parts.append(f"--max-examples {config.max_examples}")
+        command = f"chatwarden train --mpl {' '.join(parts)} --write {args.write}"
+        write_section(args.write, "semi-supervised", command, markdown(rows))
+    return 0
+
+
 def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import policy_config
-    from bot.livechat import default_logs, evaluate_live_chat
+    from bot.livechat import default_logs, evaluate_labels, evaluate_live_chat, load_labels
+    from bot.policy import Policy
     from model.evaluate import write_section
     from model.scorer import load_scorer
 
@@ -633,13 +678,18 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
         if not path.is_file():
             raise FileNotFoundError(f"live-chat log missing: {path}")
     bans = sorted((data_dir / "twitch_chat_ko_boostcamp" / "twitch").glob("*.log.gz"))
-    results, ban = evaluate_live_chat(scorer, policy_config(settings, scorer), logs,
-                                      ban_logs=bans, sample=args.sample)  # fmt: skip
+    config, sensitivity = policy_config(settings, scorer), settings.sensitivity
+    results, ban = evaluate_live_chat(scorer, config, logs, ban_logs=bans, sample=args.sample,
+                                      sensitivity=sensitivity)  # fmt: skip
+    labelled = evaluate_labels(scorer, Policy.for_sensitivity(config, sensitivity),
+                               load_labels(data_dir))  # fmt: skip
     if args.json:
-        print(json.dumps({"scorer": scorer.version, "chat": [r.figures() for r in results],
-                          "bans": ban.figures() if ban else None}))  # fmt: skip
+        print(json.dumps({"scorer": scorer.version, "sensitivity": str(sensitivity),
+                          "chat": [r.figures() for r in results],
+                          "bans": ban.figures() if ban else None,
+                          "labelled": [r.figures() for r in labelled]}))  # fmt: skip
     else:
-        print(f"scorer {scorer.version}, default policy\n")
+        print(f"scorer {scorer.version}, sensitivity {sensitivity}, default policy\n")
         _table([[r.lang, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
                  f"{r.users_reported:,}", f"{r.users_reported_per_10k:.2f}"] for r in results],
                ["chat", "messages", "flagged", "flagged/10k", "users reported",
@@ -650,6 +700,11 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                 f"({ban.ban_recall:.1%}); never-banned users' messages flagged: "
                 f"{ban.never_banned_rate:.2%}"
             )
+        print("\nhand-labelled chat (bot/labels/live_chat_dev.tsv):")
+        _table([[r.lang, f"{r.messages}", f"{r.toxic}", f"{r.flagged}", f"{r.precision:.0%}",
+                 f"{r.recall:.0%}"] for r in labelled],
+               ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
+               sys.stdout)  # fmt: skip
         for r in results:
             print(f"\nmost-flagged messages ({r.lang}, normalised):")
             for text, count in r.top_flagged:
@@ -658,17 +713,26 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
             for score, text in r.sample:
                 print(f"  {score:.2f}  {_one_line(text, 70)}")
     if args.write:
-        rows = [f"| {scorer.version} | {r.lang} | {r.messages:,} | {r.flagged_per_10k:.1f} | "
-                f"{r.users_reported_per_10k:.2f} |" for r in results]  # fmt: skip
-        body = ["| scorer | chat | messages | flagged per 10k | users reported per 10k |",
-                "|---|---|---:|---:|---:|", *rows]  # fmt: skip
+        by_lang = {r.lang: r for r in labelled}
+        rows = [f"| {scorer.version} | {sensitivity} | {r.lang} | {r.messages:,} | "
+                f"{r.flagged_per_10k:.1f} | {r.users_reported_per_10k:.2f} | "
+                + (f"{by_lang[r.lang].true_flags}/{by_lang[r.lang].flagged} | "
+                   f"{by_lang[r.lang].true_flags}/{by_lang[r.lang].toxic} |"
+                   if r.lang in by_lang else "- | - |")
+                for r in results]  # fmt: skip
+        body = ["| scorer | sensitivity | chat | messages | flagged per 10k | "
+                "users reported per 10k | labelled: precision | labelled: recall |",
+                "|---|---|---|---:|---:|---:|---:|---:|", *rows]  # fmt: skip
         if ban:
             body.append(f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
                         f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "
                         "never-banned users' messages flagged.")  # fmt: skip
-        write_section(args.write, f"live-chat:{scorer.name}",
-                      f"`CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'} chatwarden "
-                      f"evaluate --live-chat --write {args.write}`", "\n".join(body))  # fmt: skip
+        env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
+        if str(sensitivity) != "medium":
+            env += f" CHATWARDEN_SENSITIVITY={sensitivity}"
+        write_section(args.write, f"live-chat:{scorer.name}:{sensitivity}",
+                      f"`{env} chatwarden evaluate --live-chat --write {args.write}`",
+                      "\n".join(body))  # fmt: skip
     return 0
 
 

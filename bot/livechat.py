@@ -13,15 +13,18 @@ Chat text is printed for reading only; what is written to files is aggregate fig
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bot.policy import Policy, PolicyConfig
-from bot.replay import read_ban_targets, read_chat_log
+from bot.policy import Policy, PolicyConfig, Sensitivity
+from bot.replay import iter_log, read_ban_targets, read_chat_log
 from bot.twitch.events import ChatMessage
+from model.errors import DataNotFoundError
 from model.normalize import normalize
 from model.scorer import Scorer
 
@@ -100,12 +103,14 @@ def evaluate_live_chat(
     ban_logs: Sequence[Path] = (),
     sample: int = 20,
     seed: int = 7,
+    sensitivity: Sensitivity | None = None,
 ) -> tuple[list[LiveChatResult], BanResult | None]:
     rng = random.Random(seed)
     results = []
     ko_scored: list[tuple[ChatMessage, float]] = []
+    sensitivity = sensitivity or Sensitivity()
     for lang, paths in logs.items():
-        policy = Policy(config)
+        policy = Policy.for_sensitivity(config, sensitivity)
         messages = [m for path in paths for m in read_chat_log(path)]
         scores = _scores(scorer, messages)
         flagged: list[tuple[float, str]] = []
@@ -123,7 +128,8 @@ def evaluate_live_chat(
         top = Counter(normalize(text) for _, text in flagged).most_common(10)
         results.append(LiveChatResult(lang, len(messages), len(flagged), reports, len(reported),
                                       tuple(top), _stratified(flagged, sample, rng)))  # fmt: skip
-    ban = _ban_result(scorer, config, ban_logs, ko_scored) if ban_logs else None
+    gate = Policy.for_sensitivity(config, sensitivity)
+    ban = _ban_result(scorer, gate, ban_logs, ko_scored) if ban_logs else None
     return results, ban
 
 
@@ -144,14 +150,92 @@ def _stratified(
 
 def _ban_result(
     scorer: Scorer,
-    config: PolicyConfig,
+    policy: Policy,
     ban_logs: Sequence[Path],
     ko_scored: list[tuple[ChatMessage, float]],
 ) -> BanResult:
     targets = [m for path in ban_logs for m in read_ban_targets(path)]
     banned = {m.login for m in targets}
-    threshold = config.flag_threshold
-    ban_flagged = sum(1 for s in _scores(scorer, targets) if s >= threshold)
+    scores = _scores(scorer, targets)
+    ban_flagged = sum(1 for m, s in zip(targets, scores, strict=True) if policy.flags(m, s))
     clean = [(m, s) for m, s in ko_scored if m.login not in banned]
     return BanResult(len(targets), ban_flagged, len(clean),
-                     sum(1 for _, s in clean if s >= threshold))  # fmt: skip
+                     sum(1 for m, s in clean if policy.flags(m, s)))  # fmt: skip
+
+
+#: Hand labels of real chat messages, as references into the data dir (no chat text).
+LABELS = Path(__file__).resolve().parent / "labels" / "live_chat_dev.tsv"
+
+
+@dataclass(frozen=True, slots=True)
+class LabeledChat:
+    message: ChatMessage
+    lang: str
+    stratum: str  # how it was sampled: rules-flag, model-flag or random
+    label: int
+
+
+@dataclass(frozen=True, slots=True)
+class LabelResult:
+    lang: str
+    messages: int
+    toxic: int
+    flagged: int
+    true_flags: int
+
+    @property
+    def precision(self) -> float:
+        return self.true_flags / self.flagged if self.flagged else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.true_flags / self.toxic if self.toxic else float("nan")
+
+    def figures(self) -> dict[str, float | int | str]:
+        return {**asdict(self), "precision": round(self.precision, 4),
+                "recall": round(self.recall, 4)}  # fmt: skip
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
+    """Join the label references in ``path`` back to the chat text in ``data_dir``; a
+    missing log or a line whose text hash differs is a clear error."""
+    wanted: dict[str, dict[int, tuple[str, str, str, int]]] = {}
+    with path.open(encoding="utf-8") as handle:
+        rows = csv.DictReader((line for line in handle if not line.startswith("#")),
+                              delimiter="\t")  # fmt: skip
+        for row in rows:
+            wanted.setdefault(row["source"], {})[int(row["line"])] = (
+                row["sha256"], row["lang"], row["stratum"], int(row["label"]))  # fmt: skip
+    out: list[LabeledChat] = []
+    for source, lines in wanted.items():
+        log = data_dir / source
+        if not log.is_file():
+            raise DataNotFoundError(f"labelled chat log missing: {log} (referenced by {path})")
+        found = {n: m for n, _, m in iter_log(log) if n in lines and m is not None}
+        for number, (digest, lang, stratum, label) in lines.items():
+            message = found.get(number)
+            if message is None or text_hash(message.text) != digest:
+                raise DataNotFoundError(
+                    f"{log} line {number} is not the labelled message (hash {digest}): "
+                    "the data dir's copy of this log differs from the one labelled"
+                )
+            out.append(LabeledChat(message, lang, stratum, label))
+    return out
+
+
+def evaluate_labels(
+    scorer: Scorer, policy: Policy, labeled: Sequence[LabeledChat]
+) -> list[LabelResult]:
+    """Precision and recall of the policy's flags on hand-labelled chat, per language."""
+    scores = _scores(scorer, [x.message for x in labeled])
+    out = []
+    for lang in sorted({x.lang for x in labeled}):
+        rows = [(x, s) for x, s in zip(labeled, scores, strict=True) if x.lang == lang]
+        flagged = [x for x, s in rows if policy.flags(x.message, s)]
+        out.append(LabelResult(lang, len(rows), sum(x.label for x, _ in rows), len(flagged),
+                               sum(x.label for x in flagged)))  # fmt: skip
+    return out

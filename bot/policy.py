@@ -1,6 +1,10 @@
 """Per-user, per-channel moderation policy: when to flag a message, when to report a user.
 
-* A message is **flagged** when its score reaches ``flag_threshold``.
+* A message is **flagged** when its score reaches ``flag_threshold`` and, at the
+  ``medium`` and ``low`` sensitivities, when it is also aimed at someone
+  (:func:`model.targeting.is_directed`: a second person, an @mention, a vocative, an
+  imperative like ``stfu`` / ``꺼져``) or scores ``severe`` on its own (slurs). Chat's
+  everyday swearing (``holy shit``, ``ㅅㅂ ㅋㅋㅋ``) is then not flagged.
 * A user is **reported** when a flagged message reaches ``report_threshold``, or when
   ``report_after_flags`` flags fall within ``window`` seconds.
 * After a report the user is in **cool-down** for ``window`` seconds: further flags are
@@ -15,11 +19,19 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot.twitch.events import ChatMessage
+from model.targeting import is_directed
 
-__all__ = ["Decision", "Policy", "PolicyConfig"]
+__all__ = ["SENSITIVITIES", "Decision", "Policy", "PolicyConfig", "Sensitivity", "with_sensitivity"]
+
+#: name → (require a target, lowest flag threshold). See README.md, "Sensitivity".
+SENSITIVITIES: dict[str, tuple[bool, float]] = {
+    "low": (True, 0.8),  # aimed at someone and confident, or severe on its own
+    "medium": (True, 0.0),  # aimed at someone, or severe on its own (the default)
+    "high": (False, 0.0),  # every message the scorer calls toxic, swearing included
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +43,45 @@ class PolicyConfig:
     exempt_moderators: bool = True
     exempt_vips: bool = False
     exempt_subscribers: bool = False
+    require_target: bool = False
+    severe: float = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    """``CHATWARDEN_SENSITIVITY``: a preset for all channels, and per-channel overrides."""
+
+    default: str = "medium"
+    channels: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, raw: str) -> Sensitivity:
+        """``medium`` or ``medium,loud_channel=low,tiny_channel=high``."""
+        default, overrides = "medium", []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            channel, sep, name = part.rpartition("=")
+            name = name.strip().lower()
+            if name not in SENSITIVITIES:
+                raise ValueError(
+                    f"unknown sensitivity {name!r}: expected {', '.join(SENSITIVITIES)}, "
+                    "optionally per channel as channel=preset"
+                )
+            if sep:
+                overrides.append((channel.strip().lstrip("#").lower(), name))
+            else:
+                default = name
+        return cls(default, tuple(overrides))
+
+    def __str__(self) -> str:
+        return ",".join([self.default, *(f"{c}={n}" for c, n in self.channels)])
+
+
+def with_sensitivity(config: PolicyConfig, name: str) -> PolicyConfig:
+    require_target, floor = SENSITIVITIES[name]
+    return replace(config, require_target=require_target,
+                   flag_threshold=max(config.flag_threshold, floor))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,21 +103,40 @@ class _UserState:
 class Policy:
     """Stateful policy; one instance per bot process."""
 
-    def __init__(self, config: PolicyConfig) -> None:
+    def __init__(
+        self, config: PolicyConfig, channels: dict[str, PolicyConfig] | None = None
+    ) -> None:
         self.config = config
+        self.channels = channels or {}
         self._users: dict[tuple[str, str], _UserState] = {}
 
+    @classmethod
+    def for_sensitivity(cls, config: PolicyConfig, sensitivity: Sensitivity) -> Policy:
+        """``config`` at the sensitivity's default preset, with per-channel presets."""
+        channels = {ch: with_sensitivity(config, name) for ch, name in sensitivity.channels}
+        return cls(with_sensitivity(config, sensitivity.default), channels)
+
+    def config_for(self, channel: str) -> PolicyConfig:
+        return self.channels.get(channel, self.config)
+
     def is_exempt(self, message: ChatMessage) -> bool:
-        c = self.config
+        c = self.config_for(message.channel)
         return (
             (c.exempt_moderators and (message.is_broadcaster or message.is_moderator))
             or (c.exempt_vips and message.is_vip)
             or (c.exempt_subscribers and message.is_subscriber)
         )
 
-    def decide(self, message: ChatMessage, score: float) -> Decision:
-        c = self.config
+    def flags(self, message: ChatMessage, score: float) -> bool:
+        """Would ``message`` be flagged at ``score`` (ignoring exemptions)?"""
+        c = self.config_for(message.channel)
         if score < c.flag_threshold:
+            return False
+        return not c.require_target or score >= c.severe or is_directed(message.text)
+
+    def decide(self, message: ChatMessage, score: float) -> Decision:
+        c = self.config_for(message.channel)
+        if not self.flags(message, score):
             return Decision(flagged=False)
         if self.is_exempt(message):
             return Decision(flagged=False, exempt=True)
@@ -102,7 +172,8 @@ class Policy:
 
     def forget_idle(self, now: float) -> int:
         """Drop state of users idle for two windows; returns how many were dropped."""
-        horizon = now - 2 * self.config.window
+        window = max([self.config.window, *(c.window for c in self.channels.values())])
+        horizon = now - 2 * window
         idle = [key for key, s in self._users.items() if s.last_seen < horizon]
         for key in idle:
             del self._users[key]

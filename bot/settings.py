@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from bot.policy import Sensitivity
+
 __all__ = ["SETTINGS_KEYS", "IrcEndpoint", "Secret", "Settings", "SettingsError"]
 
 
@@ -153,6 +155,13 @@ def _optional_number(key: str, low: float, high: float) -> Callable[[str], float
     return lambda raw: None if not raw.strip() else float(inner(raw))
 
 
+def _sensitivity(raw: str) -> Sensitivity:
+    try:
+        return Sensitivity.parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"CHATWARDEN_SENSITIVITY: {exc}") from None
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -198,6 +207,7 @@ class Settings:
     report_threshold: float = 0.9
     report_after_flags: int = 3
     report_window_s: float = 600.0
+    sensitivity: Sensitivity = field(default_factory=Sensitivity)
     exempt_vips: bool = False
     exempt_subscribers: bool = False
     log_level: str = "INFO"
@@ -294,6 +304,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         "batch_max_wait_ms",
         _number("CHATWARDEN_BATCH_MAX_WAIT_MS", float, 0, 5000),
     ),
+    "CHATWARDEN_SENSITIVITY": ("sensitivity", _sensitivity),
     "CHATWARDEN_QUEUE_SIZE": ("queue_size", _number("CHATWARDEN_QUEUE_SIZE", int, 1, 10_000_000)),
     "CHATWARDEN_SCORE_CACHE": (
         "score_cache",

@@ -115,6 +115,17 @@ EN_ALLOW = frozenset(
         "panties",
         "bra",
         "dominatrix",
+        # harmless in Twitch chat, flagged on real chat (docs/benchmarks.md, Live chat)
+        "fed",
+        "finger",
+        "fingers",
+        "nuggets",
+        "sack",
+        "69",
+        "knob",
+        "knobs",
+        "bugger",
+        "dong",
     ]
 )
 #: Korean words that must be a whole token (with an optional particle) to count.
@@ -154,7 +165,11 @@ KO_WHOLE_TOKEN = frozenset(
 )
 #: Korean words that lists contain but that are harmless on their own (``미친`` is an
 #: intensifier: "crazy/amazing"); compounds such as ``미친놈`` stay listed.
-KO_ALLOW = frozenset(["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로"])
+KO_ALLOW = frozenset(
+    ["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로",
+     # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에"
+     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에"]
+)  # fmt: skip
 #: Tokens starting with these contain a listed root but are harmless words.
 KO_ALLOW_PREFIXES = (
     "시발점",
@@ -171,6 +186,7 @@ KO_ALLOW_PREFIXES = (
     "장애인",
     "애자일",
     "호로록",
+    "용병",  # 용병 신 (joined: 용병신) "mercenary god"
 )
 _EN_HATE = {
     "racial / ethnic slurs",

@@ -126,3 +126,57 @@ def test_restored_policy_keeps_cool_down_and_windows() -> None:
     assert p.decide(msg(50, "u"), 0.99).report_reason is None  # still in cool-down
     assert p.decide(msg(45, "v"), 0.6).report_reason is not None  # third flag in the window
     assert p.decide(msg(81, "u"), 0.99).report_reason is not None  # cool-down over
+
+
+def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> ChatMessage:
+    return ChatMessage(f"{login}-{t}", channel, login, login, text, t, user_id=login)
+
+
+@pytest.mark.parametrize(
+    ("text", "directed"),
+    [
+        ("HOLY SHIT what a play", False),
+        ("fucking nailed it", False),
+        ("ㅅㅂ ㅋㅋㅋㅋㅋ", False),
+        ("말투 개 킹받네", False),
+        ("fuck you", True),
+        ("ur trash", True),
+        ("stfu already", True),
+        ("@someone shit take", True),
+        ("빙시야", True),
+        ("이게 먼데 씹덕아", True),
+        ("개소리하지마", True),
+        ("학살맘 ㄲㅈ", True),
+        ("뭔 개소리야 형", True),
+        ("님이 씹덕이라그럼", True),
+        ("", False),
+    ],
+)
+def test_is_directed(text: str, directed: bool) -> None:
+    from model.targeting import is_directed
+
+    assert is_directed(text) is directed
+
+
+def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
+    from bot.policy import Sensitivity
+
+    config = PolicyConfig(flag_threshold=0.5)
+    medium = Policy.for_sensitivity(config, Sensitivity("medium"))
+    high = Policy.for_sensitivity(config, Sensitivity("high"))
+    low = Policy.for_sensitivity(config, Sensitivity("low"))
+    swearing, abuse, slur = said("holy shit"), said("fuck you", 2), said("n-word here", 3)
+    assert high.decide(swearing, 0.6).flagged and not medium.decide(swearing, 0.6).flagged
+    assert medium.decide(abuse, 0.6).flagged
+    assert medium.decide(slur, 0.95).flagged  # severe on its own: no target needed
+    assert not low.decide(said("fuck you", 4), 0.7).flagged  # low: directed and >= 0.8
+    assert low.decide(said("fuck you", 5), 0.8).flagged
+
+
+def test_per_channel_sensitivity() -> None:
+    from bot.policy import Sensitivity
+
+    policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity.parse("medium,filtered=high"))
+    assert policy.decide(said("holy shit", channel="filtered"), 0.6).flagged
+    assert not policy.decide(said("holy shit", channel="other"), 0.6).flagged
+    assert policy.config_for("filtered").require_target is False

@@ -77,16 +77,19 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
                 sent += 1
             # one severe message: reported at once
             await irc.send_privmsg("streamer", "racist", "you are a nigger", user_id="901")
-            # three milder flags within the window: reported on the third
-            for text in ("fuck this", "what a shit stream", "@everyone **fuck** <@123> you"):
+            # three milder flags aimed at someone, within the window: reported on the third
+            for text in ("fuck you", "you are shit", "@everyone **fuck** <@123> you"):
                 await irc.send_privmsg("other_chan", "repeat", text, user_id="902")
+            # everyday swearing aimed at nobody is not flagged at the default sensitivity
+            await irc.send_privmsg("streamer", "hype", "HOLY SHIT what a play", user_id="904")
             # the broadcaster and moderators are exempt
             await irc.send_privmsg("streamer", "streamer", "fuck yeah", badges="broadcaster/1")
             await irc.send_privmsg("streamer", "amod", "fuck off", badges="moderator/1")
             # a redelivered message (same id) must not count twice
-            line = await irc.send_privmsg("streamer", "dupe", "shit", msg_id="dup-1", user_id="903")
+            line = await irc.send_privmsg("streamer", "dupe", "ur shit", msg_id="dup-1",
+                                          user_id="903")  # fmt: skip
             await irc.send_raw((line + "\r\n").encode())
-            total = sent + 1 + 3 + 2 + 1
+            total = sent + 1 + 3 + 1 + 2 + 1
             await wait_for(lambda: len(discord.embeds) >= 2)
             await wait_for(lambda: rows(db, "SELECT count(*) FROM seen_messages") == [(total,)])
         finally:

@@ -67,6 +67,8 @@ def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
         ("CHATWARDEN_EXEMPT_VIPS", "maybe", "CHATWARDEN_EXEMPT_VIPS: expected true or false"),
         ("CHATWARDEN_TWITCH_TOKEN", "oauth:short", "CHATWARDEN_TWITCH_TOKEN"),
         ("CHATWARDEN_LOG_LEVEL", "LOUD", "CHATWARDEN_LOG_LEVEL"),
+        ("CHATWARDEN_SENSITIVITY", "extreme", "CHATWARDEN_SENSITIVITY: unknown sensitivity"),
+        ("CHATWARDEN_SENSITIVITY", "medium,loud=max", "unknown sensitivity 'max'"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key(key: str, value: str, expected: str) -> None:
@@ -132,3 +134,10 @@ def test_json_logs_are_one_line_per_event_and_redact_token_shapes() -> None:
     for secret in ("abcDEF-tok_en", "abcdef1234567890", "zzzz9999zzzz"):
         assert secret not in text
     assert "/api/webhooks/123/**********" in events[0]["event"]
+
+
+def test_sensitivity_preset_and_per_channel_overrides() -> None:
+    assert str(Settings.from_env({}, None).sensitivity) == "medium"
+    s = Settings.from_env({"CHATWARDEN_SENSITIVITY": "low, #LoudChan=high ,tiny=medium"}, None)
+    assert s.sensitivity.default == "low"
+    assert s.sensitivity.channels == (("loudchan", "high"), ("tiny", "medium"))

@@ -1,0 +1,73 @@
+"""Is a message aimed at someone? The cue that separates abuse from chat's swearing.
+
+In Twitch chat most profanity is an intensifier or an exclamation (``holy shit``,
+``fucking nailed it``, ``ㅅㅂ ㅋㅋㅋ``, ``개 잘하네``): nobody is hurt and moderators do not
+want it reported (docs/labelling.md). Harassment has an addressee: a second person
+(``you``, ``너``, ``님``), an @mention, a vocative (``병신아``, ``새끼야``), an imperative
+aimed at someone (``stfu``, ``kys``, ``꺼져``, ``닥쳐``) or the streamer addressed as ``형`` /
+``누나``. :func:`is_directed` looks for those cues on normalised text; the bot's policy uses
+it, at the default sensitivity, to flag toxic-scored messages only when they are aimed at
+someone (or severe on their own, like slurs).
+
+It is deliberately simple and language-aware, not a parser: a cue anywhere in the message
+counts. Quoting (``"you knobs!"``) and banter between regulars still pass as directed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from model.normalize import normalize
+
+__all__ = ["is_directed"]
+
+_MENTION = re.compile(r"@\w")
+_EN_SECOND_PERSON = frozenset(
+    [
+        "you",
+        "u",
+        "ur",
+        "your",
+        "youre",
+        "yours",
+        "yourself",
+        "ya",
+        "yall",
+        "y'all",
+        "you're",
+        "you've",
+        "you'll",
+        "thou",
+    ]
+)
+_EN_PHRASES = re.compile(
+    r"\b(stfu|gtfo|kys|shut up|shut the fuck up|fuck (you|u|off|ya)|screw (you|u)|"
+    r"go die|kill yourself|neck yourself|get lost|piss off|eat shit)\b"
+)
+_KO_SECOND_PERSON = re.compile(
+    r"(^|\s)(너|니가|니네|너네|니들|너희|느그|늬|당신|님|님이|님은|님아|님들|니|너는|너도|"
+    r"네가|넌|널|니까짓|형|형이|형은|형아|누나|누나는|언니|언니는|방장|스트리머)(\s|$)"
+)
+_KO_VOCATIVE = re.compile(
+    r"(새끼|새꺄|쌔꺄|새기|색기|쉐끼|병신|븅신|빙신|빙시|ㅄ|ㅂㅅ|등신|찐따|씹덕|멍청|놈|년|충|"
+    r"개새|씨발|시발|ㅅㅂ|미친|또라이|돌아이|틀딱|한남|냄져|도라이)(아|야|들아|들아|이야|ㅇㅏ)(\s|$|[~!?.ㅋ])"
+)
+_KO_IMPERATIVE = re.compile(
+    r"(꺼져|꺼지라|꺼지셈|ㄲㅈ|닥쳐|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|죽어라|죽어|자살해|"
+    r"나가라|나가죽|하지마라|하지마|하지좀마|말라고|ㅗ먹어|엿먹어)"
+)
+
+
+def is_directed(text: str) -> bool:
+    """True when the message addresses or targets someone (see the module docstring)."""
+    if _MENTION.search(text):
+        return True
+    norm = normalize(text)
+    if not norm:
+        return False
+    words = {w.strip(".,!?~*\"'()[]") for w in norm.split(" ")}
+    if words & _EN_SECOND_PERSON or _EN_PHRASES.search(norm):
+        return True
+    return bool(
+        _KO_SECOND_PERSON.search(norm) or _KO_VOCATIVE.search(norm) or _KO_IMPERATIVE.search(norm)
+    )
