@@ -93,7 +93,9 @@ def render_report(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: U
         when = datetime.fromtimestamp(flag.sent_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         tag = f" · {', '.join(flag.labels)}" if flag.labels else ""
         if flag.evidence:
-            tag += " · matched " + ", ".join(f"“{escape_markdown(t)}”" for t in flag.evidence)
+            # the rules list what they matched; a network, the words that drove its score
+            how = "matched" if flag.model_version.startswith("rules") else "driven by"
+            tag += f" · {how} " + ", ".join(f"“{escape_markdown(t)}”" for t in flag.evidence)
         embed.add_embed_field(
             name=clip(f"{flag.score:.2f}{tag} · {when}", FIELD_NAME_MAX),
             value=clip(escape_markdown(flag.text) or "(empty)", FIELD_VALUE_MAX),

@@ -126,6 +126,8 @@ EN_ALLOW = frozenset(
         "knobs",
         "bugger",
         "dong",
+        "kk",  # "ok" (not KKK)
+        "bj",  # Korean streamers are "BJ"s (broadcast jockeys)
     ]
 )
 #: Korean words that must be a whole token (with an optional particle) to count.
@@ -187,6 +189,7 @@ KO_ALLOW_PREFIXES = (
     "애자일",
     "호로록",
     "용병",  # 용병 신 (joined: 용병신) "mercenary god"
+    "후레쉬",  # a soju brand
 )
 _EN_HATE = {
     "racial / ethnic slurs",
@@ -355,6 +358,8 @@ class RuleScorer:
         if token in EN_ALLOW:
             return
         for cand in dict.fromkeys((token, skeleton(token, squash=False), skeleton(token))):
+            if cand in EN_ALLOW:  # e.g. "feed" squashes to the allowed "fed"
+                continue
             entry = self._en_words.get(cand)
             if entry is None and len(cand) > 3 and cand.endswith("s"):
                 entry = self._en_words.get(cand[:-1])

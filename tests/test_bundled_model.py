@@ -61,3 +61,16 @@ def test_score_command_with_the_bundled_model() -> None:
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["flagged"] for o in out] == [True, False, True, False, False]
     assert all(o["flagged"] == (o["score"] >= 0.5) for o in out)
+
+
+def test_flags_of_the_network_say_which_words_drove_them() -> None:
+    from model.scorer import load_scorer
+
+    scorer = load_scorer("bundled", None)
+    insult, clean, several = scorer.score(
+        ["you are a stupid idiot lol", "hello", "씨발 꺼져 병신아"]
+    )
+    assert insult.probability >= 0.5 and insult.evidence[0] == "idiot"  # occlusion
+    assert clean.probability < 0.5 and clean.evidence == ()  # clean messages cost nothing
+    # each word would do alone: the words that are toxic on their own
+    assert several.probability >= 0.5 and set(several.evidence) == {"씨발", "꺼져", "병신아"}
