@@ -134,7 +134,7 @@ class Pipeline:
                 started = time.perf_counter()
                 scorer = self.scorer  # may be swapped between batches, never during one
                 scores = await loop.run_in_executor(
-                    self._executor, self._score_safely, scorer, texts
+                    self._executor, self._score_and_explain, scorer, batch, texts
                 )
                 elapsed = time.perf_counter() - started
                 self.stats.score_seconds += elapsed
@@ -143,6 +143,27 @@ class Pipeline:
                 await self._scored.put((batch, scores, scorer.version))
         finally:
             await self._scored.put(None)
+
+    def _score_and_explain(
+        self, scorer: Scorer, batch: list[ChatMessage], texts: list[str]
+    ) -> list[Score]:
+        """Runs in the scorer thread: score the batch, then ask a scorer that can explain
+        itself (occlusion, for networks) why it scored the messages the policy will flag."""
+        scores = self._score_safely(scorer, texts)
+        explain = getattr(scorer, "explain", None)
+        if explain is None:
+            return scores
+        wanted = [i for i, (m, s) in enumerate(zip(batch, scores, strict=True))
+                  if not s.evidence and self.policy.flags(m, s.probability)]  # fmt: skip
+        if wanted:
+            try:
+                for i, why in zip(wanted, explain([texts[i] for i in wanted]), strict=True):
+                    scores[i] = Score(scores[i].probability, scores[i].labels, tuple(why))
+            except Exception:
+                _log.exception(
+                    "explaining %d flagged messages failed; flagged without", len(wanted)
+                )
+        return scores
 
     def _score_safely(self, scorer: Scorer, texts: list[str]) -> list[Score]:
         """Runs in the scorer thread."""

@@ -45,6 +45,11 @@ class CachedScorer:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
 
+    def explain(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
+        """The inner scorer's explanation of its scores, when it has one."""
+        explain = getattr(self.inner, "explain", None)
+        return list(explain(texts)) if explain is not None else [() for _ in texts]
+
     def score(self, texts: Sequence[str]) -> list[Score]:
         cache = self._cache
         out: list[Score | None] = [cache.get(t) for t in texts]

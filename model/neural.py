@@ -95,10 +95,6 @@ class TorchScorer:
                     name for name, q in zip(self._categories, c, strict=True) if q >= 0.5
                 )
             out.append(Score(scaled, labels))
-        flagged = [i for i, s in enumerate(out) if s.probability >= 0.5]
-        if flagged:
-            for i, evidence in zip(flagged, self.explain([texts[i] for i in flagged]), strict=True):
-                out[i] = Score(out[i].probability, out[i].labels, evidence)
         return out
 
     def _scaled(self, text: str, p: float) -> float:
@@ -109,8 +105,8 @@ class TorchScorer:
         ``OCCLUDE_WORDS``) is dropped in turn and the text rescored; the words whose removal
         lowers the score most (by at least 0.1) come first. When no single word matters
         (several would each do, ``씨발 꺼져 병신아``), the words that score as toxic on their
-        own are given instead. Only flagged messages are explained, so the cost stays off
-        the clean majority of chat."""
+        own are given instead. The pipeline asks only about messages its policy flags, so
+        the cost stays off the clean majority of chat."""
         variants: list[str] = []
         spans: list[tuple[int, list[str]]] = []
         for text in texts:

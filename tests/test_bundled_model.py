@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -67,10 +68,27 @@ def test_flags_of_the_network_say_which_words_drove_them() -> None:
     from model.scorer import load_scorer
 
     scorer = load_scorer("bundled", None)
-    insult, clean, several = scorer.score(
-        ["you are a stupid idiot lol", "hello", "씨발 꺼져 병신아"]
-    )
-    assert insult.probability >= 0.5 and insult.evidence[0] == "idiot"  # occlusion
-    assert clean.probability < 0.5 and clean.evidence == ()  # clean messages cost nothing
+    texts = ["you are a stupid idiot lol", "씨발 꺼져 병신아"]
+    insult, several = scorer.score(texts)
+    assert insult.probability >= 0.5 and several.probability >= 0.5
+    assert insult.evidence == () == several.evidence  # scoring alone never pays for it
+    why_insult, why_several = scorer.explain(texts)  # type: ignore[attr-defined]
+    assert why_insult[0] == "idiot"  # occlusion: dropping it lowers the score most
     # each word would do alone: the words that are toxic on their own
-    assert several.probability >= 0.5 and set(several.evidence) == {"씨발", "꺼져", "병신아"}
+    assert set(why_several) == {"씨발", "꺼져", "병신아"}
+
+
+async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
+    import sqlite3
+
+    from model.scorer import load_scorer
+    from storage.database import Database
+    from tests.test_pipeline import chat, run_pipeline
+
+    scorer = load_scorer("bundled", None)
+    messages = [chat(1, "you are a stupid idiot lol"), chat(2, "hello friends")]
+    async with Database.open(tmp_path / "cw.db") as db:
+        await run_pipeline(db, scorer, messages, score_cache=100)
+    with sqlite3.connect(tmp_path / "cw.db") as conn:
+        rows = conn.execute("SELECT msg_id, evidence FROM flagged_messages").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "id-1" and "idiot" in rows[0][1]
