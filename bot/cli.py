@@ -659,7 +659,7 @@ def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig
         parts = [f"--arch {config.arch}", f"--epochs {config.epochs}", f"--steps {args.steps}"]
         if config.max_examples:
             parts.append(f"--max-examples {config.max_examples}")
-        command = f"chatwarden train --mpl {' '.join(parts)} --write {args.write}"
+        command = f"`chatwarden train --mpl {' '.join(parts)} --write {args.write}`"
         write_section(args.write, "semi-supervised", command, markdown(rows))
     return 0
 

@@ -93,3 +93,49 @@ def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
     )
     assert [o["score"] for o in out] == [round(s.probability, 6) for s in expected]
     assert [o["flagged"] for o in out] == [s.probability >= 0.5 for s in expected]
+
+
+def test_mpl_compares_supervised_pseudo_labels_and_mpl(tmp_path: Path) -> None:
+    """`train --mpl` on a tiny slice: three models on the same splits, in MLflow and markdown."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
+               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
+               MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
+    md = tmp_path / "bench.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "train", "--mpl", "--arch", "cnn", "--epochs", "1",
+         "--max-examples", "1500", "--steps", "60", "--unlabeled-lines", "6000",
+         "--chat-lines", "5000", "--vocab-size", "4000", "--out", str(tmp_path / "models"),
+         "--write", str(md), "--json"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout)
+    assert [r["method"] for r in rows] == ["supervised", "pseudo", "mpl"]
+    for r in rows:
+        assert set(r["f1"]) == {"ko", "en-off", "en-hate"}
+        assert all(0 < v <= 1 for v in r["f1"].values())
+        # 1,231 banned users' last messages against 20,000 never-banned ones: AP is a
+        # real measurement, not a constant
+        assert 0 < r["ban_ap"] < 1 and 0 <= r["never_banned_rate"] <= 1
+    assert len({tuple(r["f1"].values()) for r in rows}) > 1  # the students differ
+    text = md.read_text()
+    assert "<!-- semi-supervised:start -->" in text and "| mpl |" in text
+
+    os.environ["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    by_method = {run.data.params["method"]: run for run in runs}
+    assert set(by_method) == {"supervised", "pseudo", "mpl"}
+    assert "ban_ap" in by_method["mpl"].data.metrics
+    feedback = client.get_metric_history(by_method["mpl"].info.run_id, "mpl_feedback")
+    assert len(feedback) == 1 and feedback[0].step == 50  # logged every 50 steps
+
+    from model.bundle import load_bundle
+    from model.neural import TorchScorer
+
+    for r in rows:
+        scorer = TorchScorer(load_bundle(tmp_path / "models" / r["version"]))
+        assert len(scorer.score(["gg", "", "씨발 꺼져"])) == 3
