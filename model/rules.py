@@ -38,6 +38,10 @@ _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
+#: Bumped whenever matching or the built-in lists change, so that stored flags say which
+#: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
+REVISION = 2
+
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
 
@@ -314,7 +318,7 @@ class RuleScorer:
         for word in KO_WHOLE_TOKEN:
             roots.pop(normalize(word), None)
         counts = f"en{len(en)}-ko{len(ko) + len(roots)}"
-        return cls(en, ko, roots, version=f"rules-{counts}")
+        return cls(en, ko, roots, version=f"rules-r{REVISION}-{counts}")
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         return [self._score_one(text) for text in texts]
