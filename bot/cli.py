@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
         "score",
         help="score JSONL from stdin",
         description='Read lines {"text": "..."} on stdin; write one JSON '
-        'object per line, same order: {"score", "flagged", "labels"}.',
+        'object per line, same order: {"score", "flagged", "labels", "why"} '
+        "(why: the words that drove a flag).",
     )
     score.add_argument("--batch-size", type=int, default=512, help="texts per scorer call")
 
@@ -542,7 +543,7 @@ async def _flagged(
 
 def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
     from model.cache import CachedScorer
-    from model.scorer import Scorer, load_scorer
+    from model.scorer import Score, Scorer, load_scorer
 
     scorer: Scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     if settings.score_cache > 0:
@@ -551,9 +552,18 @@ def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int
     errors = 0
     pending: list[tuple[int, str | None, str]] = []
 
+    explain = getattr(scorer, "explain", None)
+
     def flush() -> None:
         texts = [text for _, err, text in pending if err is None]
-        scores = iter(scorer.score(texts))
+        scored = scorer.score(texts)
+        # what drove each flag: the rules' matched terms, or a network's occlusion
+        unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold
+                       and not s.evidence]  # fmt: skip
+        if explain is not None and unexplained:
+            for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
+                scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
+        scores = iter(scored)
         for _, err, _ in pending:
             obj: dict[str, Any]
             if err is not None:
@@ -564,6 +574,7 @@ def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int
                     "score": round(s.probability, 6),
                     "flagged": s.probability >= threshold,
                     "labels": list(s.labels),
+                    "why": list(s.evidence),
                 }
             out.write(json.dumps(obj, ensure_ascii=False) + "\n")
         out.flush()

@@ -62,6 +62,8 @@ def test_score_command_with_the_bundled_model() -> None:
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["flagged"] for o in out] == [True, False, True, False, False]
     assert all(o["flagged"] == (o["score"] >= 0.5) for o in out)
+    assert out[0]["why"] and all(w in texts[0].split() for w in out[0]["why"])  # occlusion
+    assert out[1]["why"] == [] == out[4]["why"]
 
 
 def test_flags_of_the_network_say_which_words_drove_them() -> None:
