@@ -100,7 +100,7 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     assert len(results) == 6
     assert results[0] == {"score": 0.0, "flagged": False, "labels": [], "why": []}
     assert results[1]["flagged"] and results[1]["score"] >= 0.5
-    assert results[1]["why"] == ["fuck"]  # the listed term the rules matched
+    assert results[1]["why"] == ["fuck", "fuck you"]  # the listed terms the rules matched
     assert "error" in results[2] and "error" in results[3]
     assert results[4]["flagged"] is False and results[5]["flagged"] is True
     assert "2 input line(s)" in capsys.readouterr().err
