@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bot.pipeline import explain_flags
 from bot.policy import Policy, PolicyConfig, Sensitivity
 from bot.replay import iter_log, read_ban_targets, read_chat_log
 from bot.twitch.events import ChatMessage
 from model.errors import DataNotFoundError
 from model.normalize import normalize
-from model.scorer import Scorer
+from model.scorer import Score, Scorer
 
 __all__ = ["BanResult", "LiveChatResult", "default_logs", "evaluate_live_chat"]
 
@@ -87,12 +88,13 @@ class BanResult:
                 "never_banned_flag_rate": round(self.never_banned_rate, 4)}  # fmt: skip
 
 
-def _scores(scorer: Scorer, messages: Sequence[ChatMessage]) -> list[float]:
-    out: list[float] = []
+def _verdicts(scorer: Scorer, policy: Policy, messages: Sequence[ChatMessage]) -> list[Score]:
+    """What the bot's pipeline would see: scores, with evidence for what may be flagged."""
+    scores: list[Score] = []
     for start in range(0, len(messages), 512):
         chunk = messages[start : start + 512]
-        out += [s.probability for s in scorer.score([m.text for m in chunk])]
-    return out
+        scores += scorer.score([m.text for m in chunk])
+    return explain_flags(scorer, policy, messages, scores)
 
 
 def evaluate_live_chat(
@@ -107,24 +109,24 @@ def evaluate_live_chat(
 ) -> tuple[list[LiveChatResult], BanResult | None]:
     rng = random.Random(seed)
     results = []
-    ko_scored: list[tuple[ChatMessage, float]] = []
+    ko_scored: list[tuple[ChatMessage, Score]] = []
     sensitivity = sensitivity or Sensitivity()
     for lang, paths in logs.items():
         policy = Policy.for_sensitivity(config, sensitivity)
         messages = [m for path in paths for m in read_chat_log(path)]
-        scores = _scores(scorer, messages)
+        verdicts = _verdicts(scorer, policy, messages)
         flagged: list[tuple[float, str]] = []
         reports = 0
         reported: set[tuple[str, str]] = set()
-        for message, score in zip(messages, scores, strict=True):
-            decision = policy.decide(message, score)
+        for message, verdict in zip(messages, verdicts, strict=True):
+            decision = policy.decide(message, verdict.probability, verdict.evidence)
             if decision.flagged:
-                flagged.append((score, message.text))
+                flagged.append((verdict.probability, message.text))
             if decision.report_reason is not None:
                 reports += 1
                 reported.add((message.channel, message.user_key))
         if lang == "ko":
-            ko_scored = list(zip(messages, scores, strict=True))
+            ko_scored = list(zip(messages, verdicts, strict=True))
         top = Counter(normalize(text) for _, text in flagged).most_common(10)
         results.append(LiveChatResult(lang, len(messages), len(flagged), reports, len(reported),
                                       tuple(top), _stratified(flagged, sample, rng)))  # fmt: skip
@@ -152,15 +154,16 @@ def _ban_result(
     scorer: Scorer,
     policy: Policy,
     ban_logs: Sequence[Path],
-    ko_scored: list[tuple[ChatMessage, float]],
+    ko_scored: list[tuple[ChatMessage, Score]],
 ) -> BanResult:
     targets = [m for path in ban_logs for m in read_ban_targets(path)]
     banned = {m.login for m in targets}
-    scores = _scores(scorer, targets)
-    ban_flagged = sum(1 for m, s in zip(targets, scores, strict=True) if policy.flags(m, s))
-    clean = [(m, s) for m, s in ko_scored if m.login not in banned]
-    return BanResult(len(targets), ban_flagged, len(clean),
-                     sum(1 for m, s in clean if policy.flags(m, s)))  # fmt: skip
+    verdicts = _verdicts(scorer, policy, targets)
+    ban_flagged = sum(1 for m, v in zip(targets, verdicts, strict=True)
+                      if policy.flags(m, v.probability, v.evidence))  # fmt: skip
+    clean = [(m, v) for m, v in ko_scored if m.login not in banned]
+    clean_flagged = sum(1 for m, v in clean if policy.flags(m, v.probability, v.evidence))
+    return BanResult(len(targets), ban_flagged, len(clean), clean_flagged)
 
 
 #: Hand labels of real chat messages, as references into the data dir (no chat text).
@@ -231,11 +234,11 @@ def evaluate_labels(
     scorer: Scorer, policy: Policy, labeled: Sequence[LabeledChat]
 ) -> list[LabelResult]:
     """Precision and recall of the policy's flags on hand-labelled chat, per language."""
-    scores = _scores(scorer, [x.message for x in labeled])
+    verdicts = _verdicts(scorer, policy, [x.message for x in labeled])
     out = []
     for lang in sorted({x.lang for x in labeled}):
-        rows = [(x, s) for x, s in zip(labeled, scores, strict=True) if x.lang == lang]
-        flagged = [x for x, s in rows if policy.flags(x.message, s)]
+        rows = [(x, v) for x, v in zip(labeled, verdicts, strict=True) if x.lang == lang]
+        flagged = [x for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
         out.append(LabelResult(lang, len(rows), sum(x.label for x, _ in rows), len(flagged),
                                sum(x.label for x in flagged)))  # fmt: skip
     return out

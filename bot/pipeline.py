@@ -58,6 +58,24 @@ class PipelineStats:
     score_seconds: float = 0.0
 
 
+def explain_flags(
+    scorer: Scorer, policy: Policy, messages: Sequence[ChatMessage], scores: list[Score]
+) -> list[Score]:
+    """Scores of ``messages`` with evidence added for those ``policy`` may flag, when the
+    scorer can explain itself (a network's occlusion words; the rules carry theirs)."""
+    explain = getattr(scorer, "explain", None)
+    if explain is None:
+        return scores
+    wanted = [i for i, (m, s) in enumerate(zip(messages, scores, strict=True))
+              if not s.evidence and policy.flags(m, s.probability)]  # fmt: skip
+    if not wanted:
+        return scores
+    out = list(scores)
+    for i, why in zip(wanted, explain([messages[i].text for i in wanted]), strict=True):
+        out[i] = Score(out[i].probability, out[i].labels, tuple(why))
+    return out
+
+
 class Pipeline:
     """Owns the batcher and the two stage loops; ``run`` returns once closed and drained."""
 
@@ -150,20 +168,11 @@ class Pipeline:
         """Runs in the scorer thread: score the batch, then ask a scorer that can explain
         itself (occlusion, for networks) why it scored the messages the policy will flag."""
         scores = self._score_safely(scorer, texts)
-        explain = getattr(scorer, "explain", None)
-        if explain is None:
+        try:
+            return explain_flags(scorer, self.policy, batch, scores)
+        except Exception:
+            _log.exception("explaining flagged messages failed; they are judged without")
             return scores
-        wanted = [i for i, (m, s) in enumerate(zip(batch, scores, strict=True))
-                  if not s.evidence and self.policy.flags(m, s.probability)]  # fmt: skip
-        if wanted:
-            try:
-                for i, why in zip(wanted, explain([texts[i] for i in wanted]), strict=True):
-                    scores[i] = Score(scores[i].probability, scores[i].labels, tuple(why))
-            except Exception:
-                _log.exception(
-                    "explaining %d flagged messages failed; flagged without", len(wanted)
-                )
-        return scores
 
     def _score_safely(self, scorer: Scorer, texts: list[str]) -> list[Score]:
         """Runs in the scorer thread."""
@@ -212,7 +221,7 @@ class Pipeline:
                 self.stats.duplicates += 1
                 continue
             unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
-            decision = self.policy.decide(message, score.probability)
+            decision = self.policy.decide(message, score.probability, score.evidence)
             decided.append((message, score, decision))
             messages.append(
                 SeenMessage(

@@ -127,16 +127,17 @@ class Policy:
             or (c.exempt_subscribers and message.is_subscriber)
         )
 
-    def flags(self, message: ChatMessage, score: float) -> bool:
-        """Would ``message`` be flagged at ``score`` (ignoring exemptions)?"""
+    def flags(self, message: ChatMessage, score: float, evidence: Sequence[str] = ()) -> bool:
+        """Would ``message`` be flagged at ``score`` (ignoring exemptions)? ``evidence``: what
+        made it score (terms or words), to check that the addressee is near it."""
         c = self.config_for(message.channel)
         if score < c.flag_threshold:
             return False
-        return not c.require_target or score >= c.severe or is_directed(message.text)
+        return not c.require_target or score >= c.severe or is_directed(message.text, evidence)
 
-    def decide(self, message: ChatMessage, score: float) -> Decision:
+    def decide(self, message: ChatMessage, score: float, evidence: Sequence[str] = ()) -> Decision:
         c = self.config_for(message.channel)
-        if not self.flags(message, score):
+        if not self.flags(message, score, evidence):
             return Decision(flagged=False)
         if self.is_exempt(message):
             return Decision(flagged=False, exempt=True)

@@ -16,10 +16,14 @@ counts. Quoting (``"you knobs!"``) and banter between regulars still pass as dir
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from model.normalize import normalize
+from model.normalize import normalize, skeleton
 
-__all__ = ["is_directed"]
+__all__ = ["NEAR", "is_directed"]
+
+#: How many words apart an English addressee and an offending term may be.
+NEAR = 2
 
 _MENTION = re.compile(r"@\w")
 _EN_SECOND_PERSON = frozenset(
@@ -58,16 +62,27 @@ _KO_IMPERATIVE = re.compile(
 )
 
 
-def is_directed(text: str) -> bool:
-    """True when the message addresses or targets someone (see the module docstring)."""
-    if _MENTION.search(text):
-        return True
+def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
+    """True when the message addresses or targets someone (see the module docstring).
+
+    ``terms`` are what made the message score as toxic (the rules' matched terms, or a
+    network's occlusion words). When given, an English addressee (``you``, ``ur``, an
+    @mention) counts only within ``NEAR`` words of one of them: ``mel you ass`` and
+    ``you little shit`` are aimed at someone, ``holy shit they give you so much`` is not.
+    """
     norm = normalize(text)
     if not norm:
         return False
-    words = {w.strip(".,!?~*\"'()[]") for w in norm.split(" ")}
-    if words & _EN_SECOND_PERSON or _EN_PHRASES.search(norm):
+    if _EN_PHRASES.search(norm) or _KO_SECOND_PERSON.search(norm) or _KO_VOCATIVE.search(norm):
         return True
-    return bool(
-        _KO_SECOND_PERSON.search(norm) or _KO_VOCATIVE.search(norm) or _KO_IMPERATIVE.search(norm)
-    )
+    if _KO_IMPERATIVE.search(norm):
+        return True
+    words = [w.strip(".,!?~*\"'()[]") for w in norm.split(" ")]
+    cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]
+    if not cues:
+        return False
+    keys = {skeleton(t.split(" ")[0]) for t in terms} - {""}
+    hits = [i for i, w in enumerate(words) if any(k in skeleton(w) for k in keys)]
+    if not hits:  # no term to anchor on (none given, or spread over joined letters)
+        return True
+    return any(abs(i - j) <= NEAR for i in cues for j in hits)

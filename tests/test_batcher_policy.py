@@ -158,6 +158,28 @@ def test_is_directed(text: str, directed: bool) -> None:
     assert is_directed(text) is directed
 
 
+@pytest.mark.parametrize(
+    ("text", "terms", "directed"),
+    [
+        ("Holy shit they give you SO much!", ["shit"], False),
+        ("Holy shit they give you SO much!", [], True),  # nothing to anchor on: cue anywhere
+        ("mel you ass", ["ass"], True),
+        ("Listen here you little shit", ["shit"], True),
+        ("mel i want your ass", ["ass"], True),
+        ("chat, this ass of a level; thank you all", ["ass"], False),
+        ("@pitlicker69 soundbanks for vstis can be a bitch on ram", ["bitch"], False),
+        ("@troll stfu", ["stfu"], True),
+        ("학살맘 ㄲㅈ", ["ㄲㅈ"], True),  # Korean cues are not distance-bound
+    ],
+)
+def test_an_english_addressee_must_be_near_what_offends(
+    text: str, terms: list[str], directed: bool
+) -> None:
+    from model.targeting import is_directed
+
+    assert is_directed(text, terms) is directed
+
+
 def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
     from bot.policy import Sensitivity
 
