@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.loopback import FakeDiscord, FakeTwitchServer
+from bot.loopback import FakeDiscord, FakeTwitchServer, free_port
 from bot.settings import Settings
 
 __all__ = ["LoadResult", "load_test"]
@@ -60,12 +59,6 @@ class LoadResult:
     @property
     def lost(self) -> int:
         return self.sent - self.stored
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
@@ -154,7 +147,7 @@ async def load_test(
     ``chatwarden run`` process and measure it."""
     with tempfile.TemporaryDirectory(prefix="chatwarden-bench-") as tmp:
         async with FakeTwitchServer() as irc, FakeDiscord() as discord:
-            port = _free_port()
+            port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
             env.update(
                 CHATWARDEN_CHANNELS=CHANNEL,

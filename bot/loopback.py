@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,7 @@ from typing import Any
 from aiohttp import web
 
 __all__ = ["FakeClient", "FakeDiscord", "FakeTwitchServer", "Scripted", "embed_problems",
-           "escape_tag", "rate_limited", "server_error"]  # fmt: skip
+           "escape_tag", "free_port", "rate_limited", "server_error"]  # fmt: skip
 
 
 def escape_tag(value: str) -> str:
@@ -230,6 +231,13 @@ class FakeTwitchServer:
             client.writer.close()
             with contextlib.suppress(Exception):
                 await client.writer.wait_closed()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def runner_port(runner: web.AppRunner) -> int:

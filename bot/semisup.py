@@ -24,7 +24,7 @@ from bot.replay import read_ban_targets, read_chat_log
 from model.bundle import Bundle, save_bundle
 from model.chat import CHAT_SOURCES, iter_chat
 from model.data import load_examples
-from model.evaluate import evaluate_scorer, evaluation_groups
+from model.evaluate import evaluate_scorer, evaluation_groups, probabilities
 from model.metrics import average_precision
 from model.mpl import MODES, SemiConfig, train_semi
 from model.neural import TorchScorer
@@ -53,17 +53,16 @@ class BanSet:
 
 def ban_set(data_dir: Path, negatives: int = 20_000, seed: int = 7) -> BanSet:
     ko_dir = data_dir / "twitch_chat_ko_boostcamp" / "twitch"
-    targets = [m.text for path in sorted(ko_dir.glob("*.log.gz")) for m in read_ban_targets(path)]
-    banned = {m.login for path in sorted(ko_dir.glob("*.log.gz")) for m in read_ban_targets(path)}
+    targets = [m for path in sorted(ko_dir.glob("*.log.gz")) for m in read_ban_targets(path)]
+    banned = {m.login for m in targets}
     clean = [m.text for path in default_logs(data_dir)["ko"] for m in read_chat_log(path)
              if m.login not in banned]  # fmt: skip
     clean = random.Random(seed).sample(clean, min(negatives, len(clean)))
-    return BanSet(targets + clean, [1] * len(targets) + [0] * len(clean))
+    return BanSet([m.text for m in targets] + clean, [1] * len(targets) + [0] * len(clean))
 
 
 def _ban_figures(scorer: TorchScorer, bans: BanSet) -> tuple[float, float, float]:
-    probs = [s.probability for i in range(0, len(bans.texts), 512)
-             for s in scorer.score(bans.texts[i : i + 512])]  # fmt: skip
+    probs = probabilities(scorer, bans.texts)
     pos = [p for p, y in zip(probs, bans.labels, strict=True) if y]
     neg = [p for p, y in zip(probs, bans.labels, strict=True) if not y]
     recall = sum(p >= 0.5 for p in pos) / max(1, len(pos))

@@ -73,7 +73,8 @@ def evaluation_groups(examples: Sequence[Example]) -> dict[str, list[Example]]:
     return {name: rows for name, rows in groups.items() if rows}
 
 
-def _probs(scorer: Scorer, texts: Sequence[str]) -> list[float]:
+def probabilities(scorer: Scorer, texts: Sequence[str]) -> list[float]:
+    """``scorer``'s probabilities for ``texts``, scored in batches of 512."""
     out: list[float] = []
     for start in range(0, len(texts), 512):
         out += [s.probability for s in scorer.score(texts[start : start + 512])]
@@ -104,9 +105,9 @@ def evaluate_scorer(
     for group, examples in groups.items():
         texts = [e.text for e in examples]
         labels = [e.label for e in examples]
-        probs = _probs(scorer, texts)
+        probs = probabilities(scorer, texts)
         m = binary_metrics(labels, probs, scorer.threshold)
-        adv = binary_metrics(labels, _probs(scorer, adversarial(texts)), scorer.threshold)
+        adv = binary_metrics(labels, probabilities(scorer, adversarial(texts)), scorer.threshold)
         ms = time_per_128(scorer, texts) if timing else float("nan")
         ap = average_precision(labels, probs)
         rows.append(

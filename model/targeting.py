@@ -54,7 +54,7 @@ _KO_SECOND_PERSON = re.compile(
 )
 _KO_VOCATIVE = re.compile(
     r"(새끼|새꺄|쌔꺄|새기|색기|쉐끼|병신|븅신|빙신|빙시|ㅄ|ㅂㅅ|등신|찐따|씹덕|멍청|놈|년|충|"
-    r"개새|씨발|시발|ㅅㅂ|미친|또라이|돌아이|틀딱|한남|냄져|도라이)(아|야|들아|들아|이야|ㅇㅏ)(\s|$|[~!?.ㅋ])"
+    r"개새|씨발|시발|ㅅㅂ|미친|또라이|돌아이|틀딱|한남|냄져|도라이)(아|야|들아|이야|ㅇㅏ)(\s|$|[~!?.ㅋ])"
 )
 _KO_IMPERATIVE = re.compile(
     r"(꺼져|꺼지라|꺼지셈|ㄲㅈ|닥쳐|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|죽어라|죽어|자살해|"
@@ -73,9 +73,7 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     norm = normalize(text)
     if not norm:
         return False
-    if _EN_PHRASES.search(norm) or _KO_SECOND_PERSON.search(norm) or _KO_VOCATIVE.search(norm):
-        return True
-    if _KO_IMPERATIVE.search(norm):
+    if any(p.search(norm) for p in (_EN_PHRASES, _KO_SECOND_PERSON, _KO_VOCATIVE, _KO_IMPERATIVE)):
         return True
     words = [w.strip(".,!?~*\"'()[]") for w in norm.split(" ")]
     cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]

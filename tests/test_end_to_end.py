@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bot.loopback import free_port
 from tests.conftest import DATA_DIR, ROOT
 from tests.fakes.discord import FakeDiscord, server_error
 from tests.fakes.twitch_irc import FakeTwitchServer
@@ -168,14 +169,6 @@ async def test_bad_configuration_fails_at_start_up(tmp_path: Path) -> None:
     proc = await start_bot(env, tmp_path, "run")
     _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 2 and "no channels to watch" in err.decode()
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def fetch(url: str) -> tuple[int, str]:
