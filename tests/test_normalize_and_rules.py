@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from model import normalize as normalize_module
 from model.errors import DataNotFoundError, ModelLoadError
 from model.normalize import normalize, skeleton
 from model.rules import RuleScorer
@@ -29,6 +30,34 @@ def test_normalize_is_idempotent_and_total(text: str) -> None:
     assert normalize(once) == once
     assert "\u200b" not in once
     once.encode("utf-8")  # no lone surrogates survive
+
+
+def _every_step(text: str) -> str:
+    """The module docstring's steps, all of them, with no shortcut."""
+    n = normalize_module
+    text = n._SURROGATE.sub("", text)
+    text = n.unicodedata.normalize("NFKC", text)
+    text = text.translate(n._JAMO_BACK)
+    text = n._INVISIBLE.sub("", text)
+    text = n._CONTROL.sub(" ", text)
+    text = n.fold_homoglyphs(text.casefold())
+    text = n._REPEAT.sub(r"\1\1", text)
+    return n._SPACES.sub(" ", text).strip()
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)) | st.text("aeoxсеоxΑα\x00 "))
+def test_normalize_shortcuts_give_what_every_step_gives(text: str) -> None:
+    # ASCII skips the Unicode steps, and text without look-alikes skips the fold
+    assert normalize(text) == _every_step(text)
+
+
+def test_normalize_shortcuts_on_real_chat(data_dir: Path) -> None:
+    from bot.replay import read_chat_log
+
+    log = data_dir / "twitch_chat_en_madcookie" / "chat.log"
+    texts = [m.text for m in read_chat_log(log)][:20_000]
+    assert any(t.isascii() for t in texts) and not all(t.isascii() for t in texts)
+    assert [normalize(t) for t in texts] == [_every_step(t) for t in texts]
 
 
 def test_skeleton_undoes_evasion() -> None:
