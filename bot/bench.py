@@ -8,6 +8,8 @@ on shared machines.
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import run_replay
+from bot.jsonl import score_lines
 from bot.loadtest import LoadResult, load_test
 from bot.replay import read_chat_log
 from bot.settings import Settings
@@ -112,11 +115,24 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
         cached.append(CachedScorer(scorer, settings.score_cache or 65_536))
         return score_all(cached[-1], batch)
 
-    for batch in (128, 512):
+    for batch in (128, 2048):
         n, t = _best_of(repeats, lambda: with_cache(batch))  # noqa: B023
         name = (f"scorer {scorer.version} + verdict cache (batches of {batch}; "
                 f"{cached[-1].hit_rate:.0%} hits)")  # fmt: skip
         results.append(BenchResult(name, n, t, "msg/s"))
+
+    # what `chatwarden score` does: JSON lines in, verdict cache, JSON lines out
+    lines_in = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+
+    def score_command() -> int:
+        normalize.cache_clear()
+        scored, _ = score_lines(scorer, scorer.threshold, lines_in, io.StringIO(),
+                                cache=settings.score_cache or 65_536)  # fmt: skip
+        return scored
+
+    n, t = _best_of(repeats, score_command)
+    name = "chatwarden score: JSON lines in and out (line cache, batches of 2048)"
+    results.append(BenchResult(name, n, t, "msg/s"))
 
     results += _network_rows(getattr(scorer, "bundle", None), texts, repeats)
 

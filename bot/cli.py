@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot import __version__
 from bot.logs import setup_logging
@@ -111,7 +111,13 @@ def build_parser() -> argparse.ArgumentParser:
         'object per line, same order: {"score", "flagged", "labels", "why"} '
         "(why: the words that drove a flag).",
     )
-    score.add_argument("--batch-size", type=int, default=512, help="texts per scorer call")
+    score.add_argument(
+        "--batch-size",
+        type=int,
+        default=2048,
+        help="texts per scorer call (default 2048; output comes a batch at a time, so use "
+        "1 to follow a live pipe line by line)",
+    )
 
     replay = sub.add_parser(
         "replay",
@@ -542,58 +548,12 @@ async def _flagged(
 
 
 def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
-    from model.cache import CachedScorer
-    from model.scorer import Score, Scorer, load_scorer
+    from bot.jsonl import score_lines
+    from model.scorer import load_scorer
 
-    scorer: Scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
-    if settings.score_cache > 0:
-        scorer = CachedScorer(scorer, settings.score_cache)
+    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
-    errors = 0
-    pending: list[tuple[int, str | None, str]] = []
-
-    explain = getattr(scorer, "explain", None)
-
-    def flush() -> None:
-        texts = [text for _, err, text in pending if err is None]
-        scored = scorer.score(texts)
-        # what drove each flag: the rules' matched terms, or a network's occlusion
-        unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold
-                       and not s.evidence]  # fmt: skip
-        if explain is not None and unexplained:
-            for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
-                scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
-        scores = iter(scored)
-        for _, err, _ in pending:
-            obj: dict[str, Any]
-            if err is not None:
-                obj = {"error": err}
-            else:
-                s = next(scores)
-                obj = {
-                    "score": round(s.probability, 6),
-                    "flagged": s.probability >= threshold,
-                    "labels": list(s.labels),
-                    "why": list(s.evidence),
-                }
-            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        out.flush()
-        pending.clear()
-
-    for number, line in enumerate(inp, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
-                raise ValueError('expected an object with a string "text"')
-            pending.append((number, None, obj["text"]))
-        except ValueError as exc:
-            errors += 1
-            pending.append((number, f"line {number}: {exc}", ""))
-        if len(pending) >= batch_size:
-            flush()
-    flush()
+    _, errors = score_lines(scorer, threshold, inp, out, batch_size, settings.score_cache)
     if errors:
         print(
             f"chatwarden: {errors} input line(s) were not valid JSON objects with a "

@@ -83,3 +83,36 @@ async def test_pipeline_scores_repeats_once_with_the_same_decisions(
         assert pipeline.stats.scored == len(texts)
         assert len(counting.seen) == (len(texts) if size == 0 else len(set(texts)))
     assert flagged[0] == flagged[1] and len(flagged[0]) == 10
+
+
+def test_score_command_answers_repeated_lines_from_its_memo(rule_scorer: RuleScorer) -> None:
+    import io
+    import json
+
+    from bot.jsonl import score_lines
+
+    texts = real_chat()
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    lines[10] = "not json"  # a bad line keeps its place and is not remembered
+    lines[500] = "not json"
+    counting = Counting(rule_scorer)
+    out = io.StringIO()
+    assert score_lines(counting, 0.5, lines, out, batch_size=300, cache=100_000) == (5998, 2)
+    rows = [json.loads(r) for r in out.getvalue().splitlines()]
+    assert rows[10] == {"error": "line 11: Expecting value: line 1 column 1 (char 0)"}
+    assert rows[500]["error"].startswith("line 501:")
+    good = [i for i in range(len(texts)) if i not in (10, 500)]
+    expected = rule_scorer.score([texts[i] for i in good])
+    got = [rows[i] for i in good]
+    assert [(r["score"], r["flagged"], r["labels"], r["why"]) for r in got] == [
+        (round(s.probability, 6), s.probability >= 0.5, list(s.labels), list(s.evidence))
+        for s in expected
+    ]
+    assert any(r["flagged"] for r in got)
+    # each distinct text scored once, however often and in whichever batch it came again
+    assert sorted(counting.seen) == sorted({texts[i] for i in good})
+    # a memo of 2 lines: the repeats that are still remembered are not scored again
+    counting.seen.clear()
+    score_lines(counting, 0.5, ['{"text": "a"}', '{"text": "b"}', '{"text": "a"}'] * 2,
+                io.StringIO(), batch_size=1, cache=2)  # fmt: skip
+    assert counting.seen == ["a", "b"]

@@ -143,6 +143,8 @@ def test_bench_measures_parser_scorer_and_pipeline(
     assert networks == ["cnn", "bilstm", "cnn_bilstm"]
     cached = next(r for r in rows if "verdict cache" in r["name"])
     assert "% hits" in cached["name"]
+    command = next(r for r in rows if r["name"].startswith("chatwarden score"))
+    assert command["items"] == 4_557 and command["rate"] > 0  # every JSON line scored
     # a real `chatwarden run` process fed over loopback IRC: at a fixed rate, then flat out
     live = [r for r in rows if r["name"] == "live bot"]
     assert [r["target_rate"] for r in live] == [4000, None]
