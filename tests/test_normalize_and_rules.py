@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _every_step(text: str) -> str:
     """The module docstring's steps, all of them, with no shortcut."""
     n = normalize_module
     text = n._SURROGATE.sub("", text)
-    text = n.unicodedata.normalize("NFKC", text)
+    text = unicodedata.normalize("NFKC", text)
     text = text.translate(n._JAMO_BACK)
     text = n._INVISIBLE.sub("", text)
     text = n._CONTROL.sub(" ", text)
