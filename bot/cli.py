@@ -227,10 +227,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundle = sub.add_parser(
         "bundle",
-        help="ship a trained model as the default (model/bundled, fp16, with a model card)",
+        help="ship a trained model in the package (model/bundled, fp16, with a model card)",
         description="Copy a model folder written by `chatwarden train` into model/bundled "
-        "with fp16 weights and a generated model card; `run` and `score` then use it when "
-        "CHATWARDEN_MODEL_URI is unset.",
+        "with fp16 weights and a generated model card; `run`, `score` and `replay` use it "
+        "with CHATWARDEN_MODEL_URI=bundled (the default scorer is the rules until a model "
+        "is precise on live chat).",
     )
     bundle.add_argument("model", type=Path, metavar="MODEL_DIR")
 

@@ -40,8 +40,9 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_len: int = 64
     vocab_size: int = 24_000
-    emb_dim: int = 128
-    hidden: int = 128
+    emb_dim: int = 96
+    #: LSTM hidden size and convolution channels
+    hidden: int = 32
     aug_rate: float = 0.2
     category_weight: float = 0.5
     max_examples: int | None = None
