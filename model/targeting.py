@@ -11,6 +11,11 @@ someone (or severe on their own, like slurs).
 
 It is deliberately simple and language-aware, not a parser: a cue anywhere in the message
 counts. Quoting (``"you knobs!"``) and banter between regulars still pass as directed.
+
+English expletives (``fuck``, ``shit``, ``damn`` and their forms) are exclamations even
+beside a ``you`` (``you fuckin better pick me``, ``chat you fucked it``, ``@mel oh
+shiiit``): when they are all that offended, only an abusive phrase counts as a target
+(``fuck you``, ``stfu``, ``you little shit``, ``piece of shit`` said to someone).
 """
 
 from __future__ import annotations
@@ -46,8 +51,53 @@ _EN_SECOND_PERSON = frozenset(
 )
 _EN_PHRASES = re.compile(
     r"\b(stfu|gtfo|kys|shut up|shut the fuck up|fuck (you|u|off|ya)|screw (you|u)|"
-    r"go die|kill yourself|neck yourself|get lost|piss off|eat shit)\b"
+    r"go die|kill yourself|neck yourself|get lost|piss off|eat shit|"
+    # an expletive used as an insult noun for the addressee: "you little shit"
+    r"(you|u)( are| r|'re|re)?( such| a| an| little| lil| piece of| stupid| dumb| fucking|"
+    r" fuckin| fkn| total| absolute)* (shit|fuck|fucker|shithead|shitter)s?)\b"
 )
+#: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
+_EXPLETIVE_WORDS = (
+    "fuck",
+    "fuk",
+    "fuc",
+    "fck",
+    "fuq",
+    "fucks",
+    "fuckin",
+    "fuckn",
+    "fucking",
+    "fking",
+    "fkin",
+    "fkn",
+    "fcking",
+    "fuking",
+    "fucked",
+    "fuckd",
+    "fuckery",
+    "shit",
+    "shits",
+    "shitty",
+    "shite",
+    "shitting",
+    "damn",
+    "damned",
+    "dammit",
+    "damnit",
+    "goddamn",
+    "goddamned",
+    "goddamnit",
+    "god",
+    "hell",
+    "crap",
+    "crappy",
+    "bloody",
+    "wtf",
+    "dafuq",
+    "omfg",
+    "holy",
+)
+_EN_EXPLETIVES = frozenset(skeleton(w) for w in _EXPLETIVE_WORDS)
 _KO_SECOND_PERSON = re.compile(
     r"(^|\s)(너|니가|니네|너네|니들|너희|느그|늬|당신|님|님이|님은|님아|님들|니|너는|너도|"
     r"네가|넌|널|니까짓|형|형이|형은|형아|누나|누나는|언니|언니는|방장|스트리머)(\s|$)"
@@ -79,6 +129,8 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]
     if not cues:
         return False
+    if terms and all(skeleton(w) in _EN_EXPLETIVES for t in terms for w in t.split()):
+        return False  # exclamations only, and no abusive phrase (checked above)
     keys = {skeleton(t.split(" ")[0]) for t in terms} - {""}
     hits = [i for i, w in enumerate(words) if any(k in skeleton(w) for k in keys)]
     if not hits:  # no term to anchor on (none given, or spread over joined letters)

@@ -170,6 +170,14 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("@pitlicker69 soundbanks for vstis can be a bitch on ram", ["bitch"], False),
         ("@troll stfu", ["stfu"], True),
         ("학살맘 ㄲㅈ", ["ㄲㅈ"], True),  # Korean cues are not distance-bound
+        # expletives beside "you" are exclamations; abusive phrases are not
+        ("DuckerZ you fuckin better pick me", ["fuckin"], False),
+        ("chat you fucked it", ["fucked"], False),
+        ("@Hexer Oh shiiiiiiiiit", ["shit"], False),
+        ("you are a piece of shit", ["shit"], True),
+        ("you're such a fucking shit", ["fucking", "shit"], True),
+        ("fuck you mel", ["fuck"], True),
+        ("you fucking idiot", ["fucking", "idiot"], True),
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(
