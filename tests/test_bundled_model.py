@@ -94,3 +94,29 @@ async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "cw.db") as conn:
         rows = conn.execute("SELECT msg_id, evidence FROM flagged_messages").fetchall()
     assert len(rows) == 1 and rows[0][0] == "id-1" and "idiot" in rows[0][1]
+
+
+def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
+    """The scorer's fast path (large batches sorted into length buckets, padded, the
+    BiLSTM's fused kernel on reversed input) against the plain one: each message alone,
+    through the packed training path."""
+    import torch
+
+    from bot.replay import read_chat_log
+    from model.normalize import normalize
+
+    bundle = load_bundle(BUNDLED_DIR)
+    texts = [m.text for m in read_chat_log(DATA_DIR / "twitch_chat_en_madcookie" / "chat.log")]
+    texts = texts[:1500]
+    fast, _ = TorchScorer(bundle).probabilities(texts)
+    plain = []
+    for text in texts:
+        ids = bundle.tokenizer.encode(normalize(text)).ids[: bundle.max_len]
+        batch = torch.tensor([ids or [0]])
+        with torch.enable_grad():  # the training path: packed sequences
+            logit, _ = bundle.network(batch, batch != 0)
+        plain.append(torch.sigmoid(logit).detach().item() if ids else 0.0)
+    assert max(abs(a - b) for a, b in zip(fast, plain, strict=True)) < 1e-4
+    threshold = bundle.thresholds["en"]
+    assert [p >= threshold for p in fast] == [p >= threshold for p in plain]
+    assert any(p >= threshold for p in plain)  # some of it is flagged
