@@ -53,7 +53,7 @@ _EN_PHRASES = re.compile(
     r"\b(stfu|gtfo|kys|shut up|shut the fuck up|fuck (you|u|off|ya)|screw (you|u)|"
     r"go die|kill yourself|neck yourself|get lost|piss off|eat shit|"
     # an expletive used as an insult noun for the addressee: "you little shit"
-    r"(you|u)( are| r|'re|re)?( such| a| an| little| lil| piece of| stupid| dumb| fucking|"
+    r"(you|u|ur|youre)( are| r|'re|re)?( such| a| an| little| lil| piece of| stupid| dumb| fucking|"
     r" fuckin| fkn| total| absolute)* (shit|fuck|fucker|shithead|shitter)s?)\b"
 )
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.

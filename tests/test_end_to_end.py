@@ -79,7 +79,7 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
             # one severe message: reported at once
             await irc.send_privmsg("streamer", "racist", "you are a nigger", user_id="901")
             # three milder flags aimed at someone, within the window: reported on the third
-            for text in ("fuck you", "you are shit", "@everyone **fuck** <@123> you"):
+            for text in ("fuck you", "you are shit", "@everyone **fuck you** <@123>"):
                 await irc.send_privmsg("other_chan", "repeat", text, user_id="902")
             # everyday swearing aimed at nobody is not flagged at the default sensitivity
             await irc.send_privmsg("streamer", "hype", "HOLY SHIT what a play", user_id="904")
@@ -104,7 +104,7 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
         assert body["allowed_mentions"] == {"parse": []}
     repeat = next(e for e in discord.embeds if "repeat" in e["title"])
     values = [f["value"] for f in repeat["fields"]]
-    assert r"\@everyone \*\*fuck\*\* \<\@123\> you" in values
+    assert r"\@everyone \*\*fuck you\*\* \<\@123\>" in values
     assert "3 flagged messages within 10 min" in repeat["description"]
     assert any("matched “fuck”" in f["name"] for f in repeat["fields"])  # why it was flagged
     assert repeat["url"] == "https://www.twitch.tv/repeat"
