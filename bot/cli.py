@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(MLFLOW_TRACKING_URI, default sqlite:///mlflow.db).",
     )
     train.add_argument("--arch", choices=("cnn", "bilstm", "cnn_bilstm"), default="cnn_bilstm")
-    train.add_argument("--epochs", type=int, default=4, help="at most this many (default 4)")
+    train.add_argument("--epochs", type=int, default=6, help="at most this many (default 6)")
     train.add_argument("--max-examples", type=int, help="train on a random slice of this size")
     train.add_argument("--lang", default="en,ko", help="languages, comma-separated (default en,ko)")
     train.add_argument("--vocab-size", type=int, default=24_000, help="WordPiece vocabulary")
@@ -155,8 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="real chat lines added to the tokenizer's corpus (default 300000)",
     )  # fmt: skip
     train.add_argument(
-        "--aug-rate", type=float, default=0.2,
-        help="share of training texts perturbed against evasion (default 0.2)",
+        "--aug-rate", type=float, default=0.5,
+        help="share of training texts perturbed against evasion (default 0.5)",
     )  # fmt: skip
     train.add_argument(
         "--chat-sources", default="madcookie_en",
@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="first train cnn, bilstm and cnn_bilstm (with --epochs, --max-examples) into "
         "--out, then evaluate them",
     )  # fmt: skip
-    evaluate.add_argument("--epochs", type=int, default=4)
+    evaluate.add_argument("--epochs", type=int, default=6, help="with --train (default 6)")
     evaluate.add_argument("--max-examples", type=int)
     evaluate.add_argument("--out", type=Path, default=Path("models"))
     evaluate.add_argument(

@@ -34,7 +34,7 @@ __all__ = ["TrainConfig", "TrainResult", "set_seed", "train"]
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str = "cnn_bilstm"
-    epochs: int = 4
+    epochs: int = 6
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 0.01
@@ -43,7 +43,7 @@ class TrainConfig:
     emb_dim: int = 96
     #: LSTM hidden size and convolution channels
     hidden: int = 32
-    aug_rate: float = 0.2
+    aug_rate: float = 0.5
     category_weight: float = 0.5
     max_examples: int | None = None
     langs: tuple[str, ...] = ("en", "ko")
