@@ -40,7 +40,7 @@ _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "�
 
 #: Bumped whenever matching or the built-in lists change, so that stored flags say which
 #: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
-REVISION = 2
+REVISION = 3
 
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
@@ -59,6 +59,8 @@ EN_ALLOW = frozenset(
         "balls",
         "piss",
         "pissed",
+        "spook",  # listed as a slur; in chat it means "scare" ("why did that spook me")
+        "spooks",
         "screw",
         "xxx",
         "sex",
@@ -299,6 +301,10 @@ class RuleScorer:
                 if "sexual anatomy / sexual acts" in categories
                 else "profanity"
             )
+            if severity == _SEVERE and label != "hate":
+                # only slurs are severe enough to flag with no target; the list's severe
+                # profanity (``motherfucker``) is an exclamation in chat like the rest
+                severity = _STRONG
             _merge(en, row["text"], WordEntry(severity or _STRONG, label))
         for word in _lines(root / "ldnoobw" / "ko"):
             _merge(ko, word, WordEntry(_STRONG, "profanity"))

@@ -87,7 +87,8 @@ def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, te
      "as", "such as this", "x", "X", "4/5", "4-5 ㅋㅋ", "glass", "class act", "bass",
      # flagged on real chat before, harmless there (docs/benchmarks.md, Live chat)
      "I feed on your embarrassment", "@johnykaze kk thx", "bj vs 스트리머 ㅋㅋ",
-     "강아지 귀엽네 ㅋㅋ", "용 병 신", "소주는 후레쉬", "time to hit the sack"],
+     "강아지 귀엽네 ㅋㅋ", "용 병 신", "소주는 후레쉬", "time to hit the sack",
+     "why did that spook me"],
 )  # fmt: skip
 def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
     [score] = rule_scorer.score([text])
@@ -98,6 +99,14 @@ def test_rule_scorer_says_what_matched(rule_scorer: RuleScorer) -> None:
     score, clean = rule_scorer.score(["what the f.u.c.k is this sh1t", "good game"])
     assert set(score.evidence) >= {"fuck", "sh1t"}
     assert clean.evidence == ()
+
+
+def test_only_slurs_are_severe(rule_scorer: RuleScorer) -> None:
+    # severe (>= 0.95) flags with no target at the default sensitivity: slurs only, not
+    # the lists' "severe" profanity, which chat uses as an exclamation
+    slur, profanity = rule_scorer.score(["nigger", "motherfucker"])
+    assert slur.probability >= 0.95 and "hate" in slur.labels
+    assert 0.5 <= profanity.probability < 0.95
 
 
 def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
