@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="real chat lines added to the tokenizer's corpus (default 300000)",
     )  # fmt: skip
     train.add_argument(
+        "--chat-negatives", type=int, default=0, metavar="N",
+        help="add the first N lines of the MIT-licensed English VOD chat as clean "
+        "examples (default 0; 39895 = its first two VODs): far fewer false flags on "
+        "real chat (docs/benchmarks.md, 'Chat as negatives')",
+    )  # fmt: skip
+    train.add_argument(
         "--aug-rate", type=float, default=0.5,
         help="share of training texts perturbed against evasion (default 0.5)",
     )  # fmt: skip
@@ -580,6 +586,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         arch=args.arch, epochs=args.epochs, max_examples=args.max_examples,
         langs=tuple(x.strip() for x in args.lang.split(",") if x.strip()),
         vocab_size=args.vocab_size, chat_lines=args.chat_lines, aug_rate=args.aug_rate,
+        chat_negatives=args.chat_negatives,
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
         seed=args.seed,
     )  # fmt: skip
@@ -602,6 +609,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         print(json.dumps({"model": str(result.folder), "run_id": result.run_id,
                           "registered_version": version,
                           "thresholds": result.train.bundle.thresholds,
+                          "examples": result.train.examples,
                           "history": result.train.history,
                           "test": [r.as_dict() for r in result.rows]}))  # fmt: skip
     else:

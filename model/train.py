@@ -28,7 +28,7 @@ from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
 
-__all__ = ["TrainConfig", "TrainResult", "set_seed", "train"]
+__all__ = ["TrainConfig", "TrainResult", "chat_negatives", "set_seed", "train"]
 
 
 @dataclass(frozen=True)
@@ -54,12 +54,19 @@ class TrainConfig:
     chat_sources: tuple[str, ...] = SHIPPABLE_CHAT
     seed: int = 13
     patience: int = 2
+    #: Real English chat lines added to training as clean examples (label 0): the first
+    #: ``chat_negatives`` lines of the MIT-licensed madcookie VOD chat, in file order
+    #: (39,895 = its first two VODs). Chat is mostly clean; the few toxic lines among them
+    #: are the price of teaching the network what everyday chat looks like.
+    chat_negatives: int = 0
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"unknown architecture {self.arch!r}; expected {', '.join(ARCHS)}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch size must be at least 1")
+        if self.chat_negatives < 0:
+            raise ValueError("chat negatives must be 0 or more")
         unknown = set(self.chat_sources) - set(CHAT_SOURCES) - {"all"}
         if unknown:
             raise ValueError(f"unknown chat source(s) {sorted(unknown)}; known: "
@@ -143,6 +150,13 @@ def _dev_score(examples: Sequence[Example], probs: Sequence[float]) -> dict[str,
     return scores
 
 
+def chat_negatives(data_dir: Path, n: int) -> list[Example]:
+    """The first ``n`` lines of the shippable English chat, as clean training examples."""
+    lines = iter_chat(data_dir, ("en",), n, SHIPPABLE_CHAT)
+    return [Example(text, 0, "en", "chat_" + SHIPPABLE_CHAT[0], "train")
+            for _, text in lines if text.strip()]  # fmt: skip
+
+
 def _subsample(items: list[Example], n: int | None, rng: random.Random) -> list[Example]:
     if n is None or len(items) <= n:
         return items
@@ -168,6 +182,8 @@ def train(
     if examples is None:
         examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     train_set = _subsample([e for e in examples if e.split == "train"], config.max_examples, rng)
+    if config.chat_negatives > 0 and "en" in config.langs:
+        train_set = train_set + chat_negatives(data_dir, config.chat_negatives)
     dev_cap = None if config.max_examples is None else max(500, config.max_examples // 4)
     dev_set = _subsample([e for e in examples if e.split == "dev"], dev_cap, rng)
     if not train_set or not dev_set:

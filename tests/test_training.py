@@ -27,6 +27,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-m", "bot", "train", "--arch", "cnn_bilstm", "--epochs", "2",
          "--max-examples", "4000", "--chat-lines", "20000", "--vocab-size", "8000",
+         "--chat-negatives", "1500",
          "--out", str(work / "models"), "--json"],
         cwd=work, env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -50,8 +51,18 @@ def test_short_run_beats_the_rule_baseline_on_dev(trained: dict[str, Any]) -> No
         assert best[f"dev_f1_{lang}"] > rule_f1[lang], (lang, best, rule_f1)
     assert best["dev_f1"] > sum(rule_f1.values()) / 2 + 0.05, (best, rule_f1)
     assert set(trained["thresholds"]) == {"en", "ko"}
+    assert trained["examples"]["train"] == 4000 + 1500  # the slice plus real chat as clean
     groups = {row["group"] for row in trained["test"]}
     assert groups == {"ko", "en-off", "en-hate"}
+
+
+def test_chat_negatives_are_clean_english_chat_in_file_order() -> None:
+    from model.train import chat_negatives
+
+    first = chat_negatives(DATA_DIR, 300)
+    assert len(first) == 300
+    assert all(e.label == 0 and e.lang == "en" and e.split == "train" for e in first)
+    assert chat_negatives(DATA_DIR, 500)[:300] == first  # deterministic, a prefix
 
 
 def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) -> None:
