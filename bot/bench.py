@@ -121,7 +121,7 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
                 f"{cached[-1].hit_rate:.0%} hits)")  # fmt: skip
         results.append(BenchResult(name, n, t, "msg/s"))
 
-    # what `chatwarden score` does: JSON lines in, verdict cache, JSON lines out
+    # what `chatwarden score` does: JSON lines in, remembered output lines, JSON lines out
     lines_in = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
 
     def score_command() -> int:
