@@ -1,13 +1,16 @@
 """Readers for recorded chat logs, for shadow-mode ``chatwarden replay``.
 
-Two formats are recognised line by line (``.gz`` files are decompressed on the fly):
+Three formats are recognised line by line (``.gz`` files are decompressed on the fly):
 
 * **raw IRC**, optionally after a logger's timestamp and ``—`` separator, e.g.
   ``@badges=...;id=... :nick!nick@nick.tmi.twitch.tv PRIVMSG #chan :text`` or
   ``2021-10-19_23:42:15 — :nick!nick@... PRIVMSG #chan :text``;
 * **Chatty** logs (the Korean Twitch logs of the data dir), e.g.
   ``[2021-12-10 20:57:42] <%단팥팡 (fromn02)> text`` with the channel taken from the file
-  name (``#channel.log.gz``) and the time zone from the ``# Log started`` header.
+  name (``#channel.log.gz``) and the time zone from the ``# Log started`` header;
+* **irssi** logs (the 2017 esports chat of the data dir), e.g. ``16:08 < nick> text`` and
+  ``16:09  * nick waves`` (an action), dated by the ``--- Log opened`` and ``--- Day
+  changed`` lines (taken as UTC), with the channel from the ``has joined #channel`` line.
 
 Messages without a Twitch id get a deterministic one (file name + line number), so
 replaying the same file twice never counts a message twice.
@@ -37,6 +40,14 @@ _KO_LOCALE = re.compile(
 _BAN = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] BAN: (\S+)")
 _LOG_STARTED = re.compile(r"^# Log started: (\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) ([+-]\d{4})")
 _RAW_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d[_ T]\d\d:\d\d:\d\d)\s+\S+\s+(?=[@:])")
+_IRSSI_MSG = re.compile(r"^(\d\d):(\d\d) <([ @%+~&]?)([^>]+)> (.*)$")
+_IRSSI_ACTION = re.compile(r"^(\d\d):(\d\d)  \* (\S+) (.*)$")
+_IRSSI_DATE = re.compile(
+    r"^--- (?:Log opened \w{3} (\w{3} \d\d) \d\d:\d\d:\d\d (\d{4})"
+    r"|Day changed \w{3} (\w{3} \d\d) (\d{4}))$"
+)
+_IRSSI_JOIN = re.compile(r"^\d\d:\d\d -!- \S+ \[[^\]]*\] has joined #(\S+)$")
+_IRSSI_BADGES = {"~": "broadcaster", "&": "broadcaster", "@": "moderator", "%": "moderator"}
 _CHATTY_BADGES = {"~": "broadcaster", "@": "moderator", "!": "vip", "%": "subscriber", "^": "bot"}
 
 
@@ -86,6 +97,7 @@ def iter_log(
     channel = _channel_from_name(path)
     tz = UTC
     last_time = 0.0
+    day = datetime(1970, 1, 1, tzinfo=UTC)  # irssi: the date of the lines that follow
     with _open_text(path) as handle:
         for number, line in enumerate(handle, 1):
             stats.lines += 1
@@ -127,6 +139,31 @@ def iter_log(
                     last_time,
                 )  # fmt: skip
                 continue
+            irssi = _IRSSI_MSG.match(line) or _IRSSI_ACTION.match(line)
+            if irssi:
+                hh, mi, *rest = irssi.groups()
+                symbol, name, text = rest if len(rest) == 3 else ("", *rest)
+                last_time = (day + timedelta(hours=int(hh), minutes=int(mi))).timestamp()
+                stats.messages += 1
+                badge = _IRSSI_BADGES.get(symbol.strip())
+                yield number, line, ChatMessage(
+                    synthetic_msg_id(path.name, number), channel, name.lower(), name, text,
+                    last_time, badges=frozenset({badge} if badge else ()),
+                    is_action=len(rest) == 2,
+                )  # fmt: skip
+                continue
+            dated = _IRSSI_DATE.match(line)
+            if dated:
+                month_day, year = (dated.group(1), dated.group(2)) if dated.group(1) else (
+                    dated.group(3), dated.group(4))  # fmt: skip
+                day = datetime.strptime(f"{month_day} {year}", "%b %d %Y").replace(tzinfo=UTC)
+                yield number, line, None
+                continue
+            joined = _IRSSI_JOIN.match(line)
+            if joined:
+                channel = joined.group(1).lower()
+                yield number, line, None
+                continue
             started = _LOG_STARTED.match(line)
             if started:
                 offset = started.group(2)
@@ -138,7 +175,8 @@ def iter_log(
             if message is not None:
                 last_time = message.sent_at
                 stats.messages += 1
-            elif not line.startswith(("#", "[", ":", "~", "@")) and "—" not in line:
+            elif (not line.startswith(("#", "[", ":", "~", "@", "---")) and "—" not in line
+                  and line[5:10] != " -!- "):  # fmt: skip
                 stats.skipped += 1
             yield number, line, message
 

@@ -41,6 +41,29 @@ def test_raw_irc_log_reader_on_real_file() -> None:
     assert messages[0].text == "귀염~~ㅋㅋ" and messages[0].login == "parkon88"
 
 
+def test_irssi_log_reader_on_real_file(tmp_path: Path) -> None:
+    log = DATA_DIR / "twitch_chat_en_spannbauer" / "data" / "#mew2king.log"
+    stats = ReplayStats()
+    messages = list(read_chat_log(log, stats))
+    # 22,857 `< nick>` lines (DATA.md) + 20 `* nick` actions; join/close lines are not chat
+    assert len(messages) == stats.messages == 22_877 and stats.skipped == 0
+    first = messages[0]
+    assert (first.channel, first.login, first.text) == ("mew2king", "faithfulforce", "gg")
+    assert first.sent_at == 1489939680.0  # 2017-03-19 16:08 (UTC)
+    action = next(m for m in messages if m.is_action)
+    assert (action.login, action.text) == ("skalpine", "mang0 needs the falcon box")
+    # the channel comes from the join line; dates from `Log opened` and `Day changed`
+    other = tmp_path / "log.txt"
+    other.write_text("--- Log opened Sat Mar 04 23:58:00 2017\n"
+                     "23:58 -!- me [me@me.tmi.twitch.tv] has joined #SomeChan\n"
+                     "23:59 <@Mod> late\n--- Day changed Sun Mar 05 2017\n00:01 < viewer> early\n"
+                     "garbage line\n")  # fmt: skip
+    stats = ReplayStats()
+    late, early = read_chat_log(other, stats)
+    assert late.channel == early.channel == "somechan" and "moderator" in late.badges
+    assert early.sent_at - late.sent_at == 120 and stats.skipped == 1
+
+
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> tuple[int, str]:
     """Run the CLI in-process with the rule scorer (known decisions; models are tested apart)."""
     if "CHATWARDEN_MODEL_URI" not in os.environ:
