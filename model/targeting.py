@@ -16,6 +16,12 @@ English expletives (``fuck``, ``shit``, ``damn`` and their forms) are exclamatio
 beside a ``you`` (``you fuckin better pick me``, ``chat you fucked it``, ``@mel oh
 shiiit``): when they are all that offended, only an abusive phrase counts as a target
 (``fuck you``, ``stfu``, ``you little shit``, ``piece of shit`` said to someone).
+
+An abusive phrase with nobody named is an outburst at the chat at large, not harassment
+of a person: a message that is only ``STFU``, ``lol fuck you``, ``fuck off`` or ``s t f u``
+(with interjections like ``lol``, ``yo``, ``bro``) is not aimed at anyone identifiable.
+Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you``,
+``you twat``), and so are threats (``kys``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,18 @@ _EN_PHRASES = re.compile(
     r"(you|u|ur|youre)( are| r|'re|re)?( such| a| an| little| lil| piece of| stupid| dumb| fucking|"
     r" fuckin| fkn| total| absolute)* (shit|fuck|fucker|shithead|shitter)s?)\b"
 )
+_EN_OUTBURST = re.compile(
+    r"\b(stfu|gtfo|shut up|shut the fuck up|fuck (you|u|off|ya)( all)?|screw (you|u)|get lost|"
+    r"piss off)\b"
+)
+#: Interjections that name nobody (their :func:`skeleton`): an outburst may carry them.
+_FILLER = frozenset(
+    skeleton(w)
+    for w in ("lol", "lel", "lmao", "lmfao", "rofl", "omg", "yo", "bro", "brah", "bruh", "dude",
+              "man", "just", "pls", "plz", "please", "and", "so", "oh", "ok", "okay", "haha",
+              "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah")
+)  # fmt: skip
+_LETTERS = re.compile(r"\b\w( \w)+\b")  # "s t f u"
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
 _EXPLETIVE_WORDS = (
     "fuck",
@@ -121,7 +139,7 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     ``you little shit`` are aimed at someone, ``holy shit they give you so much`` is not.
     """
     norm = normalize(text)
-    if not norm:
+    if not norm or _is_outburst(norm):
         return False
     if any(p.search(norm) for p in (_EN_PHRASES, _KO_SECOND_PERSON, _KO_VOCATIVE, _KO_IMPERATIVE)):
         return True
@@ -136,3 +154,13 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     if not hits:  # no term to anchor on (none given, or spread over joined letters)
         return True
     return any(abs(i - j) <= NEAR for i in cues for j in hits)
+
+
+def _is_outburst(norm: str) -> bool:
+    """Only an abusive phrase and interjections, nobody named (see the module docstring)."""
+    joined = _LETTERS.sub(lambda m: m.group(0).replace(" ", ""), norm)
+    rest = _EN_OUTBURST.sub(" ", joined)
+    if rest == joined:
+        return False
+    words = (w.strip(".,!?~*\"'()[]:") for w in rest.split())
+    return all(not w or skeleton(w) in _FILLER for w in words)

@@ -139,9 +139,17 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
         ("fucking nailed it", False),
         ("ㅅㅂ ㅋㅋㅋㅋㅋ", False),
         ("말투 개 킹받네", False),
-        ("fuck you", True),
+        ("fuck you hbox", True),
         ("ur trash", True),
-        ("stfu already", True),
+        ("stfu toph", True),
+        # an abusive phrase that names nobody is an outburst at the chat at large
+        ("fuck you", False),
+        ("stfu already", False),
+        ("lol FUCK U ALL", False),
+        ("YOOOOO S T F U", False),
+        ("@troll fuck off", True),
+        ("you twat", True),
+        ("kys", True),
         ("@someone shit take", True),
         ("빙시야", True),
         ("이게 먼데 씹덕아", True),
@@ -195,12 +203,12 @@ def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
     medium = Policy.for_sensitivity(config, Sensitivity("medium"))
     high = Policy.for_sensitivity(config, Sensitivity("high"))
     low = Policy.for_sensitivity(config, Sensitivity("low"))
-    swearing, abuse, slur = said("holy shit"), said("fuck you", 2), said("n-word here", 3)
+    swearing, abuse, slur = said("holy shit"), said("fuck you hbox", 2), said("n-word here", 3)
     assert high.decide(swearing, 0.6).flagged and not medium.decide(swearing, 0.6).flagged
     assert medium.decide(abuse, 0.6).flagged
     assert medium.decide(slur, 0.95).flagged  # severe on its own: no target needed
-    assert not low.decide(said("fuck you", 4), 0.7).flagged  # low: directed and >= 0.8
-    assert low.decide(said("fuck you", 5), 0.8).flagged
+    assert not low.decide(said("fuck you hbox", 4), 0.7).flagged  # low: directed and >= 0.8
+    assert low.decide(said("fuck you hbox", 5), 0.8).flagged
 
 
 def test_per_channel_sensitivity() -> None:

@@ -79,7 +79,7 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
             # one severe message: reported at once
             await irc.send_privmsg("streamer", "racist", "you are a nigger", user_id="901")
             # three milder flags aimed at someone, within the window: reported on the third
-            for text in ("fuck you", "you are shit", "@everyone **fuck you** <@123>"):
+            for text in ("fuck you bob", "you are shit", "@everyone **fuck you** <@123>"):
                 await irc.send_privmsg("other_chan", "repeat", text, user_id="902")
             # everyday swearing aimed at nobody is not flagged at the default sensitivity
             await irc.send_privmsg("streamer", "hype", "HOLY SHIT what a play", user_id="904")
