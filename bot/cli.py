@@ -673,7 +673,7 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                           "labelled": [r.figures() for r in labelled]}))  # fmt: skip
     else:
         print(f"scorer {scorer.version}, sensitivity {sensitivity}, default policy\n")
-        _table([[r.lang, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
+        _table([[r.chat, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
                  f"{r.users_reported:,}", f"{r.users_reported_per_10k:.2f}"] for r in results],
                ["chat", "messages", "flagged", "flagged/10k", "users reported",
                 "reported users/10k"], sys.stdout)  # fmt: skip
@@ -684,24 +684,24 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                 f"{ban.never_banned_rate:.2%}"
             )
         print("\nhand-labelled chat (bot/labels/live_chat_dev.tsv):")
-        _table([[r.lang, f"{r.messages}", f"{r.toxic}", f"{r.flagged}", f"{r.precision:.0%}",
+        _table([[r.chat, f"{r.messages}", f"{r.toxic}", f"{r.flagged}", f"{r.precision:.0%}",
                  f"{r.recall:.0%}"] for r in labelled],
                ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
                sys.stdout)  # fmt: skip
         for r in results:
-            print(f"\nmost-flagged messages ({r.lang}, normalised):")
+            print(f"\nmost-flagged messages ({r.chat}, normalised):")
             for text, count in r.top_flagged:
                 print(f"  {count:>5}  {_one_line(text, 70)}")
-            print(f"random flags to read ({r.lang}, stratified by score):")
+            print(f"random flags to read ({r.chat}, stratified by score):")
             for score, text in r.sample:
                 print(f"  {score:.2f}  {_one_line(text, 70)}")
     if args.write:
-        by_lang = {r.lang: r for r in labelled}
-        rows = [f"| {scorer.version} | {sensitivity} | {r.lang} | {r.messages:,} | "
+        by_chat = {r.chat: r for r in labelled}
+        rows = [f"| {scorer.version} | {sensitivity} | {r.chat} | {r.messages:,} | "
                 f"{r.flagged_per_10k:.1f} | {r.users_reported_per_10k:.2f} | "
-                + (f"{by_lang[r.lang].true_flags}/{by_lang[r.lang].flagged} | "
-                   f"{by_lang[r.lang].true_flags}/{by_lang[r.lang].toxic} |"
-                   if r.lang in by_lang else "- | - |")
+                + (f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].flagged} | "
+                   f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].toxic} |"
+                   if r.chat in by_chat else "- | - |")
                 for r in results]  # fmt: skip
         body = ["| scorer | sensitivity | chat | messages | flagged per 10k | "
                 "users reported per 10k | labelled: precision | labelled: recall |",

@@ -1,7 +1,9 @@
 """``chatwarden evaluate --live-chat``: what a scorer does to real Twitch chat.
 
 Replays real chat from the data dir (Korean and English, several channels) through a
-scorer and the bot's policy and reports, per language: flagged messages and reported users
+scorer and the bot's policy and reports, per chat (``ko``: three Korean channels, 2021;
+``en``: VTuber VOD chat, 2021; ``en-esports``: three Smash and Dota esports channels,
+2017): flagged messages and reported users
 per 10,000 messages, the most-flagged normalised messages and a random sample of flags
 stratified by score (for reading). Also the weak real moderation signal of the Korean logs:
 how many of the messages that channel moderators or their bots answered with a ban or
@@ -33,19 +35,33 @@ __all__ = ["BanResult", "LiveChatResult", "default_logs", "evaluate_live_chat"]
 
 _KO = "twitch_chat_ko_boostcamp/twitch"
 _EN = "twitch_chat_en_madcookie"
+_ESPORTS = "twitch_chat_en_spannbauer/data"
 
 
 def default_logs(data_dir: Path) -> dict[str, list[Path]]:
-    """Three Korean channels (Chatty logs) and the English VOD chat with user names."""
+    """The logs of each chat: three Korean channels (Chatty logs), the English VTuber VOD
+    chat and the English esports chat (irssi logs), all with user names. The esports logs
+    have no licence: they are measured on, never trained on or copied."""
     ko = [data_dir / _KO / f"#{name}.log.gz" for name in ("yd0821", "yapyap30", "runner0608")]
     en = [data_dir / _EN / "chat.log", *sorted((data_dir / _EN).glob("*.txt")),
           *sorted((data_dir / _EN / "dist").glob("*.txt"))]  # fmt: skip
-    return {"ko": ko, "en": en}
+    esports = [
+        data_dir / _ESPORTS / name
+        for name in ("#mew2king.log", "#mvg_league.log", "beyondthesummit_2017-03-04.log")
+    ]
+    return {"ko": ko, "en": en, "en-esports": esports}
+
+
+def chat_of(source: str) -> str:
+    """Which chat of :func:`default_logs` a log (its path inside the data dir) belongs to."""
+    if source.startswith(_ESPORTS):
+        return "en-esports"
+    return "ko" if source.startswith("twitch_chat_ko") else "en"
 
 
 @dataclass(frozen=True, slots=True)
 class LiveChatResult:
-    lang: str
+    chat: str
     messages: int
     flagged: int
     reports: int
@@ -62,7 +78,7 @@ class LiveChatResult:
         return 10_000 * self.users_reported / max(1, self.messages)
 
     def figures(self) -> dict[str, float | int | str]:
-        return {"lang": self.lang, "messages": self.messages, "flagged": self.flagged,
+        return {"chat": self.chat, "messages": self.messages, "flagged": self.flagged,
                 "flagged_per_10k": round(self.flagged_per_10k, 1), "reports": self.reports,
                 "users_reported": self.users_reported,
                 "users_reported_per_10k": round(self.users_reported_per_10k, 2)}  # fmt: skip
@@ -111,7 +127,7 @@ def evaluate_live_chat(
     results = []
     ko_scored: list[tuple[ChatMessage, Score]] = []
     sensitivity = sensitivity or Sensitivity()
-    for lang, paths in logs.items():
+    for chat, paths in logs.items():
         policy = Policy.for_sensitivity(config, sensitivity)
         messages = [m for path in paths for m in read_chat_log(path)]
         verdicts = _verdicts(scorer, policy, messages)
@@ -125,10 +141,10 @@ def evaluate_live_chat(
             if decision.report_reason is not None:
                 reports += 1
                 reported.add((message.channel, message.user_key))
-        if lang == "ko":
+        if chat == "ko":
             ko_scored = list(zip(messages, verdicts, strict=True))
         top = Counter(normalize(text) for _, text in flagged).most_common(10)
-        results.append(LiveChatResult(lang, len(messages), len(flagged), reports, len(reported),
+        results.append(LiveChatResult(chat, len(messages), len(flagged), reports, len(reported),
                                       tuple(top), _stratified(flagged, sample, rng)))  # fmt: skip
     gate = Policy.for_sensitivity(config, sensitivity)
     ban = _ban_result(scorer, gate, ban_logs, ko_scored) if ban_logs else None
@@ -174,13 +190,14 @@ LABELS = Path(__file__).resolve().parent / "labels" / "live_chat_dev.tsv"
 class LabeledChat:
     message: ChatMessage
     lang: str
-    stratum: str  # how it was sampled: rules-flag, model-flag or random
+    stratum: str  # how it was sampled (docs/labelling.md)
     label: int
+    chat: str  # which chat of `default_logs`
 
 
 @dataclass(frozen=True, slots=True)
 class LabelResult:
-    lang: str
+    chat: str
     messages: int
     toxic: int
     flagged: int
@@ -226,19 +243,19 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
                     f"{log} line {number} is not the labelled message (hash {digest}): "
                     "the data dir's copy of this log differs from the one labelled"
                 )
-            out.append(LabeledChat(message, lang, stratum, label))
+            out.append(LabeledChat(message, lang, stratum, label, chat_of(source)))
     return out
 
 
 def evaluate_labels(
     scorer: Scorer, policy: Policy, labeled: Sequence[LabeledChat]
 ) -> list[LabelResult]:
-    """Precision and recall of the policy's flags on hand-labelled chat, per language."""
+    """Precision and recall of the policy's flags on hand-labelled chat, per chat."""
     verdicts = _verdicts(scorer, policy, [x.message for x in labeled])
     out = []
-    for lang in sorted({x.lang for x in labeled}):
-        rows = [(x, v) for x, v in zip(labeled, verdicts, strict=True) if x.lang == lang]
+    for chat in sorted({x.chat for x in labeled}):
+        rows = [(x, v) for x, v in zip(labeled, verdicts, strict=True) if x.chat == chat]
         flagged = [x for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
-        out.append(LabelResult(lang, len(rows), sum(x.label for x, _ in rows), len(flagged),
+        out.append(LabelResult(chat, len(rows), sum(x.label for x, _ in rows), len(flagged),
                                sum(x.label for x in flagged)))  # fmt: skip
     return out
