@@ -649,7 +649,14 @@ def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig
 
 def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import policy_config
-    from bot.livechat import default_logs, evaluate_labels, evaluate_live_chat, load_labels
+    from bot.livechat import (
+        default_logs,
+        evaluate_audit,
+        evaluate_labels,
+        evaluate_live_chat,
+        load_audit,
+        load_labels,
+    )
     from bot.policy import Policy
     from model.evaluate import write_section
     from model.scorer import load_scorer
@@ -666,11 +673,14 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                                       sensitivity=sensitivity)  # fmt: skip
     labelled = evaluate_labels(scorer, Policy.for_sensitivity(config, sensitivity),
                                load_labels(data_dir))  # fmt: skip
+    audit = evaluate_audit(scorer, Policy.for_sensitivity(config, sensitivity),
+                           load_audit(data_dir))  # fmt: skip
     if args.json:
         print(json.dumps({"scorer": scorer.version, "sensitivity": str(sensitivity),
                           "chat": [r.figures() for r in results],
                           "bans": ban.figures() if ban else None,
-                          "labelled": [r.figures() for r in labelled]}))  # fmt: skip
+                          "labelled": [r.figures() for r in labelled],
+                          "audit": [r.figures() for r in audit]}))  # fmt: skip
     else:
         print(f"scorer {scorer.version}, sensitivity {sensitivity}, default policy\n")
         _table([[r.chat, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
@@ -687,6 +697,12 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
         _table([[r.chat, f"{r.messages}", f"{r.toxic}", f"{r.flagged}", f"{r.precision:.0%}",
                  f"{r.recall:.0%}"] for r in labelled],
                ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
+               sys.stdout)  # fmt: skip
+        print("\nfresh audit (bot/labels/fresh_audit.tsv: random flags of the rules r4 at medium"
+              " on chats never tuned on):")  # fmt: skip
+        _table([[a.source, f"{a.audited}", f"{a.toxic}", f"{a.still_flagged}",
+                 f"{a.true_flags}/{a.still_flagged}"] for a in audit],
+               ["chat", "audited flags", "toxic", "still flagged", "precision"],
                sys.stdout)  # fmt: skip
         for r in results:
             print(f"\nmost-flagged messages ({r.chat}, normalised):")
@@ -706,6 +722,10 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
         body = ["| scorer | sensitivity | chat | messages | flagged per 10k | "
                 "users reported per 10k | labelled: precision | labelled: recall |",
                 "|---|---|---|---:|---:|---:|---:|---:|", *rows]  # fmt: skip
+        body.append("\nFresh audit (random rules-r4 medium flags on chats never tuned on, read "
+                    "by hand): " + "; ".join(f"{a.source} {a.true_flags} of {a.still_flagged} "
+                                            f"still flagged are toxic ({a.audited} audited)"
+                                            for a in audit) + ".")  # fmt: skip
         if ban:
             body.append(f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
                         f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "

@@ -247,6 +247,64 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
     return out
 
 
+#: A fresh audit of flags on chats never tuned on, as references (no chat text).
+AUDIT = Path(__file__).resolve().parent / "labels" / "fresh_audit.tsv"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditResult:
+    source: str
+    audited: int  # flags drawn at random and read
+    toxic: int  # of them, toxic by docs/labelling.md
+    still_flagged: int  # of them, flagged by the scorer measured now
+    true_flags: int  # toxic among those
+
+    def figures(self) -> dict[str, int | str]:
+        return asdict(self)
+
+
+def load_audit(data_dir: Path, path: Path = AUDIT) -> list[tuple[str, ChatMessage, int]]:
+    """The audited messages as ``(chat source, message, label)``; the message's user and
+    channel are unknown (these logs carry none or are not replayed)."""
+    from model.chat import CHAT_SOURCES
+
+    wanted: dict[str, dict[int, tuple[str, int]]] = {}
+    with path.open(encoding="utf-8") as handle:
+        rows = csv.DictReader((line for line in handle if not line.startswith("#")),
+                              delimiter="\t")  # fmt: skip
+        for row in rows:
+            wanted.setdefault(row["source"], {})[int(row["index"])] = (
+                row["sha256"], int(row["label"]))  # fmt: skip
+    out = []
+    for source, items in wanted.items():
+        if source not in CHAT_SOURCES:
+            raise DataNotFoundError(f"unknown chat source {source!r} in {path}")
+        texts = [t for t in CHAT_SOURCES[source][1](data_dir) if t.strip()]
+        for index, (digest, label) in items.items():
+            if index >= len(texts) or text_hash(texts[index]) != digest:
+                raise DataNotFoundError(
+                    f"{source} message {index} is not the audited one (hash {digest}): the "
+                    "data dir's copy of this chat differs from the one audited"
+                )
+            message = ChatMessage(f"audit-{source}-{index}", source, "?", "?", texts[index], 0.0)
+            out.append((source, message, label))
+    return out
+
+
+def evaluate_audit(
+    scorer: Scorer, policy: Policy, audit: Sequence[tuple[str, ChatMessage, int]]
+) -> list[AuditResult]:
+    """How many audited flags the scorer still flags, and how many of those are toxic."""
+    verdicts = _verdicts(scorer, policy, [m for _, m, _ in audit])
+    out = []
+    for source in sorted({s for s, _, _ in audit}):
+        rows = [(m, y, v) for (s, m, y), v in zip(audit, verdicts, strict=True) if s == source]
+        kept = [y for m, y, v in rows if policy.flags(m, v.probability, v.evidence)]
+        out.append(AuditResult(source, len(rows), sum(y for _, y, _ in rows), len(kept),
+                               sum(kept)))  # fmt: skip
+    return out
+
+
 def evaluate_labels(
     scorer: Scorer, policy: Policy, labeled: Sequence[LabeledChat]
 ) -> list[LabelResult]:

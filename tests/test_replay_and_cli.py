@@ -238,6 +238,31 @@ def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
     assert ban.never_banned_messages < by_chat["ko"].messages
 
 
+def test_fresh_audit_joins_back_and_still_describes_the_rules(
+    tmp_path: Path, rule_scorer: object
+) -> None:
+    from bot.livechat import AUDIT, evaluate_audit, load_audit
+    from bot.policy import Policy, PolicyConfig
+    from model.errors import DataNotFoundError
+    from model.rules import RuleScorer
+
+    assert isinstance(rule_scorer, RuleScorer)
+    audit = load_audit(DATA_DIR)
+    results = {a.source: a for a in evaluate_audit(rule_scorer, Policy(PolicyConfig()), audit)}
+    assert {s: (a.audited, a.toxic) for s, a in results.items()} == {
+        "bocru_en": (100, 7), "hasanabi_en": (100, 30)}  # fmt: skip
+    # the audit was drawn from these rules' flags: if a change unflags some, re-audit
+    assert all(a.still_flagged == a.audited for a in results.values())
+    rows = AUDIT.read_text().splitlines()
+    header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
+    cells = rows[header + 1].split("\t")
+    cells[1] = str(int(cells[1]) + 1)  # the next message, not the audited one
+    bad = tmp_path / "audit.tsv"
+    bad.write_text("\n".join([rows[header], "\t".join(cells)]) + "\n")
+    with pytest.raises(DataNotFoundError, match="is not the audited one"):
+        load_audit(DATA_DIR, bad)
+
+
 def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("CHATWARDEN_MODEL_URI", "bundled")
