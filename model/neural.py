@@ -1,8 +1,8 @@
 """The neural scorer: a :class:`~model.bundle.Bundle` behind the :class:`Scorer` interface.
 
-Texts are normalised, tokenised in one ``encode_batch`` call, sorted by length and scored
-in length buckets (so short chat lines are not padded to the longest one), then put back
-in their original order.
+Texts are normalised, tokenised in one ``encode_batch_fast`` call (no character offsets),
+sorted by length and scored in length buckets (so short chat lines are not padded to the
+longest one), then put back in their original order.
 
 Thresholds are chosen per language on dev data. The probability reported is rescaled,
 monotonically, so that each language's threshold maps to 0.5: ``score >= 0.5`` is the
@@ -28,7 +28,7 @@ OCCLUDE_WORDS = 24
 
 
 def language_of(text: str) -> str:
-    return "ko" if _HANGUL.search(text) else "en"
+    return "en" if text.isascii() or not _HANGUL.search(text) else "ko"
 
 
 def rescale(p: float, threshold: float) -> float:
@@ -61,7 +61,7 @@ class TorchScorer:
     def probabilities(self, texts: Sequence[str]) -> tuple[list[float], list[list[float]]]:
         """Raw toxic probabilities and category probabilities, in input order."""
         norm = [normalize(t[:MAX_CHARS]) for t in texts]
-        encodings = self.bundle.tokenizer.encode_batch(norm)
+        encodings = self.bundle.tokenizer.encode_batch_fast(norm)
         max_len = self.bundle.max_len
         ids = [e.ids[:max_len] for e in encodings]
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -114,16 +114,26 @@ class TorchScorer:
             spans.append((len(variants), words))
             variants.append(text)
             variants += [" ".join(words[:k] + words[k + 1 :]) for k in range(len(words))]
-            variants += words
         probs, _ = self.probabilities(variants)
-        out = []
+        rankings: list[list[int]] = []
         for (start, words), text in zip(spans, texts, strict=True):
-            n = len(words)
             base = self._scaled(text, probs[start])
-            without = [base - self._scaled(text, probs[start + 1 + k]) for k in range(n)]
-            alone = [self._scaled(text, probs[start + 1 + n + k]) for k in range(n)]
-            ranked = sorted((k for k in range(n) if without[k] >= 0.1), key=lambda k: -without[k])
-            if not ranked:
-                ranked = sorted((k for k in range(n) if alone[k] >= 0.5), key=lambda k: -alone[k])
+            without = [base - self._scaled(text, probs[start + 1 + k]) for k in range(len(words))]
+            rankings.append(sorted((k for k in range(len(words)) if without[k] >= 0.1),
+                                   key=lambda k: -without[k]))  # fmt: skip
+        # when no single word matters, the words that score as toxic on their own (scored
+        # only for those messages: most flags have a word that matters)
+        alone_of = [i for i, ranked in enumerate(rankings) if not ranked and spans[i][1]]
+        singles = [w for i in alone_of for w in spans[i][1]]
+        single_probs, _ = self.probabilities(singles) if singles else ([], [])
+        at = 0
+        for i in alone_of:
+            words = spans[i][1]
+            alone = [self._scaled(texts[i], q) for q in single_probs[at : at + len(words)]]
+            at += len(words)
+            rankings[i] = sorted((k for k in range(len(words)) if alone[k] >= 0.5),
+                                 key=lambda k: -alone[k])  # fmt: skip
+        out = []
+        for (_, words), ranked in zip(spans, rankings, strict=True):
             out.append(tuple(dict.fromkeys(words[k] for k in ranked))[:top])
         return out

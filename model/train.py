@@ -92,7 +92,7 @@ def set_seed(seed: int) -> None:
 
 
 def _encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int]]:
-    return [e.ids[:max_len] for e in tokenizer.encode_batch([normalize(t) for t in texts])]
+    return [e.ids[:max_len] for e in tokenizer.encode_batch_fast([normalize(t) for t in texts])]
 
 
 def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:

@@ -129,6 +129,38 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     assert "2 input line(s)" in capsys.readouterr().err
 
 
+def test_score_lines_fast_paths_write_what_the_json_module_would(rule_scorer: object) -> None:
+    """`score` skips json.loads for plain `{"text": ...}` lines and formats its output by
+    hand; on real chat and on lines with escapes, both must match the json module."""
+    from bot.jsonl import score_lines
+    from model.rules import RuleScorer
+
+    assert isinstance(rule_scorer, RuleScorer)
+    texts = [m.text for m in read_chat_log(KO_LOG)][:3000]
+    texts += [m.text for m in read_chat_log(RAW_IRC)][:3000]
+    texts += ['say "hi"', "back\\slash fuck you", "tab\tfuck", "\x7f", "니가 \u200b 병신아"]
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    lines += [json.dumps({"text": t}) for t in texts[-5:]]  # ASCII-escaped
+    lines += ['{"text":"no space"}', '{"text": "x", "user": 1}', '{"text": 5}']
+    out = io.StringIO()
+    score_lines(rule_scorer, 0.5, lines, out, batch_size=512)
+    expected = []
+    for number, line in enumerate(lines, 1):
+        try:
+            obj = json.loads(line)
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise ValueError('expected an object with a string "text"')
+        except ValueError as exc:
+            expected.append(json.dumps({"error": f"line {number}: {exc}"}, ensure_ascii=False))
+            continue
+        s = rule_scorer.score([obj["text"]])[0]
+        expected.append(json.dumps({"score": round(s.probability, 6),
+                                    "flagged": s.probability >= 0.5, "labels": list(s.labels),
+                                    "why": list(s.evidence)}, ensure_ascii=False))  # fmt: skip
+    assert out.getvalue().splitlines() == expected
+    assert sum('"flagged": true' in line for line in expected) > 20
+
+
 def test_user_errors_exit_2_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
