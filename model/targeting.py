@@ -22,6 +22,11 @@ of a person: a message that is only ``STFU``, ``lol fuck you``, ``fuck off`` or 
 (with interjections like ``lol``, ``yo``, ``bro``) is not aimed at anyone identifiable.
 Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you``,
 ``you twat``), and so are threats (``kys``).
+
+``ass`` after a possessive is mostly a pronoun or an intensifier in chat (``he got your
+ass``, ``your clumsy ass``, ``beat ur ass``): when that is all that offended, it counts as
+aimed at someone only beside a sexual cue (``i want your ass``, ``grab your ass``).
+``you ass`` (an insult) is unaffected.
 """
 
 from __future__ import annotations
@@ -72,6 +77,19 @@ _FILLER = frozenset(
     for w in ("lol", "lel", "lmao", "lmfao", "rofl", "omg", "yo", "bro", "brah", "bruh", "dude",
               "man", "just", "pls", "plz", "please", "and", "so", "oh", "ok", "okay", "haha",
               "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah")
+)  # fmt: skip
+_ASS = frozenset(["ass", "asses", "arse"])
+_POSSESSIVE = frozenset(["your", "ur", "yo", "yer", "his", "her", "my", "our", "their", "yall",
+                         "whole", "lazy", "clumsy", "dumb", "stupid", "fat", "broke", "old",
+                         "bitch", "punk", "sorry"])  # fmt: skip
+#: Words that make a remark about someone's ``ass`` sexual (their :func:`skeleton`).
+_SEXUAL_CUES = frozenset(
+    skeleton(w)
+    for w in ("want", "wanna", "grab", "grabbing", "slap", "slapping", "spank", "spanking",
+              "eat", "eating", "lick", "licking", "show", "nice", "thicc", "thick", "sexy", "hot",
+              "squeeze", "touch", "smack", "pound", "pounding", "fuck", "fucking", "kiss", "rub",
+              "bite", "juicy", "tight", "cute", "perfect", "flat", "booty", "cheeks", "sniff",
+              "smell", "jiggle", "bounce", "clap", "clapping", "cock", "dick", "tongue", "up")
 )  # fmt: skip
 _LETTERS = re.compile(r"\b\w( \w)+\b")  # "s t f u"
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
@@ -149,6 +167,8 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
         return False
     if terms and all(skeleton(w) in _EN_EXPLETIVES for t in terms for w in t.split()):
         return False  # exclamations only, and no abusive phrase (checked above)
+    if terms and all(t in _ASS for t in terms) and _ass_idiom(words):
+        return False
     keys = {skeleton(t.split(" ")[0]) for t in terms} - {""}
     hits = [i for i, w in enumerate(words) if any(k in skeleton(w) for k in keys)]
     if not hits:  # no term to anchor on (none given, or spread over joined letters)
@@ -164,3 +184,12 @@ def _is_outburst(norm: str) -> bool:
         return False
     words = (w.strip(".,!?~*\"'()[]:") for w in rest.split())
     return all(not w or skeleton(w) in _FILLER for w in words)
+
+
+def _ass_idiom(words: list[str]) -> bool:
+    """Every ``ass`` follows a possessive (``your ass``, ``yo clumsy ass``) and nothing
+    sexual is said (see the module docstring)."""
+    spots = [i for i, w in enumerate(words) if w in _ASS]
+    if not spots or any(skeleton(w) in _SEXUAL_CUES for w in words):
+        return False
+    return all(any(w in _POSSESSIVE for w in words[max(0, i - 2) : i]) for i in spots)

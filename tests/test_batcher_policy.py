@@ -186,6 +186,12 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("you're such a fucking shit", ["fucking", "shit"], True),
         ("fuck you mel", ["fuck"], True),
         ("you fucking idiot", ["fucking", "idiot"], True),
+        # `ass` after a possessive is a pronoun or intensifier, unless something sexual is said
+        ("he got your ass", ["ass"], False),
+        ("no way your clumsy ass could throw straight", ["ass"], False),
+        ("ray they're beating your ass in the comments", ["ass"], False),
+        ("grab your ass", ["ass"], True),
+        ("put it up your ass", ["ass"], True),
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(
