@@ -698,11 +698,11 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                  f"{r.recall:.0%}"] for r in labelled],
                ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
                sys.stdout)  # fmt: skip
-        print("\nfresh audit (bot/labels/fresh_audit.tsv: random flags of the rules r4 at medium"
-              " on chats never tuned on):")  # fmt: skip
-        _table([[a.source, f"{a.audited}", f"{a.toxic}", f"{a.still_flagged}",
+        print("\nfresh audits (bot/labels/fresh_audit.tsv: random medium flags of the rules named,"
+              " on chats --live-chat does not replay):")  # fmt: skip
+        _table([[a.source, a.stratum, f"{a.audited}", f"{a.toxic}", f"{a.still_flagged}",
                  f"{a.true_flags}/{a.still_flagged}"] for a in audit],
-               ["chat", "audited flags", "toxic", "still flagged", "precision"],
+               ["chat", "audit of", "flags read", "toxic", "still flagged", "precision"],
                sys.stdout)  # fmt: skip
         for r in results:
             print(f"\nmost-flagged messages ({r.chat}, normalised):")
@@ -722,10 +722,10 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
         body = ["| scorer | sensitivity | chat | messages | flagged per 10k | "
                 "users reported per 10k | labelled: precision | labelled: recall |",
                 "|---|---|---|---:|---:|---:|---:|---:|", *rows]  # fmt: skip
-        body.append("\nFresh audit (random rules-r4 medium flags on chats never tuned on, read "
-                    "by hand): " + "; ".join(f"{a.source} {a.true_flags} of {a.still_flagged} "
-                                            f"still flagged are toxic ({a.audited} audited)"
-                                            for a in audit) + ".")  # fmt: skip
+        body.append("\nFresh audits (random medium flags of the rules named, on chats that "
+                    "`--live-chat` does not replay, read by hand; toxic of those still flagged): "
+                    + "; ".join(f"{a.source} {a.stratum} {a.true_flags}/{a.still_flagged} "
+                                f"({a.audited} read)" for a in audit) + ".")  # fmt: skip
         if ban:
             body.append(f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
                         f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "

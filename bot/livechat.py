@@ -254,6 +254,7 @@ AUDIT = Path(__file__).resolve().parent / "labels" / "fresh_audit.tsv"
 @dataclass(frozen=True, slots=True)
 class AuditResult:
     source: str
+    stratum: str  # which rules' flags were audited (rules-r4-medium, …)
     audited: int  # flags drawn at random and read
     toxic: int  # of them, toxic by docs/labelling.md
     still_flagged: int  # of them, flagged by the scorer measured now
@@ -264,30 +265,30 @@ class AuditResult:
 
 
 def load_audit(data_dir: Path, path: Path = AUDIT) -> list[tuple[str, ChatMessage, int]]:
-    """The audited messages as ``(chat source, message, label)``; the message's user and
-    channel are unknown (these logs carry none or are not replayed)."""
+    """The audited messages as ``("source stratum", message, label)``; the message's user
+    and channel are unknown (these logs carry none or are not replayed)."""
     from model.chat import CHAT_SOURCES
 
-    wanted: dict[str, dict[int, tuple[str, int]]] = {}
+    wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
     with path.open(encoding="utf-8") as handle:
         rows = csv.DictReader((line for line in handle if not line.startswith("#")),
                               delimiter="\t")  # fmt: skip
         for row in rows:
             wanted.setdefault(row["source"], {})[int(row["index"])] = (
-                row["sha256"], int(row["label"]))  # fmt: skip
+                row["sha256"], row["stratum"], int(row["label"]))  # fmt: skip
     out = []
     for source, items in wanted.items():
         if source not in CHAT_SOURCES:
             raise DataNotFoundError(f"unknown chat source {source!r} in {path}")
         texts = [t for t in CHAT_SOURCES[source][1](data_dir) if t.strip()]
-        for index, (digest, label) in items.items():
+        for index, (digest, stratum, label) in items.items():
             if index >= len(texts) or text_hash(texts[index]) != digest:
                 raise DataNotFoundError(
                     f"{source} message {index} is not the audited one (hash {digest}): the "
                     "data dir's copy of this chat differs from the one audited"
                 )
             message = ChatMessage(f"audit-{source}-{index}", source, "?", "?", texts[index], 0.0)
-            out.append((source, message, label))
+            out.append((f"{source} {stratum}", message, label))
     return out
 
 
@@ -297,11 +298,12 @@ def evaluate_audit(
     """How many audited flags the scorer still flags, and how many of those are toxic."""
     verdicts = _verdicts(scorer, policy, [m for _, m, _ in audit])
     out = []
-    for source in sorted({s for s, _, _ in audit}):
-        rows = [(m, y, v) for (s, m, y), v in zip(audit, verdicts, strict=True) if s == source]
+    for group in sorted({s for s, _, _ in audit}):
+        rows = [(m, y, v) for (s, m, y), v in zip(audit, verdicts, strict=True) if s == group]
         kept = [y for m, y, v in rows if policy.flags(m, v.probability, v.evidence)]
-        out.append(AuditResult(source, len(rows), sum(y for _, y, _ in rows), len(kept),
-                               sum(kept)))  # fmt: skip
+        source, stratum = group.split(" ")
+        out.append(AuditResult(source, stratum, len(rows), sum(y for _, y, _ in rows),
+                               len(kept), sum(kept)))  # fmt: skip
     return out
 
 

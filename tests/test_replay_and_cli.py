@@ -274,17 +274,26 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
     tmp_path: Path, rule_scorer: object
 ) -> None:
     from bot.livechat import AUDIT, evaluate_audit, load_audit
-    from bot.policy import Policy, PolicyConfig
+    from bot.policy import Policy, PolicyConfig, Sensitivity
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
 
     assert isinstance(rule_scorer, RuleScorer)
     audit = load_audit(DATA_DIR)
-    results = {a.source: a for a in evaluate_audit(rule_scorer, Policy(PolicyConfig()), audit)}
-    assert {s: (a.audited, a.toxic) for s, a in results.items()} == {
-        "bocru_en": (100, 7), "hasanabi_en": (100, 30)}  # fmt: skip
-    # the audit was drawn from these rules' flags: if a change unflags some, re-audit
-    assert all(a.still_flagged == a.audited for a in results.values())
+    policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity("medium"))
+    results = {(a.source, a.stratum): a for a in evaluate_audit(rule_scorer, policy, audit)}
+    assert {k: (a.audited, a.toxic) for k, a in results.items()} == {
+        ("bocru_en", "rules-r4-medium"): (100, 7),
+        ("hasanabi_en", "rules-r4-medium"): (100, 30),
+        ("bocru_en", "rules-r5-medium"): (100, 9),
+        ("hasanabi_en", "rules-r5-medium"): (100, 19),
+    }
+    # the latest audit was drawn from these rules' flags: if a change unflags some, re-audit
+    assert rule_scorer.version.startswith("rules-r5-")
+    latest = [a for (_, stratum), a in results.items() if stratum == "rules-r5-medium"]
+    assert all(a.still_flagged == a.audited for a in latest)
+    # r5 (ass after a possessive is an idiom) dropped only clean flags of the r4 audit
+    assert all(a.true_flags == a.toxic for a in results.values())
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
     cells = rows[header + 1].split("\t")
