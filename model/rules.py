@@ -40,7 +40,7 @@ _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "�
 
 #: Bumped whenever matching or the built-in lists change, so that stored flags say which
 #: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
-REVISION = 5
+REVISION = 6
 
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
@@ -176,8 +176,9 @@ KO_WHOLE_TOKEN = frozenset(
 #: intensifier: "crazy/amazing"); compounds such as ``미친놈`` stay listed.
 KO_ALLOW = frozenset(
     ["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로",
-     # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에"
-     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에"]
+     # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에", and
+     # "sexy" (as in English, a compliment)
+     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에", "섹시", "섹시해", "섹시하다"]
 )  # fmt: skip
 #: Tokens starting with these contain a listed root but are harmless words.
 KO_ALLOW_PREFIXES = (
@@ -197,6 +198,7 @@ KO_ALLOW_PREFIXES = (
     "호로록",
     "용병",  # 용병 신 (joined: 용병신) "mercenary god"
     "후레쉬",  # a soju brand
+    "싸가지고",  # "packing" (싸다 + 가지고), not 싸가지 "rude"
 )
 _EN_HATE = {
     "racial / ethnic slurs",
@@ -209,7 +211,6 @@ _KO_HATE = frozenset(
         "짱깨",
         "쪽바리",
         "뙤놈",
-        "틀딱",
         "한남충",
         "김치녀",
         "흑형",
@@ -322,6 +323,8 @@ class RuleScorer:
                 _merge(ko, word, WordEntry(_STRONG, "profanity"))
         for word in _KO_HATE:
             _merge(ko, word, WordEntry(_SEVERE, "hate"))
+        # ageist, but in game chat mostly "old" (틀딱챔, 틀딱스킨): hate only when aimed
+        _merge(ko, "틀딱", WordEntry(_STRONG, "hate"))
         for word in KO_WHOLE_TOKEN:
             roots.pop(normalize(word), None)
         counts = f"en{len(en)}-ko{len(ko) + len(roots)}"

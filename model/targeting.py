@@ -18,8 +18,9 @@ shiiit``): when they are all that offended, only an abusive phrase counts as a t
 (``fuck you``, ``stfu``, ``you little shit``, ``piece of shit`` said to someone).
 
 An abusive phrase with nobody named is an outburst at the chat at large, not harassment
-of a person: a message that is only ``STFU``, ``lol fuck you``, ``fuck off`` or ``s t f u``
-(with interjections like ``lol``, ``yo``, ``bro``) is not aimed at anyone identifiable.
+of a person: a message that is only ``STFU``, ``lol fuck you``, ``fuck off``, ``s t f u``,
+``ㄲㅈ ㅋㅋ`` or ``닥쳐 제발`` (with interjections like ``lol``, ``yo``, ``bro``, ``ㅋㅋ``) is
+not aimed at anyone identifiable.
 Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you``,
 ``you twat``), and so are threats (``kys``).
 
@@ -143,9 +144,13 @@ _KO_VOCATIVE = re.compile(
     r"개새|씨발|시발|ㅅㅂ|미친|또라이|돌아이|틀딱|한남|냄져|도라이)(아|야|들아|이야|ㅇㅏ)(\s|$|[~!?.ㅋ])"
 )
 _KO_IMPERATIVE = re.compile(
-    r"(꺼져|꺼지라|꺼지셈|ㄲㅈ|닥쳐|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|죽어라|죽어|자살해|"
-    r"나가라|나가죽|하지마라|하지마|하지좀마|말라고|ㅗ먹어|엿먹어)"
+    # not the homographs "turned off" (꺼져있다, 꺼져서) and "come upon" (닥쳐봐야, 닥쳐오다)
+    r"(꺼져(?!있|서)|꺼지라|꺼지셈|ㄲㅈ|닥쳐(?!봐야|오|올|온)|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|"
+    r"죽어라|죽어|자살해|나가라|나가죽|하지마라|하지마|하지좀마|말라고|ㅗ먹어|엿먹어)"
 )
+# "Get lost" / "shut up" alone (with laughter or filler) names nobody: an outburst.
+_KO_OUTBURST = re.compile(r"(ㄲㅈ|꺼져라|꺼져|닥쳐라|닥쳐|ㄷㅊ|입닥쳐|입닥)")
+_KO_FILLER = re.compile(r"^(ㅋ+|ㅎ+|ㅡㅡ|ㅗ+|좀|아|봐|제발|진짜|그냥|걍)?$")
 
 
 def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
@@ -178,6 +183,8 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
 
 def _is_outburst(norm: str) -> bool:
     """Only an abusive phrase and interjections, nobody named (see the module docstring)."""
+    if _KO_OUTBURST.search(norm):
+        return all(_KO_FILLER.match(w.strip(".,!?~;")) for w in _KO_OUTBURST.sub(" ", norm).split())
     joined = _LETTERS.sub(lambda m: m.group(0).replace(" ", ""), norm)
     rest = _EN_OUTBURST.sub(" ", joined)
     if rest == joined:

@@ -148,6 +148,12 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
         ("lol FUCK U ALL", False),
         ("YOOOOO S T F U", False),
         ("@troll fuck off", True),
+        ("ㄲㅈ ㅋㅋㅋㅋ", False),
+        ("아 좀 닥쳐라", False),
+        ("ㅡㅡ 벤 ㄲㅈ", True),
+        ("좋게 말할때 ㄲㅈ...", True),
+        ("상황 닥쳐봐야 알지", False),  # "when faced with it", not "shut up"
+        ("폰 꺼져있을듯", False),  # "(the phone) is off"
         ("you twat", True),
         ("kys", True),
         ("@someone shit take", True),

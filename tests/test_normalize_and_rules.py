@@ -88,7 +88,8 @@ def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, te
      # flagged on real chat before, harmless there (docs/benchmarks.md, Live chat)
      "I feed on your embarrassment", "@johnykaze kk thx", "bj vs 스트리머 ㅋㅋ",
      "강아지 귀엽네 ㅋㅋ", "용 병 신", "소주는 후레쉬", "time to hit the sack",
-     "why did that spook me"],
+     "why did that spook me", "KKona WE COMIN FER YA", "형 왜 섹시해",
+     "펜션갈때 싸가지고 가"],
 )  # fmt: skip
 def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
     [score] = rule_scorer.score([text])
