@@ -278,17 +278,25 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[tuple[str, ChatMessag
                 row["sha256"], row["stratum"], int(row["label"]))  # fmt: skip
     out = []
     for source, items in wanted.items():
-        if source not in CHAT_SOURCES:
+        if "/" in source:  # a log in the data dir; `index` is its line number
+            log = data_dir / source
+            if not log.is_file():
+                raise DataNotFoundError(f"audited chat log missing: {log} (referenced by {path})")
+            texts = {n: m.text for n, _, m in iter_log(log) if n in items and m is not None}
+        elif source in CHAT_SOURCES:  # `index` counts the source's non-empty messages
+            texts = dict(enumerate(t for t in CHAT_SOURCES[source][1](data_dir) if t.strip()))
+        else:
             raise DataNotFoundError(f"unknown chat source {source!r} in {path}")
-        texts = [t for t in CHAT_SOURCES[source][1](data_dir) if t.strip()]
         for index, (digest, stratum, label) in items.items():
-            if index >= len(texts) or text_hash(texts[index]) != digest:
+            text = texts.get(index)
+            if text is None or text_hash(text) != digest:
                 raise DataNotFoundError(
                     f"{source} message {index} is not the audited one (hash {digest}): the "
                     "data dir's copy of this chat differs from the one audited"
                 )
-            message = ChatMessage(f"audit-{source}-{index}", source, "?", "?", texts[index], 0.0)
-            out.append((f"{source} {stratum}", message, label))
+            name = source.split("/")[0] if "/" in source else source
+            message = ChatMessage(f"audit-{source}-{index}", name, "?", "?", text, 0.0)
+            out.append((f"{name} {stratum}", message, label))
     return out
 
 
