@@ -247,7 +247,7 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
     return out
 
 
-#: A fresh audit of flags on chats never tuned on, as references (no chat text).
+#: Fresh audits of flags on chats `--live-chat` does not replay, as references (no text).
 AUDIT = Path(__file__).resolve().parent / "labels" / "fresh_audit.tsv"
 
 
