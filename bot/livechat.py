@@ -252,6 +252,14 @@ AUDIT = Path(__file__).resolve().parent / "labels" / "fresh_audit.tsv"
 
 
 @dataclass(frozen=True, slots=True)
+class AuditedChat:
+    source: str  # the chat source or the log's top folder in the data dir
+    stratum: str  # which rules' flags were audited (rules-r4-medium, …)
+    message: ChatMessage  # user and channel unknown: these logs are not replayed
+    label: int
+
+
+@dataclass(frozen=True, slots=True)
 class AuditResult:
     source: str
     stratum: str  # which rules' flags were audited (rules-r4-medium, …)
@@ -264,9 +272,9 @@ class AuditResult:
         return asdict(self)
 
 
-def load_audit(data_dir: Path, path: Path = AUDIT) -> list[tuple[str, ChatMessage, int]]:
-    """The audited messages as ``("source stratum", message, label)``; the message's user
-    and channel are unknown (these logs carry none or are not replayed)."""
+def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
+    """Join the audit references in ``path`` back to the chat text in ``data_dir``; a
+    missing log or a message whose text hash differs is a clear error."""
     from model.chat import CHAT_SOURCES
 
     wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
@@ -294,23 +302,24 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[tuple[str, ChatMessag
                     f"{source} message {index} is not the audited one (hash {digest}): the "
                     "data dir's copy of this chat differs from the one audited"
                 )
-            name = source.split("/")[0] if "/" in source else source
+            name = source.split("/")[0]
             message = ChatMessage(f"audit-{source}-{index}", name, "?", "?", text, 0.0)
-            out.append((f"{name} {stratum}", message, label))
+            out.append(AuditedChat(name, stratum, message, label))
     return out
 
 
 def evaluate_audit(
-    scorer: Scorer, policy: Policy, audit: Sequence[tuple[str, ChatMessage, int]]
+    scorer: Scorer, policy: Policy, audit: Sequence[AuditedChat]
 ) -> list[AuditResult]:
-    """How many audited flags the scorer still flags, and how many of those are toxic."""
-    verdicts = _verdicts(scorer, policy, [m for _, m, _ in audit])
+    """Per chat and audit: how many audited flags the scorer still flags, and how many of
+    those are toxic."""
+    verdicts = _verdicts(scorer, policy, [x.message for x in audit])
     out = []
-    for group in sorted({s for s, _, _ in audit}):
-        rows = [(m, y, v) for (s, m, y), v in zip(audit, verdicts, strict=True) if s == group]
-        kept = [y for m, y, v in rows if policy.flags(m, v.probability, v.evidence)]
-        source, stratum = group.split(" ")
-        out.append(AuditResult(source, stratum, len(rows), sum(y for _, y, _ in rows),
+    for source, stratum in sorted({(x.source, x.stratum) for x in audit}):
+        rows = [(x, v) for x, v in zip(audit, verdicts, strict=True)
+                if (x.source, x.stratum) == (source, stratum)]  # fmt: skip
+        kept = [x.label for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
+        out.append(AuditResult(source, stratum, len(rows), sum(x.label for x, _ in rows),
                                len(kept), sum(kept)))  # fmt: skip
     return out
 
