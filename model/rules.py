@@ -2,8 +2,9 @@
 
 Lists are read from ``<data dir>/wordlists`` (see ``DATA.md`` §4):
 
-* English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity and
-  categories: slurs → ``hate``, sexual terms → ``sexual``).
+* English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity, read from
+  its description — Mild 0.6, Strong 0.8, Severe 0.95 — and categories: slurs → ``hate``,
+  sexual terms → ``sexual``). Only slurs keep a severe score (flagged with no target).
 * Korean: LDNOOBW ``ko``, the systematic swear-root variants of ``nerv_filter_ko`` and the
   original project's ``korean_badwords.json``.
 
@@ -40,7 +41,7 @@ _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "�
 
 #: Bumped whenever matching or the built-in lists change, so that stored flags say which
 #: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
-REVISION = 6
+REVISION = 7
 
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
@@ -62,6 +63,7 @@ EN_ALLOW = frozenset(
         "spook",  # listed as a slur; in chat it means "scare" ("why did that spook me")
         "spooks",
         "fer",  # the skeleton of the listed "f'er"; in chat it is "for" ("we comin fer ya")
+        "jiggs",  # Jigglypuff in Smash chat far more often than the listed slur
         "screw",
         "xxx",
         "sex",
@@ -294,7 +296,10 @@ class RuleScorer:
         for word in _lines(root / "ldnoobw" / "en"):
             _merge(en, word, WordEntry(_STRONG, "profanity"))
         for row in _csv_rows(root / "surge_ai_profanity" / "profanity_en.csv"):
-            severity = {"1": _MILD, "2": _STRONG, "3": _SEVERE}.get(row["severity_rating"][:1])
+            # the description, not the rating's first digit: "2.8" is described "Severe"
+            severity = {"mild": _MILD, "strong": _STRONG, "severe": _SEVERE}.get(
+                (row.get("severity_description") or "").strip().lower()
+            )
             categories = {row.get(f"category_{i}") or "" for i in (1, 2, 3)}
             label = (
                 "hate"

@@ -108,6 +108,12 @@ def test_only_slurs_are_severe(rule_scorer: RuleScorer) -> None:
     slur, profanity = rule_scorer.score(["nigger", "motherfucker"])
     assert slur.probability >= 0.95 and "hate" in slur.labels
     assert 0.5 <= profanity.probability < 0.95
+    # the list's severity is its description: "faggot" is rated 2.8, described "Severe"
+    for text in ("faggot", "my nigga", "retarded", "tranny"):
+        [score] = rule_scorer.score([text])
+        assert score.probability >= 0.95 and "hate" in score.labels, text
+    # "jiggs" is listed as a slur but is Jigglypuff in Smash chat
+    assert rule_scorer.score(["jiggs is so good"])[0].probability == 0.0
 
 
 def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
