@@ -109,9 +109,12 @@ def test_only_slurs_are_severe(rule_scorer: RuleScorer) -> None:
     assert slur.probability >= 0.95 and "hate" in slur.labels
     assert 0.5 <= profanity.probability < 0.95
     # the list's severity is its description: "faggot" is rated 2.8, described "Severe"
-    for text in ("faggot", "my nigga", "retarded", "tranny"):
+    for text in ("faggot", "my nigga", "tranny"):
         [score] = rule_scorer.score([text])
         assert score.probability >= 0.95 and "hate" in score.labels, text
+    # the disability slur is flagged when aimed (game chat says "this bracket is retarded")
+    [score] = rule_scorer.score(["this bracket is retarded"])
+    assert 0.5 <= score.probability < 0.95 and "hate" in score.labels
     # "jiggs" is listed as a slur but is Jigglypuff in Smash chat
     assert rule_scorer.score(["jiggs is so good"])[0].probability == 0.0
 

@@ -292,15 +292,17 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("bocru_en", "rules-r7-added"): (20, 11),  # every flag r7 added to r6
         ("hasanabi_en", "rules-r7-added"): (2, 0),
     }
-    # the latest audits describe these rules (r7 only added English flags to r5 and r6;
-    # its additions are read in full): if a change unflags one of them, re-audit
-    assert rule_scorer.version.startswith("rules-r7-")
+    # the latest random audits describe these rules (r7 and r8 only added English flags to
+    # r5 and r6): if a change unflags one of them, re-audit; no change since an audit
+    # dropped a toxic message of it
+    assert rule_scorer.version.startswith("rules-r8-")
     latest = [("bocru_en", "rules-r5-medium"), ("hasanabi_en", "rules-r5-medium"),
-              ("twitch_chat_ko_boostcamp", "rules-r6-medium"), ("bocru_en", "rules-r7-added"),
-              ("hasanabi_en", "rules-r7-added")]  # fmt: skip
+              ("twitch_chat_ko_boostcamp", "rules-r6-medium")]  # fmt: skip
     assert all(results[k].still_flagged == results[k].audited for k in latest)
-    # every change since an audit dropped only clean flags of it
-    assert all(a.true_flags == a.toxic for a in results.values())
+    assert all(a.true_flags == a.toxic for a in results.values() if "medium" in a.stratum)
+    # r8 takes back r7's flags of the disability slur that name nobody (read in full)
+    added = [results[("bocru_en", "rules-r7-added")], results[("hasanabi_en", "rules-r7-added")]]
+    assert [(a.still_flagged, a.true_flags) for a in added] == [(7, 2), (2, 0)]
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
     cells = rows[header + 1].split("\t")
@@ -348,11 +350,11 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     # every message of the rules-flag stratum was sampled from the rules' own flags
     assert high["ko"].flagged >= 100 and high["ko"].precision < 0.2
     assert medium["ko"].precision > 0.7 and medium["ko"].recall > 0.7  # measured: 11/13, 11/14
-    # esports chat: every medium flag of rules r3 and every one r7 added was labelled; the
-    # later rules kept every toxic one (the two `fer` = "for" that r4 allows were clean)
+    # esports chat: every medium flag of rules r3 and every one r7 added was labelled (the
+    # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
-    assert medium["en-esports"].precision > 0.75  # measured: 247/303
-    assert medium["en-esports"].true_flags == 247
+    assert medium["en-esports"].precision > 0.75  # measured: 194/249
+    assert medium["en-esports"].true_flags == 194
     # a log that is not the one labelled is refused, naming the line
     first = next(x for x in labelled if x.lang == "ko")
     bad = tmp_path / "labels.tsv"
