@@ -216,6 +216,13 @@ class LabelResult:
                 "recall": round(self.recall, 4)}  # fmt: skip
 
 
+def _reference_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a label-reference TSV (``#`` lines are comments)."""
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader((line for line in handle if not line.startswith("#")),
+                                   delimiter="\t"))  # fmt: skip
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -224,12 +231,9 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
     """Join the label references in ``path`` back to the chat text in ``data_dir``; a
     missing log or a line whose text hash differs is a clear error."""
     wanted: dict[str, dict[int, tuple[str, str, str, int]]] = {}
-    with path.open(encoding="utf-8") as handle:
-        rows = csv.DictReader((line for line in handle if not line.startswith("#")),
-                              delimiter="\t")  # fmt: skip
-        for row in rows:
-            wanted.setdefault(row["source"], {})[int(row["line"])] = (
-                row["sha256"], row["lang"], row["stratum"], int(row["label"]))  # fmt: skip
+    for row in _reference_rows(path):
+        wanted.setdefault(row["source"], {})[int(row["line"])] = (
+            row["sha256"], row["lang"], row["stratum"], int(row["label"]))  # fmt: skip
     out: list[LabeledChat] = []
     for source, lines in wanted.items():
         log = data_dir / source
@@ -278,12 +282,9 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
     from model.chat import CHAT_SOURCES
 
     wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
-    with path.open(encoding="utf-8") as handle:
-        rows = csv.DictReader((line for line in handle if not line.startswith("#")),
-                              delimiter="\t")  # fmt: skip
-        for row in rows:
-            wanted.setdefault(row["source"], {})[int(row["index"])] = (
-                row["sha256"], row["stratum"], int(row["label"]))  # fmt: skip
+    for row in _reference_rows(path):
+        wanted.setdefault(row["source"], {})[int(row["index"])] = (
+            row["sha256"], row["stratum"], int(row["label"]))  # fmt: skip
     out = []
     for source, items in wanted.items():
         if "/" in source:  # a log in the data dir; `index` is its line number

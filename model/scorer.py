@@ -18,7 +18,7 @@ __all__ = ["DEFAULT_MODEL_URI", "Score", "Scorer", "load_scorer"]
 
 #: What ``CHATWARDEN_MODEL_URI`` means when unset. The rule baseline for now: on real
 #: Twitch chat the bundled neural model scores about 4.3 % of messages as toxic and, even
-#: at the default sensitivity, reports 13 users per 2,000 messages (the rules 0.1), far
+#: at the default sensitivity, reports 13 users per 2,000 messages (the rules 0.1-0.6), far
 #: too many false reports for moderators (docs/benchmarks.md). It becomes the default once
 #: it is precise on live chat.
 DEFAULT_MODEL_URI = "rules"
