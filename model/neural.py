@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import torch
 
 from model.bundle import Bundle
+from model.networks import for_inference
 from model.normalize import normalize
 from model.scorer import Score
 
@@ -49,6 +50,7 @@ class TorchScorer:
         # Length buckets: messages are sorted by length and scored in groups of `bucket`,
         # each padded only to its own longest message (chat is mostly very short).
         self._bucket = bucket
+        self._network = for_inference(bundle.network)
         self._categories = bundle.config.categories
         self._default_threshold = bundle.thresholds.get(
             "all", sum(bundle.thresholds.values()) / max(1, len(bundle.thresholds))
@@ -67,7 +69,7 @@ class TorchScorer:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         toxic = [0.0] * len(ids)
         cats: list[list[float]] = [[] for _ in ids]
-        network = self.bundle.network
+        network = self._network
         with torch.inference_mode():
             for start in range(0, len(order), self._bucket):
                 chunk = order[start : start + self._bucket]

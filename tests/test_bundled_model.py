@@ -98,16 +98,21 @@ async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
 
 def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
     """The scorer's fast path (large batches sorted into length buckets, padded, the
-    BiLSTM's fused kernel on reversed input) against the plain one: each message alone,
-    through the packed training path."""
+    BiLSTM's fused kernel on reversed input, the CNN+BiLSTM's precomputed twin) against
+    the plain one: each message alone, through the packed training path, on English and
+    Korean chat."""
     import torch
 
     from bot.replay import read_chat_log
     from model.normalize import normalize
 
     bundle = load_bundle(BUNDLED_DIR)
-    texts = [m.text for m in read_chat_log(DATA_DIR / "twitch_chat_en_madcookie" / "chat.log")]
-    texts = texts[:1500]
+    texts = []
+    for log in (
+        "twitch_chat_en_madcookie/chat.log",
+        "twitch_chat_ko_boostcamp/twitch/#yd0821.log.gz",
+    ):
+        texts += [m.text for m in read_chat_log(DATA_DIR / log)][:1500]
     fast, _ = TorchScorer(bundle).probabilities(texts)
     plain = []
     for text in texts:
@@ -117,6 +122,7 @@ def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
             logit, _ = bundle.network(batch, batch != 0)
         plain.append(torch.sigmoid(logit).detach().item() if ids else 0.0)
     assert max(abs(a - b) for a, b in zip(fast, plain, strict=True)) < 1e-4
-    threshold = bundle.thresholds["en"]
-    assert [p >= threshold for p in fast] == [p >= threshold for p in plain]
-    assert any(p >= threshold for p in plain)  # some of it is flagged
+    for lang, part in (("en", slice(0, 1500)), ("ko", slice(1500, None))):
+        threshold = bundle.thresholds[lang]
+        assert [p >= threshold for p in fast[part]] == [p >= threshold for p in plain[part]]
+        assert any(p >= threshold for p in plain[part])  # some of it is flagged

@@ -15,7 +15,7 @@ from model.augment import PERTURBATIONS, adversarial, perturb
 from model.bundle import Bundle, load_bundle, save_bundle
 from model.errors import ModelLoadError
 from model.metrics import average_precision, best_threshold, binary_metrics
-from model.networks import ARCHS, NetworkConfig, build_network
+from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.neural import TorchScorer, language_of, rescale
 from model.normalize import normalize, skeleton
 from model.tokenizer import train_tokenizer
@@ -92,8 +92,14 @@ def test_inference_fast_lstm_path_matches_the_packed_training_path(arch: str) ->
     packed_logit, packed_cats = net(ids, mask)  # grad enabled: the training path
     with torch.inference_mode():
         fast_logit, fast_cats = net(ids, mask)
+        # the scorer's network: for a CNN+BiLSTM its precomputed twin
+        frozen = for_inference(net)
+        twin_logit, twin_cats = frozen(ids, mask)
+    assert (frozen is not net) == (arch == "cnn_bilstm")
     assert torch.allclose(packed_logit, fast_logit, atol=1e-5)
     assert torch.allclose(packed_cats, fast_cats, atol=1e-5)
+    assert torch.allclose(packed_logit, twin_logit, atol=1e-5)
+    assert torch.allclose(packed_cats, twin_cats, atol=1e-5)
     assert not torch.equal(packed_logit[1], packed_logit[2])  # the rows really differ
 
 
