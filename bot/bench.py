@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.app import run_replay
-from bot.jsonl import score_lines
+from bot.jsonl import default_workers, score_lines
 from bot.loadtest import LoadResult, load_test
 from bot.replay import read_chat_log
 from bot.settings import Settings
@@ -26,7 +26,7 @@ from bot.twitch.irc import parse_line
 from model.bundle import Bundle, load_bundle
 from model.cache import CachedScorer
 from model.errors import DataNotFoundError
-from model.networks import ARCHS, NetworkConfig, build_network
+from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import BUNDLED_DIR, Scorer, load_scorer
 
@@ -101,8 +101,12 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     texts = [m.text for m in messages]
 
-    def score_all(scorer: Scorer, batch: int = 128) -> int:
+    def cold() -> None:  # each repeat starts with empty text and word caches
         normalize.cache_clear()
+        getattr(scorer, "clear_word_cache", lambda: None)()
+
+    def score_all(scorer: Scorer, batch: int = 128) -> int:
+        cold()
         for start in range(0, len(texts), batch):
             scorer.score(texts[start : start + batch])
         return len(texts)
@@ -124,15 +128,19 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     # what `chatwarden score` does: JSON lines in, remembered output lines, JSON lines out
     lines_in = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
 
-    def score_command() -> int:
-        normalize.cache_clear()
+    def score_command(workers: int) -> int:
+        cold()
         scored, _ = score_lines(scorer, scorer.threshold, lines_in, io.StringIO(),
-                                cache=settings.score_cache or 65_536)  # fmt: skip
+                                cache=settings.score_cache or 65_536,
+                                workers=workers)  # fmt: skip
         return scored
 
-    n, t = _best_of(repeats, score_command)
-    name = "chatwarden score: JSON lines in and out (line cache, batches of 2048)"
-    results.append(BenchResult(name, n, t, "msg/s"))
+    # in this process (torch's own threads), then as `chatwarden score` runs by default
+    for workers in sorted({1, default_workers()}):
+        n, t = _best_of(repeats, lambda: score_command(workers))  # noqa: B023
+        name = ("chatwarden score: JSON lines in and out (line cache, batches of 2048, "
+                + ("in-process)" if workers == 1 else f"{workers} forked workers)"))  # fmt: skip
+        results.append(BenchResult(name, n, t, "msg/s"))
 
     results += _network_rows(getattr(scorer, "bundle", None), texts, repeats)
 
@@ -176,7 +184,7 @@ def _network_rows(bundle: Bundle | None, texts: list[str], repeats: int) -> list
         # the bundled network itself for its own architecture; the others with their
         # default shapes (timing does not depend on the weights)
         if arch == bundle.config.arch:
-            network = bundle.network
+            network = for_inference(bundle.network)  # as the scorer runs it
         else:
             network = build_network(NetworkConfig(arch, bundle.config.vocab_size)).eval()
 

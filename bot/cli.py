@@ -53,6 +53,16 @@ def _duration(raw: str) -> float:
     return float(match.group(1)) * unit
 
 
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatwarden",
@@ -113,10 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     score.add_argument(
         "--batch-size",
-        type=int,
+        type=_positive,
         default=2048,
         help="texts per scorer call (default 2048; output comes a batch at a time, so use "
         "1 to follow a live pipe line by line)",
+    )
+    score.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes that score large batches side by side (default: one per CPU; "
+        "1 scores everything in this process)",
     )
 
     replay = sub.add_parser(
@@ -348,7 +366,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "flagged":
         return asyncio.run(_flagged(settings, args.since, args.channel, args.json, sys.stdout))
     if args.command == "score":
-        return _score(settings, sys.stdin, sys.stdout, args.batch_size)
+        return _score(settings, sys.stdin, sys.stdout, args.batch_size, args.workers)
     if args.command == "replay":
         from bot.app import run_replay
 
@@ -554,13 +572,16 @@ async def _flagged(
     return 0
 
 
-def _score(settings: Settings, inp: TextIO, out: TextIO, batch_size: int) -> int:
-    from bot.jsonl import score_lines
+def _score(
+    settings: Settings, inp: TextIO, out: TextIO, batch_size: int, workers: int | None
+) -> int:
+    from bot.jsonl import default_workers, score_lines
     from model.scorer import load_scorer
 
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
-    _, errors = score_lines(scorer, threshold, inp, out, batch_size, settings.score_cache)
+    workers = default_workers() if workers is None else workers
+    _, errors = score_lines(scorer, threshold, inp, out, batch_size, settings.score_cache, workers)
     if errors:
         print(
             f"chatwarden: {errors} input line(s) were not valid JSON objects with a "

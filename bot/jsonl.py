@@ -10,18 +10,33 @@ scorer's verdict depends on the text alone, so the output line of each of the la
 ``cache`` distinct input lines is remembered: a repeated line is answered without being
 parsed, scored or serialised again, with the very line the scorer's verdict gave the
 first time.
+
+With ``workers`` > 1, large batches of new lines are scored by that many forked copies of
+the process (each with one torch thread), one share each: the per-message Python work
+(normalising, tokenising, writing verdicts) is then spread over the cores too. Small
+batches, and a live pipe read line by line, are scored in this process.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import re
-from collections.abc import Iterable
+import signal
+import sys
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from types import TracebackType
 from typing import Any, TextIO
 
 from model.scorer import Score, Scorer
 
-__all__ = ["score_lines"]
+__all__ = ["default_workers", "score_lines", "verdicts"]
+
+#: Fewer new lines than this in a batch are scored in this process: a share of a few
+#: hundred lines no longer pays for the round trip to a worker.
+PARALLEL_MIN = 512
 
 # `{"text": "..."}` with no escapes and no control characters: what json.loads would
 # return is the text between the quotes, so it is taken without the parser.
@@ -37,6 +52,75 @@ def _output(score: Score, flagged: bool) -> str:
             f'"labels": {labels}, "why": {why}}}')  # fmt: skip
 
 
+def verdicts(scorer: Scorer, threshold: float, texts: Sequence[str]) -> list[str]:
+    """The output line of each text: its score, decision, labels and, for a flag, what
+    drove it (the rules' matched terms, or a network's occlusion)."""
+    scored = scorer.score(texts)
+    explain = getattr(scorer, "explain", None)
+    unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold
+                   and not s.evidence]  # fmt: skip
+    if explain is not None and unexplained:
+        for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
+            scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
+    return [_output(s, s.probability >= threshold) for s in scored]
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on (1 where processes cannot fork)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+_WORKER: tuple[Scorer, float] | None = None
+
+
+def _start_worker(scorer: Scorer, threshold: float) -> None:
+    global _WORKER
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    if "torch" in sys.modules:  # one torch thread per worker: the workers share the cores
+        sys.modules["torch"].set_num_threads(1)
+    _WORKER = (scorer, threshold)
+
+
+def _work(texts: list[str]) -> list[str]:
+    assert _WORKER is not None, "not a score worker"
+    return verdicts(*_WORKER, texts)
+
+
+class _Verdicts:
+    """:func:`verdicts`, in this process or, for large batches, shared among forked
+    workers (started at the first large batch, stopped on exit)."""
+
+    def __init__(self, scorer: Scorer, threshold: float, workers: int) -> None:
+        self.scorer, self.threshold, self.workers = scorer, threshold, workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> _Verdicts:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+    def __call__(self, texts: list[str]) -> list[str]:
+        n = self.workers
+        if n < 2 or len(texts) < PARALLEL_MIN:
+            return verdicts(self.scorer, self.threshold, texts)
+        if self._pool is None:
+            # fork: the workers start with the loaded scorer, nothing is pickled
+            self._pool = ProcessPoolExecutor(n, multiprocessing.get_context("fork"),
+                                             initializer=_start_worker,
+                                             initargs=(self.scorer, self.threshold))  # fmt: skip
+        out = [""] * len(texts)
+        # interleaved shares: each worker gets a like mix of short and long lines
+        for k, rows in enumerate(self._pool.map(_work, [texts[k::n] for k in range(n)])):
+            out[k::n] = rows
+        return out
+
+
 def score_lines(
     scorer: Scorer,
     threshold: float,
@@ -44,9 +128,16 @@ def score_lines(
     out: TextIO,
     batch_size: int = 2048,
     cache: int = 65_536,
+    workers: int = 1,
 ) -> tuple[int, int]:
     """Score every JSON line of ``lines`` into ``out``; return (scored, bad lines)."""
-    explain = getattr(scorer, "explain", None)
+    with _Verdicts(scorer, threshold, workers) as score:
+        return _score_lines(score, lines, out, batch_size, cache)
+
+
+def _score_lines(
+    score: _Verdicts, lines: Iterable[str], out: TextIO, batch_size: int, cache: int
+) -> tuple[int, int]:
     memo: dict[str, str] = {}  # input line → output line, oldest first
     pending: list[tuple[str, str | None]] = []  # (line, its text; None: a bad line)
     counts = [0, 0]
@@ -54,16 +145,7 @@ def score_lines(
     def flush() -> None:
         # each distinct new line once
         fresh = {key: text for key, text in pending if text is not None and key not in memo}
-        texts = list(fresh.values())
-        scored = scorer.score(texts)
-        # what drove each flag: the rules' matched terms, or a network's occlusion
-        unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold
-                       and not s.evidence]  # fmt: skip
-        if explain is not None and unexplained:
-            for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
-                scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
-        for key, s in zip(fresh, scored, strict=True):
-            memo[key] = _output(s, s.probability >= threshold)
+        memo.update(zip(fresh, score(list(fresh.values())), strict=True))
         rows = [memo[key] if text is not None else key for key, text in pending]
         out.write("\n".join(rows) + "\n")
         out.flush()

@@ -26,6 +26,7 @@ __all__ = ["TorchScorer", "language_of", "rescale"]
 _HANGUL = re.compile("[\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3]")
 MAX_CHARS = 2000  # Twitch caps messages at 500 characters; anything longer is cut first
 OCCLUDE_WORDS = 24
+WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of MB)
 
 
 def language_of(text: str) -> str:
@@ -51,6 +52,7 @@ class TorchScorer:
         # each padded only to its own longest message (chat is mostly very short).
         self._bucket = bucket
         self._network = for_inference(bundle.network)
+        self._word_ids: dict[str, list[int]] = {}
         self._categories = bundle.config.categories
         self._default_threshold = bundle.thresholds.get(
             "all", sum(bundle.thresholds.values()) / max(1, len(bundle.thresholds))
@@ -62,10 +64,7 @@ class TorchScorer:
 
     def probabilities(self, texts: Sequence[str]) -> tuple[list[float], list[list[float]]]:
         """Raw toxic probabilities and category probabilities, in input order."""
-        norm = [normalize(t[:MAX_CHARS]) for t in texts]
-        encodings = self.bundle.tokenizer.encode_batch_fast(norm)
-        max_len = self.bundle.max_len
-        ids = [e.ids[:max_len] for e in encodings]
+        ids = self.token_ids([normalize(t[:MAX_CHARS]) for t in texts])
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         toxic = [0.0] * len(ids)
         cats: list[list[float]] = [[] for _ in ids]
@@ -85,6 +84,26 @@ class TorchScorer:
                     toxic[i] = float(p[row]) if ids[i] else 0.0
                     cats[i] = c[row]
         return toxic, cats
+
+    def clear_word_cache(self) -> None:
+        """Forget the words' token ids (benchmarks measure from cold)."""
+        self._word_ids.clear()
+
+    def token_ids(self, normalized: Sequence[str]) -> list[list[int]]:
+        """The tokenizer's ids of normalised texts, cut to the model's length, word by
+        word: a space always splits words for the tokenizer (BertPreTokenizer, no
+        post-processor), so a text's ids are its words' ids one after the other, and
+        chat reuses few words. Words not seen before are encoded in one batch."""
+        known = self._word_ids
+        if len(known) > WORD_CACHE:
+            known.clear()
+        words = [t.split(" ") for t in normalized]
+        new = list({w: None for split in words for w in split if w not in known})
+        if new:
+            for word, e in zip(new, self.bundle.tokenizer.encode_batch_fast(new), strict=True):
+                known[word] = e.ids
+        max_len = self.bundle.max_len
+        return [[i for w in split for i in known[w]][:max_len] for split in words]
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         toxic, cats = self.probabilities(texts)

@@ -96,6 +96,57 @@ async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
     assert len(rows) == 1 and rows[0][0] == "id-1" and "idiot" in rows[0][1]
 
 
+def test_token_ids_word_by_word_are_the_tokenizers_on_real_chat() -> None:
+    """The scorer tokenises word by word with a cache of words seen; the ids must be
+    the tokenizer's own on whole texts (real EN and KO chat, evasions, long words)."""
+    from bot.replay import read_chat_log
+    from model.normalize import normalize
+
+    bundle = load_bundle(BUNDLED_DIR)
+    scorer = TorchScorer(bundle)
+    texts = ["", "a", "f.u.c.k you", "x" * 80 + " ok", "씨 발 ㅅㅂ!!", "[UNK] [PAD] [pad]"]
+    for log in (
+        "twitch_chat_en_madcookie/chat.log",
+        "twitch_chat_ko_boostcamp/twitch/#yd0821.log.gz",
+    ):
+        texts += [m.text for m in read_chat_log(DATA_DIR / log)][:3000]
+    norm = [normalize(t) for t in texts]
+    whole = [e.ids[: bundle.max_len] for e in bundle.tokenizer.encode_batch_fast(norm)]
+    assert scorer.token_ids(norm[:2000]) == whole[:2000]  # words new to the cache
+    assert scorer.token_ids(norm) == whole  # and words seen before
+    assert sum(len(ids) == bundle.max_len for ids in whole) > 0  # some are cut
+
+
+def test_score_lines_decide_the_same_in_forked_workers() -> None:
+    """`chatwarden score` shares large batches among forked workers (one torch thread
+    each): same decisions, explanations and (to float rounding) scores as in-process."""
+    import io
+
+    from bot.jsonl import score_lines
+    from bot.replay import read_chat_log
+
+    texts = []
+    for log in (
+        "twitch_chat_en_madcookie/chat.log",
+        "twitch_chat_ko_boostcamp/twitch/#yd0821.log.gz",
+    ):
+        texts += [m.text for m in read_chat_log(DATA_DIR / log)][:2000]
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    scorer = TorchScorer(load_bundle(BUNDLED_DIR))
+    rows = []
+    for workers in (1, 2):
+        out = io.StringIO()
+        score_lines(scorer, 0.5, lines, out, batch_size=2048, workers=workers)
+        rows.append([json.loads(row) for row in out.getvalue().splitlines()])
+    inline, forked = rows
+    assert len(inline) == len(forked) == len(texts)
+    assert [(r["flagged"], r["labels"], r["why"]) for r in inline] == [
+        (r["flagged"], r["labels"], r["why"]) for r in forked
+    ]
+    assert max(abs(a["score"] - b["score"]) for a, b in zip(inline, forked, strict=True)) < 1e-5
+    assert sum(r["flagged"] for r in inline) > 10
+
+
 def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
     """The scorer's fast path (large batches sorted into length buckets, padded, the
     BiLSTM's fused kernel on reversed input, the CNN+BiLSTM's precomputed twin) against

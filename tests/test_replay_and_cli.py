@@ -4,12 +4,14 @@ import io
 import json
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
 from bot.cli import main
 from bot.replay import ReplayStats, read_ban_targets, read_chat_log
+from model.scorer import Score
 from tests.conftest import DATA_DIR
 
 KO_LOG = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
@@ -129,9 +131,13 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     assert "2 input line(s)" in capsys.readouterr().err
 
 
-def test_score_lines_fast_paths_write_what_the_json_module_would(rule_scorer: object) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_score_lines_fast_paths_write_what_the_json_module_would(
+    rule_scorer: object, workers: int
+) -> None:
     """`score` skips json.loads for plain `{"text": ...}` lines and formats its output by
-    hand; on real chat and on lines with escapes, both must match the json module."""
+    hand, in this process or in forked workers; on real chat and on lines with escapes,
+    both must match the json module."""
     from bot.jsonl import score_lines
     from model.rules import RuleScorer
 
@@ -143,7 +149,7 @@ def test_score_lines_fast_paths_write_what_the_json_module_would(rule_scorer: ob
     lines += [json.dumps({"text": t}) for t in texts[-5:]]  # ASCII-escaped
     lines += ['{"text":"no space"}', '{"text": "x", "user": 1}', '{"text": 5}']
     out = io.StringIO()
-    score_lines(rule_scorer, 0.5, lines, out, batch_size=512)
+    score_lines(rule_scorer, 0.5, lines, out, batch_size=1024, workers=workers)
     expected = []
     for number, line in enumerate(lines, 1):
         try:
@@ -161,6 +167,33 @@ def test_score_lines_fast_paths_write_what_the_json_module_would(rule_scorer: ob
     assert sum('"flagged": true' in line for line in expected) > 20
 
 
+class _PidScorer:
+    """Says which process scored each text (in its labels)."""
+
+    name = version = "pid"
+    threshold = 0.5
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        return [Score(0.0, (str(os.getpid()),)) for _ in texts]
+
+
+def test_score_lines_share_large_batches_among_forked_workers() -> None:
+    from bot.jsonl import PARALLEL_MIN, score_lines
+
+    big = [json.dumps({"text": f"line {i}"}) for i in range(3 * PARALLEL_MIN)]
+    small = [json.dumps({"text": f"small {i}"}) for i in range(PARALLEL_MIN // 2)]
+    out = io.StringIO()
+    assert score_lines(_PidScorer(), 0.5, big + small, out, batch_size=len(big), workers=2) == (
+        len(big) + len(small), 0)  # fmt: skip
+    pids = [json.loads(row)["labels"][0] for row in out.getvalue().splitlines()]
+    assert len(set(pids[: len(big)])) == 2 and str(os.getpid()) not in pids[: len(big)]
+    assert set(pids[len(big) :]) == {str(os.getpid())}  # a small batch: scored here
+    out = io.StringIO()
+    score_lines(_PidScorer(), 0.5, big, out, batch_size=len(big), workers=1)
+    assert {json.loads(row)["labels"][0] for row in out.getvalue().splitlines()} == {
+        str(os.getpid())}  # fmt: skip
+
+
 def test_user_errors_exit_2_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +205,12 @@ def test_user_errors_exit_2_with_one_line(
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     code, _ = run_cli(["replay", str(tmp_path / "nope.log")], monkeypatch)
     assert code == 2 and "no chat log at" in capsys.readouterr().err
+    for option in ("--workers", "--batch-size"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["score", option, "0"])
+        assert (
+            exit_.value.code == 2 and "not a whole number of at least 1" in capsys.readouterr().err
+        )
 
 
 def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
@@ -198,8 +237,10 @@ def test_bench_measures_parser_scorer_and_pipeline(
     assert networks == ["cnn", "bilstm", "cnn_bilstm"]
     cached = next(r for r in rows if "verdict cache" in r["name"])
     assert "% hits" in cached["name"]
-    command = next(r for r in rows if r["name"].startswith("chatwarden score"))
-    assert command["items"] == 4_557 and command["rate"] > 0  # every JSON line scored
+    commands = [r for r in rows if r["name"].startswith("chatwarden score")]
+    assert "in-process" in commands[0]["name"]  # then with the default workers, if > 1
+    for command in commands:
+        assert command["items"] == 4_557 and command["rate"] > 0  # every JSON line scored
     # a real `chatwarden run` process fed over loopback IRC: at a fixed rate, then flat out
     live = [r for r in rows if r["name"] == "live bot"]
     assert [r["target_rate"] for r in live] == [4000, None]
