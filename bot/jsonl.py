@@ -19,6 +19,7 @@ batches, and a live pipe read line by line, are scored in this process.
 
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -130,9 +131,19 @@ def score_lines(
     cache: int = 65_536,
     workers: int = 1,
 ) -> tuple[int, int]:
-    """Score every JSON line of ``lines`` into ``out``; return (scored, bad lines)."""
-    with _Verdicts(scorer, threshold, workers) as score:
-        return _score_lines(score, lines, out, batch_size, cache)
+    """Score every JSON line of ``lines`` into ``out``; return (scored, bad lines).
+
+    Python's cyclic garbage collector is paused meanwhile (and in the workers): scoring
+    makes no reference cycles (tested), so reference counting frees everything, and the
+    collector's passes over the scorer's caches cost about a sixth of the time."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with _Verdicts(scorer, threshold, workers) as score:
+            return _score_lines(score, lines, out, batch_size, cache)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _score_lines(

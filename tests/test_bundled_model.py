@@ -147,6 +147,26 @@ def test_score_lines_decide_the_same_in_forked_workers() -> None:
     assert sum(r["flagged"] for r in inline) > 10
 
 
+def test_scoring_makes_no_reference_cycles() -> None:
+    """`score_lines` pauses the cyclic garbage collector: that is only safe while
+    scoring and explaining leave no cycles behind for it to find."""
+    import gc
+    import io
+
+    from bot.jsonl import score_lines
+    from bot.replay import read_chat_log
+    from model.rules import RuleScorer
+
+    texts = [m.text for m in read_chat_log(DATA_DIR / "twitch_chat_en_madcookie" / "chat.log")]
+    lines = [json.dumps({"text": t}) for t in texts[:3000]] + ["not json", '{"text": 1}']
+    for scorer in (TorchScorer(load_bundle(BUNDLED_DIR)), RuleScorer.from_data_dir(DATA_DIR)):
+        gc.collect()
+        assert gc.isenabled()
+        score_lines(scorer, 0.5, lines, io.StringIO(), batch_size=1000)
+        assert gc.isenabled()  # restored
+        assert gc.collect() == 0
+
+
 def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
     """The scorer's fast path (large batches sorted into length buckets, padded, the
     BiLSTM's fused kernel on reversed input, the CNN+BiLSTM's precomputed twin) against
