@@ -17,9 +17,11 @@ from collections.abc import Sequence
 import torch
 
 from model.bundle import Bundle
+from model.errors import ModelLoadError
 from model.networks import for_inference
 from model.normalize import normalize
 from model.scorer import Score
+from model.tokenizer import PAD
 
 __all__ = ["TorchScorer", "language_of", "rescale"]
 
@@ -27,6 +29,7 @@ _HANGUL = re.compile("[\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3]")
 MAX_CHARS = 2000  # Twitch caps messages at 500 characters; anything longer is cut first
 OCCLUDE_WORDS = 24
 WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of MB)
+_JOIN = 512  # new words encoded in one text
 
 
 def language_of(text: str) -> str:
@@ -93,15 +96,29 @@ class TorchScorer:
         """The tokenizer's ids of normalised texts, cut to the model's length, word by
         word: a space always splits words for the tokenizer (BertPreTokenizer, no
         post-processor), so a text's ids are its words' ids one after the other, and
-        chat reuses few words. Words not seen before are encoded in one batch."""
+        chat reuses few words. Words not seen before are encoded together, joined by
+        the special token ``[PAD]`` (id 0; normalised text is lower case, so it never
+        holds one) and cut apart at its id: one long text is much cheaper to encode
+        than thousands of one-word texts."""
         known = self._word_ids
         if len(known) > WORD_CACHE:
             known.clear()
         words = [t.split(" ") for t in normalized]
         new = list({w: None for split in words for w in split if w not in known})
-        if new:
-            for word, e in zip(new, self.bundle.tokenizer.encode_batch_fast(new), strict=True):
-                known[word] = e.ids
+        chunks = [new[start : start + _JOIN] for start in range(0, len(new), _JOIN)]
+        joined = [f" {PAD} ".join(chunk) for chunk in chunks]
+        for chunk, encoding in zip(chunks, self.bundle.tokenizer.encode_batch_fast(joined),
+                                   strict=True):  # fmt: skip
+            ids = encoding.ids
+            pieces: list[list[int]] = [[]]
+            for i in ids:
+                if i == 0:
+                    pieces.append([])
+                else:
+                    pieces[-1].append(i)
+            if len(pieces) != len(chunk):  # cannot happen with a chatwarden tokenizer
+                raise ModelLoadError(f"the tokenizer of {self.version} splits [PAD]")
+            known.update(zip(chunk, pieces, strict=True))
         max_len = self.bundle.max_len
         return [[i for w in split for i in known[w]][:max_len] for split in words]
 
