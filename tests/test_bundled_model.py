@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from model.bundle import load_bundle
+from model.bundle import Bundle, load_bundle
 from model.data import load_examples
 from model.evaluate import evaluate_scorer, evaluation_groups
 from model.neural import TorchScorer
@@ -96,25 +98,50 @@ async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
     assert len(rows) == 1 and rows[0][0] == "id-1" and "idiot" in rows[0][1]
 
 
-def test_token_ids_word_by_word_are_the_tokenizers_on_real_chat() -> None:
-    """The scorer tokenises word by word with a cache of words seen; the ids must be
-    the tokenizer's own on whole texts (real EN and KO chat, evasions, long words)."""
-    from bot.replay import read_chat_log
+def _whole_text_ids(bundle: Bundle, texts: list[str]) -> list[list[int]]:
+    from model.neural import MAX_CHARS
     from model.normalize import normalize
+
+    norm = [normalize(t[:MAX_CHARS]) for t in texts]
+    return [e.ids[: bundle.max_len] for e in bundle.tokenizer.encode_batch_fast(norm)]
+
+
+def test_token_ids_word_by_word_are_the_tokenizers_on_real_chat() -> None:
+    """The scorer normalises and tokenises word by word with a cache of words seen; the
+    ids must be those of normalising and encoding each whole text (real EN and KO chat,
+    evasions, long words)."""
+    from bot.replay import read_chat_log
 
     bundle = load_bundle(BUNDLED_DIR)
     scorer = TorchScorer(bundle)
-    texts = ["", "a", "f.u.c.k you", "x" * 80 + " ok", "씨 발 ㅅㅂ!!", "[UNK] [PAD] [pad]"]
+    texts = ["", " ", "a", "f.u.c.k you", "x" * 80 + " ok", "씨 발 ㅅㅂ!!", "[UNK] [PAD] [pad]"]
+    texts += ["a\u00a0\u00a0b", "a\x01b \x1fc", "f\u200bu\u200bck \u200b x", "a¨b ｆｕｃｋ", "ааа"]
     for log in (
         "twitch_chat_en_madcookie/chat.log",
         "twitch_chat_ko_boostcamp/twitch/#yd0821.log.gz",
     ):
         texts += [m.text for m in read_chat_log(DATA_DIR / log)][:3000]
-    norm = [normalize(t) for t in texts]
-    whole = [e.ids[: bundle.max_len] for e in bundle.tokenizer.encode_batch_fast(norm)]
-    assert scorer.token_ids(norm[:2000]) == whole[:2000]  # words new to the cache
-    assert scorer.token_ids(norm) == whole  # and words seen before
+    whole = _whole_text_ids(bundle, texts)
+    assert scorer.token_ids(texts[:2000]) == whole[:2000]  # words new to the cache
+    assert scorer.token_ids(texts) == whole  # and words seen before
     assert sum(len(ids) == bundle.max_len for ids in whole) > 0  # some are cut
+
+
+_BUNDLE: list[Bundle] = []
+
+
+# letters, Hangul, jamo, spaces of several kinds, invisible and control characters, and
+# characters that NFKC or casefold rewrite (to several characters, some with a space)
+_TRICKY = list("aAbß ㅋㅅ시발 .!@\u00a0\u2003\u200b\u00ad\x01\x1c\x1f\t\n¨ｆ①аоⅣ\ud800")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(_TRICKY)), max_size=8))
+def test_token_ids_word_by_word_equal_whole_text_ids(texts: list[str]) -> None:
+    if not _BUNDLE:
+        _BUNDLE.append(load_bundle(BUNDLED_DIR))
+    bundle = _BUNDLE[0]
+    assert TorchScorer(bundle).token_ids(texts) == _whole_text_ids(bundle, texts)
 
 
 def test_score_lines_decide_the_same_in_forked_workers() -> None:
