@@ -42,7 +42,7 @@ _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "�
 
 #: Bumped whenever matching or the built-in lists change, so that stored flags say which
 #: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
-REVISION = 8
+REVISION = 9
 
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
@@ -181,7 +181,10 @@ KO_ALLOW = frozenset(
     ["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로",
      # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에", and
      # "sexy" (as in English, a compliment)
-     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에", "섹시", "섹시해", "섹시하다"]
+     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에", "섹시", "섹시해", "섹시하다",
+     # the familiar "you (kid)", and 개 alone, an intensifier ("개 잘하네", "개 크게"; 개새끼
+     # and the like are listed whole): not insults (docs/labelling.md)
+     "임마", "얌마", "개"]
 )  # fmt: skip
 #: Tokens starting with these contain a listed root but are harmless words.
 KO_ALLOW_PREFIXES = (
@@ -202,6 +205,21 @@ KO_ALLOW_PREFIXES = (
     "용병",  # 용병 신 (joined: 용병신) "mercenary god"
     "후레쉬",  # a soju brand
     "싸가지고",  # "packing" (싸다 + 가지고), not 싸가지 "rude"
+    "자지마",  # "don't sleep" (자지 마), not 자지
+    "자지말",
+    "구멍나",  # "a hole opened" (구멍 나다)
+    "구멍난",
+    "졸라주",  # "tighten" (조르다), not 졸라 "damn"
+    "졸라매",
+    "sexy",  # as in English, a compliment (sexy하세요)
+    "새끼치",  # "to breed" (새끼 치다: 바나나가 새끼친다), not the insult
+    "새끼친",
+    "새끼쳐",
+    "새기치",
+    "새기친",
+    "새기쳐",
+    "틀딱챔",  # an old champion or skin in a game (docs/labelling.md)
+    "틀딱스킨",
 )
 _EN_HATE = {
     "racial / ethnic slurs",
@@ -274,7 +292,8 @@ class RuleScorer:
                 if len(plain) > 1:
                     self._en_words.setdefault(plain, entry)
         self._ko_words = {k: v for k, v in ko_words.items() if k not in KO_ALLOW}
-        self._ko_roots = ko_roots
+        # the allowed words are harmless inside longer words too (천장에, 위장에)
+        self._ko_roots = {k: v for k, v in ko_roots.items() if k not in KO_ALLOW}
         self._ko_max = max((len(k) for k in self._ko_words), default=0)
         self._version = version
 

@@ -26,8 +26,8 @@ Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you
 
 ``ass`` after a possessive is mostly a pronoun or an intensifier in chat (``he got your
 ass``, ``your clumsy ass``, ``beat ur ass``): when that is all that offended, it counts as
-aimed at someone only beside a sexual cue (``i want your ass``, ``grab your ass``).
-``you ass`` (an insult) is unaffected.
+aimed at someone only beside a sexual cue (``i want your ass``, ``grab your ass``); so
+does ``kick ass`` (``you kick ass!`` is praise). ``you ass`` (an insult) is unaffected.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ _FILLER = frozenset(
               "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah")
 )  # fmt: skip
 _ASS = frozenset(["ass", "asses", "arse"])
+_KICK = frozenset(["kick", "kicks", "kicking", "kickin", "kicked"])  # "you kick ass": praise
 _POSSESSIVE = frozenset(["your", "ur", "yo", "yer", "his", "her", "my", "our", "their", "yall",
                          "whole", "lazy", "clumsy", "dumb", "stupid", "fat", "broke", "old",
                          "bitch", "punk", "sorry"])  # fmt: skip
@@ -144,13 +145,14 @@ _KO_VOCATIVE = re.compile(
     r"개새|씨발|시발|ㅅㅂ|미친|또라이|돌아이|틀딱|한남|냄져|도라이)(아|야|들아|이야|ㅇㅏ)(\s|$|[~!?.ㅋ])"
 )
 _KO_IMPERATIVE = re.compile(
-    # not the homographs "turned off" (꺼져있다, 꺼져서) and "come upon" (닥쳐봐야, 닥쳐오다)
-    r"(꺼져(?!있|서)|꺼지라|꺼지셈|ㄲㅈ|닥쳐(?!봐야|오|올|온)|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|"
+    # not the homographs "turned off" (꺼져있다, 꺼져서), "fading" (꺼져가는) and "come upon"
+    # (닥쳐봐야, 닥쳐오다)
+    r"(꺼져(?!있|서|가)|꺼지라|꺼지셈|ㄲㅈ|닥쳐(?!봐야|오|올|온)|닥치|ㄷㅊ|입닥|뒤져|뒤지|디져|디지셈|"
     r"죽어라|죽어|자살해|나가라|나가죽|하지마라|하지마|하지좀마|말라고|ㅗ먹어|엿먹어)"
 )
 # "Get lost" / "shut up" alone (with laughter or filler) names nobody: an outburst.
 _KO_OUTBURST = re.compile(r"(ㄲㅈ|꺼져라|꺼져|닥쳐라|닥쳐|ㄷㅊ|입닥쳐|입닥)")
-_KO_FILLER = re.compile(r"^(ㅋ+|ㅎ+|ㅡㅡ|ㅗ+|좀|아|봐|제발|진짜|그냥|걍)?$")
+_KO_FILLER = re.compile(r"^([ㅋㅎㅠㅜ]+|ㅡㅡ|ㅗ+|좀|아|봐|제발|젭알|진짜|그냥|걍)?$")
 
 
 def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
@@ -194,9 +196,10 @@ def _is_outburst(norm: str) -> bool:
 
 
 def _ass_idiom(words: list[str]) -> bool:
-    """Every ``ass`` follows a possessive (``your ass``, ``yo clumsy ass``) and nothing
-    sexual is said (see the module docstring)."""
+    """Every ``ass`` follows a possessive (``your ass``, ``yo clumsy ass``) or ``kick``,
+    and nothing sexual is said (see the module docstring)."""
     spots = [i for i, w in enumerate(words) if w in _ASS]
     if not spots or any(skeleton(w) in _SEXUAL_CUES for w in words):
         return False
-    return all(any(w in _POSSESSIVE for w in words[max(0, i - 2) : i]) for i in spots)
+    return all(any(w in _POSSESSIVE for w in words[max(0, i - 2) : i])
+               or (i > 0 and words[i - 1] in _KICK) for i in spots)  # fmt: skip

@@ -154,6 +154,8 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
         ("좋게 말할때 ㄲㅈ...", True),
         ("상황 닥쳐봐야 알지", False),  # "when faced with it", not "shut up"
         ("폰 꺼져있을듯", False),  # "(the phone) is off"
+        ("닥쳐ㅠㅠ", False),  # r9: crying is filler too
+        ("생명이 꺼져가는 중", False),  # "fading"
         ("you twat", True),
         ("kys", True),
         ("@someone shit take", True),
@@ -198,6 +200,10 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("ray they're beating your ass in the comments", ["ass"], False),
         ("grab your ass", ["ass"], True),
         ("put it up your ass", ["ass"], True),
+        # r9: `kick ass` is praise (the sexual-cue exception still holds)
+        ("i see you kick ass!", ["ass"], False),
+        ("You're kicking ass though man", ["ass"], False),
+        ("you ass", ["ass"], True),
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(

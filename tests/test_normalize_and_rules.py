@@ -89,7 +89,10 @@ def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, te
      "I feed on your embarrassment", "@johnykaze kk thx", "bj vs 스트리머 ㅋㅋ",
      "강아지 귀엽네 ㅋㅋ", "용 병 신", "소주는 후레쉬", "time to hit the sack",
      "why did that spook me", "KKona WE COMIN FER YA", "형 왜 섹시해",
-     "펜션갈때 싸가지고 가"],
+     "펜션갈때 싸가지고 가",
+     # r9: the familiar 임마, 개 alone as an intensifier, homographs inside longer words
+     "하지마 임마", "너 개 못하자나", "천장에 설치", "넌 자지마라", "구멍난거",
+     "배 졸라주실거죠", "바나나가 새끼친다", "틀딱챔", "누나 너무 sexy하세요"],
 )  # fmt: skip
 def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
     [score] = rule_scorer.score([text])

@@ -332,18 +332,23 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("twitch_chat_ko_boostcamp", "rules-r6-medium"): (100, 50),
         ("bocru_en", "rules-r7-added"): (20, 11),  # every flag r7 added to r6
         ("hasanabi_en", "rules-r7-added"): (2, 0),
+        ("twitch_chat_ko_boostcamp", "rules-r9-medium"): (38, 18),  # every r9 flag unread
     }
-    # the latest random audits describe these rules (r7 and r8 only added English flags to
-    # r5 and r6): if a change unflags one of them, re-audit; no change since an audit
-    # dropped a toxic message of it
-    assert rule_scorer.version.startswith("rules-r8-")
-    latest = [("bocru_en", "rules-r5-medium"), ("hasanabi_en", "rules-r5-medium"),
-              ("twitch_chat_ko_boostcamp", "rules-r6-medium")]  # fmt: skip
-    assert all(results[k].still_flagged == results[k].audited for k in latest)
-    assert all(a.true_flags == a.toxic for a in results.values() if "medium" in a.stratum)
-    # r8 takes back r7's flags of the disability slur that name nobody (read in full)
-    added = [results[("bocru_en", "rules-r7-added")], results[("hasanabi_en", "rules-r7-added")]]
-    assert [(a.still_flagged, a.true_flags) for a in added] == [(7, 2), (2, 0)]
+    # what the current rules still flag of each audit, and how many of those are toxic: a
+    # change that moves one of these was measured on every audit (docs/labelling.md)
+    assert rule_scorer.version.startswith("rules-r9-")
+    assert {k: (a.still_flagged, a.true_flags) for k, a in results.items()} == {
+        ("bocru_en", "rules-r4-medium"): (73, 7),
+        ("hasanabi_en", "rules-r4-medium"): (97, 30),
+        ("bocru_en", "rules-r5-medium"): (100, 9),
+        ("hasanabi_en", "rules-r5-medium"): (99, 19),  # r9: "you're kicking ass" is praise
+        # r9 drops an order ending in 임마
+        ("twitch_chat_ko_boostcamp", "rules-r5-medium"): (65, 36),
+        ("twitch_chat_ko_boostcamp", "rules-r6-medium"): (71, 48),
+        ("bocru_en", "rules-r7-added"): (7, 2),  # r8 takes back r7's disability-slur flags
+        ("hasanabi_en", "rules-r7-added"): (2, 0),  # that name nobody (read in full)
+        ("twitch_chat_ko_boostcamp", "rules-r9-medium"): (38, 18),
+    }
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
     cells = rows[header + 1].split("\t")
@@ -389,8 +394,10 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
         by_sensitivity[name] = {r.chat: r for r in evaluate_labels(rule_scorer, policy, labelled)}
     high, medium = by_sensitivity["high"], by_sensitivity["medium"]
     # every message of the rules-flag stratum was sampled from the rules' own flags
-    assert high["ko"].flagged >= 100 and high["ko"].precision < 0.2
-    assert medium["ko"].precision > 0.7 and medium["ko"].recall > 0.7  # measured: 11/13, 11/14
+    # (r9 no longer matches 개 and 임마 alone: high 107 -> 85 flags, the same 13 toxic)
+    assert high["ko"].flagged >= 80 and high["ko"].precision < 0.2
+    assert high["ko"].true_flags == 13
+    assert medium["ko"].precision > 0.7 and medium["ko"].recall > 0.7  # measured: 11/12, 11/14
     # esports chat: every medium flag of rules r3 and every one r7 added was labelled (the
     # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
