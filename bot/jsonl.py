@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import multiprocessing
 import os
 import re
@@ -28,12 +29,15 @@ import signal
 import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Any, TextIO
 
 from model.scorer import Score, Scorer
 
 __all__ = ["default_workers", "score_lines", "verdicts"]
+
+_log = logging.getLogger(__name__)
 
 #: Fewer new lines than this in a batch are scored in this process: a share of a few
 #: hundred lines no longer pays for the round trip to a worker.
@@ -116,9 +120,16 @@ class _Verdicts:
                                              initializer=_start_worker,
                                              initargs=(self.scorer, self.threshold))  # fmt: skip
         out = [""] * len(texts)
-        # interleaved shares: each worker gets a like mix of short and long lines
-        for k, rows in enumerate(self._pool.map(_work, [texts[k::n] for k in range(n)])):
-            out[k::n] = rows
+        try:
+            # interleaved shares: each worker gets a like mix of short and long lines
+            for k, rows in enumerate(self._pool.map(_work, [texts[k::n] for k in range(n)])):
+                out[k::n] = rows
+        except BrokenProcessPool:
+            # a worker died (killed, out of memory): nothing is lost, the rest is scored here
+            _log.warning("a score worker died; scoring in this process from now on")
+            self._pool.shutdown(cancel_futures=True)
+            self._pool, self.workers = None, 1
+            return verdicts(self.scorer, self.threshold, texts)
         return out
 
 

@@ -194,6 +194,30 @@ def test_score_lines_share_large_batches_among_forked_workers() -> None:
         str(os.getpid())}  # fmt: skip
 
 
+class _DiesInWorkers(_PidScorer):
+    """Scores in the main process; a forked worker that tries dies at once."""
+
+    def __init__(self) -> None:
+        self.parent = os.getpid()
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        if os.getpid() != self.parent:
+            os._exit(3)
+        return super().score(texts)
+
+
+def test_score_lines_lose_nothing_when_a_worker_dies(caplog: pytest.LogCaptureFixture) -> None:
+    from bot.jsonl import PARALLEL_MIN, score_lines
+
+    lines = [json.dumps({"text": f"line {i}"}) for i in range(4 * PARALLEL_MIN)]
+    out = io.StringIO()
+    scored = score_lines(_DiesInWorkers(), 0.5, lines, out, batch_size=PARALLEL_MIN, workers=2)
+    assert scored == (len(lines), 0)
+    rows = [json.loads(row) for row in out.getvalue().splitlines()]
+    assert len(rows) == len(lines) and {r["labels"][0] for r in rows} == {str(os.getpid())}
+    assert "a score worker died" in caplog.text
+
+
 def test_user_errors_exit_2_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
