@@ -30,6 +30,7 @@ MAX_CHARS = 2000  # Twitch caps messages at 500 characters; anything longer is c
 OCCLUDE_WORDS = 24
 WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of MB)
 _JOIN = 512  # new words encoded in one text
+CACHED_WORD_CHARS = 64  # longer words are tokenised again each time they come
 
 
 def language_of(text: str) -> str:
@@ -123,7 +124,13 @@ class TorchScorer:
                 raise ModelLoadError(f"the tokenizer of {self.version} splits [PAD]")
             known.update(zip(chunk, pieces, strict=True))
         max_len = self.bundle.max_len
-        return [[i for w in split for i in known[w]][:max_len] for split in words]
+        ids = [[i for w in split for i in known[w]][:max_len] for split in words]
+        # only words of plausible length stay: a flood of long random words cannot grow
+        # the cache past a few tens of MB
+        for word in new:
+            if len(word) > CACHED_WORD_CHARS:
+                del known[word]
+        return ids
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         toxic, cats = self.probabilities(texts)

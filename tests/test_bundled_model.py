@@ -124,6 +124,7 @@ def test_token_ids_word_by_word_are_the_tokenizers_on_real_chat() -> None:
     whole = _whole_text_ids(bundle, texts)
     assert scorer.token_ids(texts[:2000]) == whole[:2000]  # words new to the cache
     assert scorer.token_ids(texts) == whole  # and words seen before
+    assert "ok" in scorer._word_ids and "x" * 80 not in scorer._word_ids  # long: not kept
     assert sum(len(ids) == bundle.max_len for ids in whole) > 0  # some are cut
 
 
