@@ -162,7 +162,10 @@ class TorchScorer:
             spans.append((len(variants), words))
             variants.append(text)
             variants += [" ".join(words[:k] + words[k + 1 :]) for k in range(len(words))]
-        probs, _ = self.probabilities(variants)
+        # each distinct variant once (dropping either `lol` of `lol lol gg` gives one text)
+        distinct = list(dict.fromkeys(variants))
+        by_text = dict(zip(distinct, self.probabilities(distinct)[0], strict=True))
+        probs = [by_text[v] for v in variants]
         rankings: list[list[int]] = []
         for (start, words), text in zip(spans, texts, strict=True):
             base = self._scaled(text, probs[start])
