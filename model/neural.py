@@ -19,7 +19,7 @@ import torch
 from model.bundle import Bundle
 from model.errors import ModelLoadError
 from model.networks import for_inference
-from model.normalize import normalize
+from model.normalize import normalize_word
 from model.scorer import Score
 from model.tokenizer import PAD
 
@@ -111,7 +111,7 @@ class TorchScorer:
         words = [t[:MAX_CHARS].split() for t in texts]
         new = list({w: None for split in words for w in split if w not in known})
         chunks = [new[start : start + _JOIN] for start in range(0, len(new), _JOIN)]
-        joined = [f" {PAD} ".join(normalize(w) for w in chunk) for chunk in chunks]
+        joined = [f" {PAD} ".join(normalize_word(w) for w in chunk) for chunk in chunks]
         for chunk, encoding in zip(chunks, self.bundle.tokenizer.encode_batch_fast(joined),
                                    strict=True):  # fmt: skip
             pieces: list[list[int]] = [[]]

@@ -26,7 +26,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["HOMOGLYPHS", "fold_homoglyphs", "normalize", "skeleton"]
+__all__ = ["HOMOGLYPHS", "fold_homoglyphs", "normalize", "normalize_word", "skeleton"]
 
 
 def _conjoining_to_compat() -> dict[int, str]:
@@ -138,6 +138,19 @@ def normalize(text: str) -> str:
             text = fold_homoglyphs(text)
     text = _REPEAT.sub(r"\1\1", text)
     return _SPACES.sub(" ", text).strip()
+
+
+# Hangul syllables, lower-case ASCII letters and digits: every step above leaves them as
+# they are, but for runs of three or more
+_PLAIN_WORD = re.compile("[\uac00-\ud7a3a-z0-9]+")
+
+
+def normalize_word(word: str) -> str:
+    """:func:`normalize` of one word (no whitespace), with a shortcut for the common plain
+    words (Hangul syllables, lower-case ASCII letters, digits) that it leaves unchanged."""
+    if _PLAIN_WORD.fullmatch(word) and not _REPEAT.search(word):
+        return word
+    return normalize(word)
 
 
 _LEET = str.maketrans(

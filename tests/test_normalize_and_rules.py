@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from model import normalize as normalize_module
 from model.errors import DataNotFoundError, ModelLoadError
-from model.normalize import normalize, skeleton
+from model.normalize import normalize, normalize_word, skeleton
 from model.rules import RuleScorer
 from model.scorer import Scorer, load_scorer
 
@@ -50,6 +50,16 @@ def _every_step(text: str) -> str:
 def test_normalize_shortcuts_give_what_every_step_gives(text: str) -> None:
     # ASCII skips the Unicode steps, and text without look-alikes skips the fold
     assert normalize(text) == _every_step(text)
+
+
+@given(
+    st.text()
+    | st.text("가각힣ㅋaA0z9 \t.\u200bＡ")
+    | st.text(alphabet=st.characters(max_codepoint=127))
+)
+def test_normalize_word_is_normalize(text: str) -> None:
+    for word in text.split():
+        assert normalize_word(word) == normalize(word)
 
 
 def test_normalize_shortcuts_on_real_chat(data_dir: Path) -> None:
