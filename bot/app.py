@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import time
@@ -114,7 +115,14 @@ async def open_runtime(
             on_reports=outbox.wake.set,
             on_decisions=on_decisions,
         )
-        yield Runtime(settings, scorer, db, pipeline, outbox, stack)
+        # What is loaded by now (modules, the model, settings) lives as long as the process:
+        # frozen out of the cyclic garbage collector, whose full passes over it stalled
+        # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
+        gc.freeze()
+        try:
+            yield Runtime(settings, scorer, db, pipeline, outbox, stack)
+        finally:
+            gc.unfreeze()
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:

@@ -56,7 +56,9 @@ class TorchScorer:
         # each padded only to its own longest message (chat is mostly very short).
         self._bucket = bucket
         self._network = for_inference(bundle.network)
-        self._word_ids: dict[str, list[int]] = {}
+        # tuples of ints: the garbage collector stops tracking them (a live bot keeps
+        # collecting; hundreds of thousands of lists would slow every full pass)
+        self._word_ids: dict[str, tuple[int, ...]] = {}
         self._categories = bundle.config.categories
         self._default_threshold = bundle.thresholds.get(
             "all", sum(bundle.thresholds.values()) / max(1, len(bundle.thresholds))
@@ -122,7 +124,7 @@ class TorchScorer:
                     pieces[-1].append(i)
             if len(pieces) != len(chunk):  # cannot happen with a chatwarden tokenizer
                 raise ModelLoadError(f"the tokenizer of {self.version} splits [PAD]")
-            known.update(zip(chunk, pieces, strict=True))
+            known.update(zip(chunk, map(tuple, pieces), strict=True))
         max_len = self.bundle.max_len
         ids = [[i for w in split for i in known[w]][:max_len] for split in words]
         # only words of plausible length stay: a flood of long random words cannot grow
