@@ -26,8 +26,9 @@ Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you
 
 ``ass`` after a possessive is mostly a pronoun or an intensifier in chat (``he got your
 ass``, ``your clumsy ass``, ``beat ur ass``): when that is all that offended, it counts as
-aimed at someone only beside a sexual cue (``i want your ass``, ``grab your ass``); so
-does ``kick ass`` (``you kick ass!`` is praise). ``you ass`` (an insult) is unaffected.
+aimed at someone only beside a sexual cue (``i want your ass``, ``grab your ass``).
+``kick ass`` is praise (``you kick ass!``) and is treated the same way. ``you ass`` (an
+insult) is unaffected.
 """
 
 from __future__ import annotations
