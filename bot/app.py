@@ -12,6 +12,7 @@ import contextlib
 import gc
 import logging
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -119,10 +120,17 @@ async def open_runtime(
         # frozen out of the cyclic garbage collector, whose full passes over it stalled
         # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
         gc.freeze()
+        # torch is loaded for a neural scorer, whose threads compete with the event loop's
+        torch = sys.modules.get("torch")
+        threads = torch.get_num_threads() if torch is not None else 0
+        if torch is not None:
+            torch.set_num_threads(settings.torch_threads)
         try:
             yield Runtime(settings, scorer, db, pipeline, outbox, stack)
         finally:
             gc.unfreeze()
+            if torch is not None:
+                torch.set_num_threads(threads)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:

@@ -203,6 +203,7 @@ class Settings:
     batch_max_wait_ms: float = 25.0
     queue_size: int = 10_000
     score_cache: int = 65_536
+    torch_threads: int = 1
     flag_threshold: float | None = None
     report_threshold: float = 0.9
     report_after_flags: int = 3
@@ -309,6 +310,10 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_SCORE_CACHE": (
         "score_cache",
         _number("CHATWARDEN_SCORE_CACHE", int, 0, 10_000_000),
+    ),
+    "CHATWARDEN_TORCH_THREADS": (
+        "torch_threads",
+        _number("CHATWARDEN_TORCH_THREADS", int, 1, 256),
     ),
     "CHATWARDEN_FLAG_THRESHOLD": (
         "flag_threshold",

@@ -179,3 +179,21 @@ async def test_runtime_keeps_what_it_loaded_out_of_full_collections(tmp_path: Pa
         assert gc.get_freeze_count() > 10_000
         assert rt.scorer.version.startswith("rules-")
     assert gc.get_freeze_count() == 0
+
+
+async def test_runtime_runs_a_neural_scorer_on_the_configured_torch_threads(
+    tmp_path: Path,
+) -> None:
+    import torch
+
+    from bot.app import open_runtime
+    from bot.settings import Settings
+    from tests.conftest import DATA_DIR
+
+    before = torch.get_num_threads()
+    env = {"CHATWARDEN_DATA_DIR": str(DATA_DIR), "CHATWARDEN_DB": str(tmp_path / "x.db"),
+           "CHATWARDEN_MODEL_URI": "bundled", "CHATWARDEN_TORCH_THREADS": "1"}  # fmt: skip
+    async with open_runtime(Settings.from_env(env, None), use_discord=False) as rt:
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(rt.pipeline._executor, torch.get_num_threads) == 1
+    assert torch.get_num_threads() == before  # restored for whatever runs next
