@@ -1,8 +1,9 @@
 """The neural scorer: a :class:`~model.bundle.Bundle` behind the :class:`Scorer` interface.
 
-Texts are normalised, tokenised in one ``encode_batch_fast`` call (no character offsets),
-sorted by length and scored in length buckets (so short chat lines are not padded to the
-longest one), then put back in their original order.
+Texts become token ids word by word, from a cache of the words seen (see
+:meth:`TorchScorer.token_ids`), are sorted by length and scored in length buckets (so short
+chat lines are not padded to the longest one) by the network's inference form
+(:func:`model.networks.for_inference`), then put back in their original order.
 
 Thresholds are chosen per language on dev data. The probability reported is rescaled,
 monotonically, so that each language's threshold maps to 0.5: ``score >= 0.5`` is the
