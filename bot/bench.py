@@ -12,7 +12,7 @@ import io
 import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +30,11 @@ from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import BUNDLED_DIR, Scorer, load_scorer
 
-__all__ = ["BenchResult", "default_logs", "run_bench", "run_load_tests"]
+__all__ = ["DEFAULT_LIVE_RATES", "BenchResult", "default_logs", "run_bench", "run_load_tests"]
+
+#: The fixed rates of the live-bot runs (lines/s): about all of Twitch's chat in 2020, and
+#: the sustained rate the pipeline is meant to carry with a p99 under 100 ms.
+DEFAULT_LIVE_RATES = (2000.0, 5000.0)
 
 _TAGS = (
     "@badge-info=subscriber/8;badges=subscriber/6,premium/1;client-nonce=4b6b2c51e0e84e5aa0"
@@ -200,7 +204,10 @@ def _network_rows(bundle: Bundle | None, texts: list[str], repeats: int) -> list
     return rows
 
 
-def run_load_tests(settings: Settings, logs: list[Path], rate: float) -> list[LoadResult]:
-    """The logs replayed into a ``chatwarden run`` process at ``rate`` lines/s, then flat out."""
+def run_load_tests(
+    settings: Settings, logs: list[Path], rates: Sequence[float] = DEFAULT_LIVE_RATES
+) -> list[LoadResult]:
+    """The logs replayed into a fresh ``chatwarden run`` process at each of ``rates``
+    lines/s, then flat out."""
     chat = [(m.login, m.text) for path in logs for m in read_chat_log(path)]
-    return [asyncio.run(load_test(settings, chat, r)) for r in (rate, None)]
+    return [asyncio.run(load_test(settings, chat, r)) for r in (*rates, None)]

@@ -63,6 +63,16 @@ def _positive(raw: str) -> int:
     return value
 
 
+def _positive_rate(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a rate above 0 (lines per second)")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatwarden",
@@ -305,9 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
         "second on one core, messages scored per second (with and without the verdict "
         "cache), each network alone at 128 x 64 tokens, messages per second through the "
         "whole pipeline in one process, and a live bot: a real `chatwarden run` process fed "
-        "the log over a loopback Twitch IRC socket at --rate and flat out (sustained rate, "
-        "p50/p99/max latency from line to stored decision, time to ready, peak RSS, lines "
-        "lost). Compare rows of one run: shared machines vary by tens of percent.",
+        "the log over a loopback Twitch IRC socket at each --rate and flat out (sustained "
+        "rate, p50/p99/max latency from line to stored decision, time to ready, peak RSS, "
+        "lines lost). Compare rows of one run: shared machines vary by tens of percent.",
     )
     bench.add_argument(
         "logs",
@@ -318,8 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
     bench.add_argument(
-        "--rate", type=float, default=2000.0, metavar="LINES_PER_S",
-        help="fixed rate of the live-bot run (default 2000; a second run goes flat out)",
+        "--rate", type=_positive_rate, action="append", metavar="LINES_PER_S",
+        help="a fixed rate for a live-bot run; repeat for several (default: 2000, about all "
+        "of Twitch's chat in 2020, and 5000); a last run goes flat out",
     )  # fmt: skip
     bench.add_argument(
         "--no-live", action="store_true",
@@ -407,14 +418,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         print(f"shipped {args.model} to {dest} ({size / 1e6:.1f} MB)")
         return 0
     if args.command == "bench":
-        from bot.bench import default_logs, run_bench, run_load_tests
+        from bot.bench import DEFAULT_LIVE_RATES, default_logs, run_bench, run_load_tests
 
         logging.getLogger("bot").setLevel(logging.WARNING)
         if settings.data_dir is None and not args.logs:
             raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
         logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
         results = run_bench(settings, logs, repeats=args.repeats)
-        live = [] if args.no_live else run_load_tests(settings, logs, args.rate)
+        rates = args.rate or DEFAULT_LIVE_RATES
+        live = [] if args.no_live else run_load_tests(settings, logs, rates)
         if args.json:
             print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]
                              + [{"name": "live bot", **asdict(r), "rate": r.rate, "lost": r.lost}

@@ -274,6 +274,20 @@ def test_bench_measures_parser_scorer_and_pipeline(
         assert 0 < r["ready_s"] < 60 and r["peak_rss_mb"] > 20
 
 
+def test_bench_rates_default_and_repeat(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.bench import DEFAULT_LIVE_RATES
+    from bot.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["bench"]).rate is None  # then DEFAULT_LIVE_RATES
+    assert DEFAULT_LIVE_RATES == (2000.0, 5000.0)
+    assert parser.parse_args(["bench", "--rate", "1000", "--rate", "3e3"]).rate == [1000, 3000]
+    for bad in ("0", "-5", "inf", "nan", "fast"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bench", "--rate", bad])
+        assert "is not a rate above 0" in capsys.readouterr().err
+
+
 def test_doctor_reports_what_is_wrong(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
