@@ -136,20 +136,35 @@ def normalize(text: str) -> str:
         text = text.casefold()
         if _HOMOGLYPH_CHAR.search(text):
             text = fold_homoglyphs(text)
-    text = _REPEAT.sub(r"\1\1", text)
-    return _SPACES.sub(" ", text).strip()
+    if _REPEAT.search(text):  # (re.sub costs several times a search that finds nothing)
+        text = _REPEAT.sub(r"\1\1", text)
+    # what _SPACES.sub(" ", text).strip() gives: both split on str.isspace()
+    return " ".join(text.split())
 
 
-# Hangul syllables, lower-case ASCII letters and digits: every step above leaves them as
-# they are, but for runs of three or more
-_PLAIN_WORD = re.compile("[\uac00-\ud7a3a-z0-9]+")
+# Hangul compatibility consonants that NFKC turns into leading consonants (ㄱ…ㅎ; not the
+# clusters ㄳ, ㄺ…, which become trailing ones), and the compatibility vowels (ㅏ…ㅣ)
+_LEADING = "".join(
+    chr(c) for c in range(0x3131, 0x314F)
+    if 0x1100 <= ord(unicodedata.normalize("NFKC", chr(c))) <= 0x1112
+)  # fmt: skip
+_VOWELS = "\u314f-\u3163"
+# Printable ASCII, Hangul syllables and those jamo: NFKC leaves them as they are (the jamo
+# come back through _JAMO_BACK), none is invisible, a control, a space or a look-alike,
+# and they fold as lower() does; but a leading consonant then a vowel NFKC-composes into
+# a syllable (ㄱㅏ → 가), a trailing one after a syllable too (가ㄳ → 갃): not plain.
+_PLAIN_WORD = re.compile(f"[\x21-\x7e\uac00-\ud7a3{_LEADING}{_VOWELS}]+")
+_COMPOSES = re.compile(f"[{_LEADING}][{_VOWELS}]")
 
 
 def normalize_word(word: str) -> str:
     """:func:`normalize` of one word (no whitespace), with a shortcut for the common plain
-    words (Hangul syllables, lower-case ASCII letters, digits) that it leaves unchanged."""
-    if _PLAIN_WORD.fullmatch(word) and not _REPEAT.search(word):
-        return word
+    words (printable ASCII, Hangul syllables, ㅋㅋ-style jamo): only case and runs of
+    three or more change them."""
+    if _PLAIN_WORD.fullmatch(word) and not _COMPOSES.search(word):
+        word = word.lower()
+        # (re.sub costs several times a search that finds nothing, the common case)
+        return _REPEAT.sub(r"\1\1", word) if _REPEAT.search(word) else word
     return normalize(word)
 
 

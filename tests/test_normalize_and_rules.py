@@ -55,11 +55,30 @@ def test_normalize_shortcuts_give_what_every_step_gives(text: str) -> None:
 @given(
     st.text()
     | st.text("가각힣ㅋaA0z9 \t.\u200bＡ")
+    | st.text("가ㄱㄳㅋㅎㅏㅠㅣㆍㅥ힣Kk!~ ")  # leading/trailing consonants, vowels, archaic jamo
     | st.text(alphabet=st.characters(max_codepoint=127))
 )
 def test_normalize_word_is_normalize(text: str) -> None:
     for word in text.split():
         assert normalize_word(word) == normalize(word)
+
+
+def test_normalize_word_on_every_jamo_pair_and_real_chat_words(data_dir: Path) -> None:
+    from bot.replay import read_chat_log
+
+    # NFKC composes a leading consonant and a vowel (ㄱㅏ → 가) and a syllable and a
+    # trailing consonant (가ㄳ → 갃): the shortcut must not skip either
+    jamo = [chr(c) for c in range(0x3131, 0x318F)]
+    for a in [*jamo, "가", "각", "A", "!"]:
+        for b in [*jamo, "가", "A"]:
+            assert normalize_word(a + b) == normalize(a + b), a + b
+    assert normalize_word("ㄱㅏ") == "가" and normalize_word("ㅋㅋㅋ") == "ㅋㅋ"
+    logs = [data_dir / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz",
+            data_dir / "twitch_chat_en_madcookie" / "chat.log"]  # fmt: skip
+    words = {w for log in logs for m in read_chat_log(log) for w in m.text.split()}
+    assert len(words) > 15_000
+    normalize.cache_clear()
+    assert [normalize_word(w) for w in words] == [normalize(w) for w in words]
 
 
 def test_normalize_shortcuts_on_real_chat(data_dir: Path) -> None:
