@@ -177,6 +177,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 metrics = BotMetrics(rt.pipeline, rt.outbox, client)
                 rt.pipeline.on_batch = metrics.observe_batch
                 rt.pipeline.on_delays = metrics.observe_delays
+                rt.pipeline.on_write = metrics.observe_write
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)
                 _log.info(

@@ -101,6 +101,14 @@ class BotMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
         )  # fmt: skip
 
+        self.write_seconds = Histogram(
+            "chatwarden_write_seconds",
+            "Storage time per scored batch: the seen-id check and the SQLite transaction, "
+            "retries of a locked or failing database included.",
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
+        )  # fmt: skip
+
         self.decision_delay = Histogram(
             "chatwarden_decision_delay_seconds",
             "From a message's Twitch timestamp (tmi-sent-ts) to its stored decision; "
@@ -116,6 +124,9 @@ class BotMetrics:
     def observe_batch(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.scoring_seconds.observe(seconds)
+
+    def observe_write(self, seconds: float) -> None:
+        self.write_seconds.observe(seconds)
 
     def observe_delays(self, delays: list[float]) -> None:
         observe = self.decision_delay.observe

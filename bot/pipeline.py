@@ -93,6 +93,7 @@ class Pipeline:
         on_reports: Callable[[], None] | None = None,
         on_decisions: DecisionHook | None = None,
         on_batch: Callable[[int, float], None] | None = None,
+        on_write: Callable[[float], None] | None = None,
         write_retry_cap: float = 30.0,
         dedup_horizon: float = 2 * 86400.0,
         maintenance_every: float = 3600.0,
@@ -109,6 +110,9 @@ class Pipeline:
         #: Called after each written batch with every new message's delay, in seconds, from
         #: its Twitch timestamp (tmi-sent-ts) to its stored decision.
         self.on_delays: Callable[[list[float]], None] | None = None
+        #: Called after each batch's storage with the seconds it took (the seen-id check
+        #: and the transaction, retries of a locked or failing database included).
+        self.on_write = on_write
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
@@ -210,6 +214,7 @@ class Pipeline:
         _log.info("maintenance: %d old dedup ids pruned, %d idle users forgotten", pruned, idle)
 
     async def _write(self, batch: list[ChatMessage], scores: list[Score], version: str) -> None:
+        started = time.perf_counter()
         unseen = await self._retry(self.db.filter_unseen, [m.msg_id for m in batch])
         now = time.time()
         messages: list[SeenMessage] = []
@@ -264,9 +269,11 @@ class Pipeline:
         record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
         if messages:
             await self._retry(self.db.record_batch, record, render_report)
-            if self.on_delays is not None:
-                done = time.time()
-                self.on_delays([done - m.sent_at for m in messages])
+        if self.on_write is not None:
+            self.on_write(time.perf_counter() - started)
+        if messages and self.on_delays is not None:
+            done = time.time()
+            self.on_delays([done - m.sent_at for m in messages])
         self.stats.batches += 1
         self.stats.scored += len(messages)
         self.stats.flagged += len(flags)

@@ -231,6 +231,9 @@ async def test_metrics_and_health_are_scraped_from_a_running_bot(tmp_path: Path)
     assert values["chatwarden_batch_size_sum"] == 11
     # every stored decision's delay since its tmi-sent-ts is observed
     assert values["chatwarden_decision_delay_seconds_count"] == 11
+    # each scored batch's storage is timed, once per batch
+    assert values["chatwarden_write_seconds_count"] == values["chatwarden_batch_size_count"]
+    assert 0 < values["chatwarden_write_seconds_sum"] < 30
     assert 0 < values["chatwarden_decision_delay_max_seconds"] < 30
     assert any(k.startswith("chatwarden_model_info{") for k in values)
 

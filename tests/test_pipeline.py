@@ -75,10 +75,14 @@ async def test_locked_database_is_retried_not_dropped(
             holder.execute("ROLLBACK")
 
         release = asyncio.create_task(release_later())
-        p = await run_pipeline(db, rule_scorer, [chat(i, "fuck off") for i in range(20)])
+        writes: list[float] = []
+        p = await run_pipeline(db, rule_scorer, [chat(i, "fuck off") for i in range(20)],
+                               on_write=writes.append)  # fmt: skip
         await release
         holder.close()
         assert p.stats.write_retries >= 1
+        # the storage time of each batch counts the wait for the lock
+        assert len(writes) == p.stats.batches and max(writes) >= 0.3
         assert await db.count("flagged_messages") == 20
         assert "database write failed" in caplog.text
 
