@@ -103,8 +103,8 @@ class BotMetrics:
 
         self.write_seconds = Histogram(
             "chatwarden_write_seconds",
-            "Storage time per scored batch: the seen-id check and the SQLite transaction, "
-            "retries of a locked or failing database included.",
+            "Write stage time per scored batch: the seen-id check, the policy's decisions "
+            "and the SQLite transaction, retries of a locked or failing database included.",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
         )  # fmt: skip

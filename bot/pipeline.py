@@ -110,8 +110,9 @@ class Pipeline:
         #: Called after each written batch with every new message's delay, in seconds, from
         #: its Twitch timestamp (tmi-sent-ts) to its stored decision.
         self.on_delays: Callable[[list[float]], None] | None = None
-        #: Called after each batch's storage with the seconds it took (the seen-id check
-        #: and the transaction, retries of a locked or failing database included).
+        #: Called after each batch's write stage with the seconds it took (the seen-id
+        #: check, the policy's decisions and the transaction, retries of a locked or
+        #: failing database included).
         self.on_write = on_write
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
