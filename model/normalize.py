@@ -136,10 +136,14 @@ def normalize(text: str) -> str:
         text = text.casefold()
         if _HOMOGLYPH_CHAR.search(text):
             text = fold_homoglyphs(text)
-    if _REPEAT.search(text):  # (re.sub costs several times a search that finds nothing)
-        text = _REPEAT.sub(r"\1\1", text)
     # what _SPACES.sub(" ", text).strip() gives: both split on str.isspace()
-    return " ".join(text.split())
+    return " ".join(_squash_runs(text).split())
+
+
+def _squash_runs(text: str) -> str:
+    """Runs of more than two identical characters squashed to two (step 6)."""
+    # re.sub costs several times a search that finds nothing, the common case
+    return _REPEAT.sub(r"\1\1", text) if _REPEAT.search(text) else text
 
 
 # Hangul compatibility consonants that NFKC turns into leading consonants (ㄱ…ㅎ; not the
@@ -162,9 +166,7 @@ def normalize_word(word: str) -> str:
     words (printable ASCII, Hangul syllables, ㅋㅋ-style jamo): only case and runs of
     three or more change them."""
     if _PLAIN_WORD.fullmatch(word) and not _COMPOSES.search(word):
-        word = word.lower()
-        # (re.sub costs several times a search that finds nothing, the common case)
-        return _REPEAT.sub(r"\1\1", word) if _REPEAT.search(word) else word
+        return _squash_runs(word.lower())
     return normalize(word)
 
 
