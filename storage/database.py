@@ -1,5 +1,11 @@
 """The SQLite database: one writer connection, WAL, one transaction per scored batch.
 
+Checkpoints (copying the write-ahead log back into the database file, the only step that
+waits for the disk under ``synchronous = NORMAL``) run on a second connection, in the
+background, every ``checkpoint_interval`` seconds, instead of inside whichever commit
+fills the log: on a slow disk that commit used to stall the write path for up to half a
+second (docs/benchmarks.md, "Live bot").
+
 Use as an async context manager::
 
     async with Database.open(path) as db:              # creates, migrates, proves writable
@@ -16,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import sqlite3
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -46,6 +53,8 @@ ReportRenderer = Callable[[ReportDraft, Sequence[FlaggedMessage], UserCounts], s
 
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 
+log = logging.getLogger(__name__)
+
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -64,20 +73,40 @@ def _locked(
 class Database:
     """An open chatwarden database. Not shared between event loops."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path, readonly: bool) -> None:
+    def __init__(
+        self,
+        conn: aiosqlite.Connection,
+        path: Path,
+        readonly: bool,
+        checkpointer: aiosqlite.Connection | None = None,
+        checkpoint_interval: float = 1.0,
+    ) -> None:
         self._conn = conn
         self.path = path
         self.readonly = readonly
         # One connection serves the pipeline's writer and the reporter: transactions on it
         # must not interleave.
         self.lock = asyncio.Lock()
+        #: background checkpoints run, and WAL pages they copied into the database file
+        self.checkpoints = 0
+        self.checkpointed_pages = 0
+        self._checkpointer = checkpointer
+        self._checkpoint_task: asyncio.Task[None] | None = None
+        if checkpointer is not None:
+            self._checkpoint_task = asyncio.create_task(
+                self._checkpoint_loop(checkpointer, checkpoint_interval),
+                name=f"checkpoint {path.name}",
+            )
 
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str, busy_timeout_ms: int = 5000) -> _Opener:
+    def open(
+        cls, path: Path | str, busy_timeout_ms: int = 5000, checkpoint_interval: float = 1.0
+    ) -> _Opener:
         """Open (creating and migrating) ``path`` for writing."""
-        return _Opener(Path(path), readonly=False, busy_timeout_ms=busy_timeout_ms)
+        return _Opener(Path(path), readonly=False, busy_timeout_ms=busy_timeout_ms,
+                       checkpoint_interval=checkpoint_interval)  # fmt: skip
 
     @classmethod
     def open_readonly(cls, path: Path | str) -> _Opener:
@@ -85,7 +114,36 @@ class Database:
         return _Opener(Path(path), readonly=True, busy_timeout_ms=5000)
 
     async def close(self) -> None:
-        await self._conn.close()
+        if self._checkpoint_task is not None:
+            self._checkpoint_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._checkpoint_task
+        if self._checkpointer is not None:
+            await self._checkpointer.close()
+        await self._conn.close()  # the last connection to close checkpoints what is left
+
+    async def _checkpoint_loop(self, conn: aiosqlite.Connection, interval: float) -> None:
+        """Copy the WAL into the database file now and then, off the write path. PASSIVE
+        never waits for the writer or readers; what it cannot copy now waits for the next
+        round. A failure is logged and retried; it never stops the bot."""
+        failing = False
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with conn.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+                    row = await cursor.fetchone()
+            except sqlite3.Error as exc:
+                if not failing:  # once per run of failures, not every second
+                    log.warning("WAL checkpoint of %s failed (retried every %.1f s): %s",
+                                self.path, interval, exc)  # fmt: skip
+                failing = True
+                continue
+            if failing:
+                log.info("WAL checkpoints of %s work again", self.path)
+                failing = False
+            self.checkpoints += 1
+            if row is not None and row[2] > 0:
+                self.checkpointed_pages += int(row[2])
 
     # -- the write path ----------------------------------------------------------------
 
@@ -451,14 +509,18 @@ class Database:
 class _Opener:
     """``async with Database.open(path) as db`` — opens on enter, closes on exit."""
 
-    def __init__(self, path: Path, readonly: bool, busy_timeout_ms: int) -> None:
+    def __init__(
+        self, path: Path, readonly: bool, busy_timeout_ms: int, checkpoint_interval: float = 1.0
+    ) -> None:
         self._path = path
         self._readonly = readonly
         self._busy_timeout_ms = busy_timeout_ms
+        self._checkpoint_interval = checkpoint_interval
         self._db: Database | None = None
 
     async def __aenter__(self) -> Database:
-        self._db = await _connect(self._path, self._readonly, self._busy_timeout_ms)
+        self._db = await _connect(self._path, self._readonly, self._busy_timeout_ms,
+                                  self._checkpoint_interval)  # fmt: skip
         return self._db
 
     async def __aexit__(
@@ -475,7 +537,9 @@ class _Opener:
         return f"<Database.open {self._path}>"
 
 
-async def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> Database:
+async def _connect(
+    path: Path, readonly: bool, busy_timeout_ms: int, checkpoint_interval: float = 1.0
+) -> Database:
     if readonly:
         if not path.is_file():
             raise StorageUnavailableError(
@@ -500,12 +564,14 @@ async def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> Database
             f"cannot create the database {path}: the folder {path.parent} does not exist"
         )
     conn: aiosqlite.Connection | None = None
+    checkpointer: aiosqlite.Connection | None = None
     try:
         conn = await aiosqlite.connect(path, isolation_level=None)
         await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
         await apply_migrations(conn)
         # Prove now, not at the first flag, that we can take the write lock and write: SQLite
         # silently opens an unwritable file read-only, so write the header and roll back.
@@ -516,14 +582,18 @@ async def _connect(path: Path, readonly: bool, busy_timeout_ms: int) -> Database
             await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
         finally:
             await _rollback(conn)
+        checkpointer = await aiosqlite.connect(path, isolation_level=None)
+        await checkpointer.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     except sqlite3.Error as exc:
-        if conn is not None:
-            await conn.close()
+        for opened in (checkpointer, conn):
+            if opened is not None:
+                await opened.close()
         raise StorageUnavailableError(
             f"cannot write the database {path}: {exc} (check that the file and its folder "
             "are writable and that no other process holds a lock on it)"
         ) from exc
-    return Database(conn, path, readonly=False)
+    return Database(conn, path, readonly=False, checkpointer=checkpointer,
+                    checkpoint_interval=checkpoint_interval)  # fmt: skip
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
@@ -192,3 +193,34 @@ async def test_flag_evidence_round_trips(tmp_path: Path) -> None:
         history = await db.history("login_u1")
         assert history is not None
         assert {f.msg_id: f.evidence for f in history.flags} == {"m9": ("fuck", "shit"), "m1": ()}
+
+
+def _wal_pages(path: Path) -> int:
+    wal = path.with_name(path.name + "-wal")
+    return (wal.stat().st_size // 4096) if wal.exists() else 0
+
+
+async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) -> None:
+    """SQLite's own checkpoint runs inside the commit that fills 1,000 WAL pages and waits
+    for the disk; here commits never checkpoint, a second connection does it."""
+    path = tmp_path / "cw.db"
+    batches = [BatchRecord(tuple(seen(b * 5000 + i) for i in range(5000))) for b in range(40)]
+    async with Database.open(path, checkpoint_interval=3600) as db:
+        for batch in batches:
+            await db.record_batch(batch, render)
+        assert _wal_pages(path) > 2000  # no commit reset the log (SQLite's default: 1,000)
+        assert db.checkpoints == 0
+    async with Database.open(path, checkpoint_interval=0.02) as db:
+        for batch in batches[:10]:
+            await db.record_batch(BatchRecord(tuple(seen(int(m.msg_id[1:]) + 10**6)
+                                                    for m in batch.messages)), render)  # fmt: skip
+        for _ in range(200):
+            if db.checkpointed_pages > 0:
+                break
+            await asyncio.sleep(0.02)
+        assert db.checkpoints >= 1 and db.checkpointed_pages > 300
+        task = db._checkpoint_task
+        assert await db.count("seen_messages") == 250_000
+    assert task is not None and task.done()  # closing stops it: no orphan task
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM seen_messages").fetchone()[0] == 250_000
