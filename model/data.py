@@ -70,6 +70,9 @@ class Example:
     source: str
     split: str
     categories: frozenset[str] = frozenset()
+    #: a teacher model's toxic probability for this text, if one was asked
+    #: (:func:`model.teacher.with_teacher`); training mixes it into the target
+    teacher: float | None = None
 
 
 def _hash_fraction(key: str, seed: int, salt: str) -> float:

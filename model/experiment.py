@@ -8,15 +8,20 @@ MLflow receives the parameters, per-epoch metrics, test metrics and the artifact
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from model.bundle import save_bundle
-from model.data import load_examples
+from model.data import Example, load_examples
 from model.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
 from model.neural import TorchScorer
 from model.plots import confusion_png, pr_curve_png
 from model.train import TrainConfig, TrainResult, train
+
+if TYPE_CHECKING:
+    from model.teacher import TeacherResult
 
 __all__ = ["ExperimentResult", "run_experiment"]
 
@@ -36,25 +41,41 @@ def run_experiment(
     *,
     track: bool = True,
     progress: bool = True,
+    examples: Sequence[Example] | None = None,
+    teacher: TeacherResult | None = None,
 ) -> ExperimentResult:
-    """Train and evaluate one network; save it under ``out_dir/<version>``."""
+    """Train and evaluate one network; save it under ``out_dir/<version>``.
+
+    ``examples`` may pass already loaded data (as :func:`model.train.train` takes it);
+    ``teacher`` (from :func:`model.teacher.teach`) labels the training texts of its
+    language for distillation and is recorded with the run."""
+    if examples is None:
+        examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     if not track:
-        return _run(config, data_dir, out_dir, None, progress)
+        return _run(config, data_dir, out_dir, None, progress, examples, teacher)
     from model.tracking import MlflowRun
 
     with MlflowRun(run_name=config.arch) as run:
-        run.log_params(config.params())
-        return _run(config, data_dir, out_dir, run, progress)
+        run.log_params(config.params() | (teacher.config.params() if teacher else {}))
+        if teacher is not None:
+            run.log_metrics(teacher.metrics())
+        return _run(config, data_dir, out_dir, run, progress, examples, teacher)
 
 
 def _run(
-    config: TrainConfig, data_dir: Path, out_dir: Path, run: object, progress: bool
+    config: TrainConfig,
+    data_dir: Path,
+    out_dir: Path,
+    run: object,
+    progress: bool,
+    examples: Sequence[Example],
+    teacher: TeacherResult | None,
 ) -> ExperimentResult:
     from model.tracking import MlflowRun
 
     tracked = run if isinstance(run, MlflowRun) else None
-    examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     result = train(config, data_dir, progress=progress, examples=examples,
+                   teacher=teacher.teacher if teacher else None,
                    on_epoch=tracked.on_epoch if tracked else None)  # fmt: skip
     bundle = result.bundle
     groups = evaluation_groups(examples)
@@ -66,6 +87,9 @@ def _run(
         "history": result.history,
         "test": {r.group: r.as_dict() for r in rows},
     }
+    if teacher is not None:
+        bundle.metrics["teacher"] = {**teacher.config.params(), **teacher.metrics(),
+                                     "teacher_weight": config.teacher_weight}  # fmt: skip
     folder = save_bundle(bundle, out_dir / bundle.version)
     if tracked is not None:
         tracked.log_metrics(

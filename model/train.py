@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -28,7 +28,10 @@ from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
 
-__all__ = ["TrainConfig", "TrainResult", "chat_negatives", "set_seed", "train"]
+if TYPE_CHECKING:
+    from model.teacher import Teacher
+
+__all__ = ["TrainConfig", "TrainResult", "chat_negatives", "set_seed", "soft_target", "train"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,9 @@ class TrainConfig:
     #: (39,895 = its first two VODs). Chat is mostly clean; the few toxic lines among them
     #: are the price of teaching the network what everyday chat looks like.
     chat_negatives: int = 0
+    #: Share of a teacher's probability in the target of each training text that carries
+    #: one (``Example.teacher``, see :mod:`model.teacher`): target = (1 − w)·label + w·teacher.
+    teacher_weight: float = 0.5
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
@@ -67,6 +73,8 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be at least 1")
         if self.chat_negatives < 0:
             raise ValueError("chat negatives must be 0 or more")
+        if not 0.0 <= self.teacher_weight <= 1.0:
+            raise ValueError("the teacher's weight must be between 0 and 1")
         unknown = set(self.chat_sources) - set(CHAT_SOURCES) - {"all"}
         if unknown:
             raise ValueError(f"unknown chat source(s) {sorted(unknown)}; known: "
@@ -157,6 +165,13 @@ def chat_negatives(data_dir: Path, n: int) -> list[Example]:
             for _, text in lines if text.strip()]  # fmt: skip
 
 
+def soft_target(example: Example, teacher_weight: float) -> float:
+    """The training target: the label, mixed with the teacher's probability if it has one."""
+    if example.teacher is None:
+        return float(example.label)
+    return (1.0 - teacher_weight) * example.label + teacher_weight * example.teacher
+
+
 def _subsample(items: list[Example], n: int | None, rng: random.Random) -> list[Example]:
     if n is None or len(items) <= n:
         return items
@@ -171,17 +186,22 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     examples: Sequence[Example] | None = None,
+    teacher: Teacher | None = None,
 ) -> TrainResult:
     """Train one network; return it with its tokenizer and dev-chosen thresholds.
 
     ``examples`` may pass already loaded data (it must come from ``load_examples`` with
-    this config's sources, languages and seed)."""
+    this config's sources, languages and seed). With a ``teacher``, each training text of
+    its language gets the teacher's probability, mixed into the target
+    (``config.teacher_weight``)."""
     started = time.perf_counter()
     set_seed(config.seed)
     rng = random.Random(config.seed)
     if examples is None:
         examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     train_set = _subsample([e for e in examples if e.split == "train"], config.max_examples, rng)
+    if teacher is not None:
+        train_set = teacher.label(train_set, progress=progress)
     if config.chat_negatives > 0 and "en" in config.langs:
         train_set = train_set + chat_negatives(data_dir, config.chat_negatives)
     dev_cap = None if config.max_examples is None else max(500, config.max_examples // 4)
@@ -200,11 +220,12 @@ def train(
                             hidden=config.hidden, channels=config.hidden)  # fmt: skip
     network = build_network(net_cfg)
     labels = torch.tensor([e.label for e in train_set], dtype=torch.float32)
+    targets = torch.tensor([soft_target(e, config.teacher_weight) for e in train_set])
     cat_targets = torch.tensor(
         [[1.0 if c in e.categories else 0.0 for c in CATEGORIES] for e in train_set]
     )
     has_cats = torch.tensor([bool(e.categories) for e in train_set])
-    positives = float(labels.sum())
+    positives = float(targets.sum())  # the toxic mass the loss sees
     pos_weight = torch.tensor((len(train_set) - positives) / max(1.0, positives))
     toxic_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     cat_loss = nn.BCEWithLogitsLoss(reduction="none")
@@ -233,7 +254,7 @@ def train(
             ids, mask = _tensor([encoded[i] for i in batch])
             index = torch.tensor(batch)
             logit, cat_logits = network(ids, mask)
-            loss = toxic_loss(logit, labels[index])
+            loss = toxic_loss(logit, targets[index])
             weights = (has_cats[index] & (labels[index] > 0)).float().unsqueeze(-1)
             if weights.sum() > 0:
                 per = cat_loss(cat_logits, cat_targets[index]) * weights
