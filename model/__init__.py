@@ -1,4 +1,5 @@
-"""chatwarden's model side: normalisation, scorers, word lists and (later) neural networks.
+"""chatwarden's model side: normalisation, scorers, word lists, neural networks, their
+training (with an optional distillation teacher, :mod:`model.teacher`) and evaluation.
 
 ``bot`` imports :mod:`model.scorer` only; nothing here imports ``bot`` or ``storage``.
 """

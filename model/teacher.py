@@ -47,6 +47,7 @@ from model.metrics import binary_metrics
 
 __all__ = [
     "ENCODER_WHEEL",
+    "EncoderWheel",
     "MiniLM",
     "Teacher",
     "TeacherConfig",
