@@ -3,8 +3,8 @@
 Checkpoints (copying the write-ahead log back into the database file, the only step that
 waits for the disk under ``synchronous = NORMAL``) run on a second connection, in the
 background, every ``checkpoint_interval`` seconds, instead of inside whichever commit
-fills the log: on a slow disk that commit used to stall the write path for up to half a
-second (docs/benchmarks.md, "Live bot").
+fills the log: such commits are the slow ones, and most likely the live bot's rare
+0.25-0.5 s writes on a slow disk (docs/benchmarks.md, "Live bot").
 
 Use as an async context manager::
 
