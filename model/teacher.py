@@ -44,6 +44,7 @@ from model.data import Example
 from model.errors import ModelLoadError
 from model.fetch import FetchError
 from model.metrics import binary_metrics
+from model.train import length_batches
 
 __all__ = [
     "ENCODER_WHEEL",
@@ -396,17 +397,7 @@ def fit_teacher(
     teacher.encoder.train()
     bar = tqdm(total=steps, desc="teacher fine-tuning", disable=not progress, leave=False)
     for _ in range(config.epochs):
-        # length-grouped batches (pools of 50 batches sorted by length), shuffled
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        pool = config.batch_size * 50
-        batches: list[list[int]] = []
-        for start in range(0, len(order), pool):
-            chunk = sorted(order[start : start + pool], key=lambda i: len(train[i].text))
-            batches += [chunk[k : k + config.batch_size]
-                        for k in range(0, len(chunk), config.batch_size)]  # fmt: skip
-        rng.shuffle(batches)
-        for batch in batches:
+        for batch in length_batches([len(e.text) for e in train], config.batch_size, rng):
             logits = teacher.logits([train[i].text for i in batch])
             target = torch.tensor([float(train[i].label) for i in batch])
             loss = loss_fn(logits, target)

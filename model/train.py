@@ -31,7 +31,15 @@ from model.tokenizer import train_tokenizer
 if TYPE_CHECKING:
     from model.teacher import Teacher
 
-__all__ = ["TrainConfig", "TrainResult", "chat_negatives", "set_seed", "soft_target", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainResult",
+    "chat_negatives",
+    "length_batches",
+    "set_seed",
+    "soft_target",
+    "train",
+]
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,7 @@ def _encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int
     return [e.ids[:max_len] for e in tokenizer.encode_batch_fast([normalize(t) for t in texts])]
 
 
-def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
     """Length-bucketed batches: shuffle, sort within pools of 50 batches, shuffle batches."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -246,7 +254,7 @@ def train(
         network.train()
         texts = [augment(e.text, rng, config.aug_rate) for e in train_set]
         encoded = _encode(tokenizer, texts, config.max_len)
-        batches = _batches([len(x) for x in encoded], config.batch_size, rng)
+        batches = length_batches([len(x) for x in encoded], config.batch_size, rng)
         running = 0.0
         bar = tqdm(batches, desc=f"{config.arch} epoch {epoch}/{config.epochs}",
                    disable=not progress, unit="batch", leave=False)  # fmt: skip
