@@ -849,7 +849,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
                                     progress=sys.stderr.isatty(), examples=examples,
                                     teacher=teacher)  # fmt: skip
             folders.append(result.folder)
-    groups = evaluation_groups(load_examples(data_dir))
+    groups = evaluation_groups(examples if args.train else load_examples(data_dir))
     scorers: list[tuple[str, Scorer]] = [("rules", RuleScorer.from_data_dir(data_dir))]
     for folder in folders:
         bundle = load_bundle(folder)

@@ -287,7 +287,7 @@ class Teacher:
     lang = "en"
 
     def __init__(self, encoder: MiniLM, head: nn.Linear, tokenizer: Tokenizer, max_len: int):
-        self.encoder, self.head, self.tokenizer, self.max_len = encoder, head, tokenizer, max_len
+        self.encoder, self.head, self.tokenizer = encoder, head, tokenizer
         self._memo: dict[str, float] = {}
         tokenizer.enable_truncation(max_len)
         tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
