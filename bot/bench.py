@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 from bot.app import run_replay
@@ -30,7 +31,13 @@ from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import BUNDLED_DIR, Scorer, load_scorer
 
-__all__ = ["DEFAULT_LIVE_RATES", "BenchResult", "default_logs", "run_bench", "run_load_tests"]
+__all__ = [
+    "DEFAULT_LIVE_RATES",
+    "BenchResult",
+    "default_logs",
+    "run_bench",
+    "run_load_tests",
+]
 
 #: The fixed rates of the live-bot runs (lines/s): about all of Twitch's chat in 2020, and
 #: the sustained rate the pipeline is meant to carry with a p99 under 100 ms.
@@ -78,7 +85,11 @@ def _best_of(repeats: int, func: Callable[[], int]) -> tuple[int, float]:
     return items, min(times)
 
 
-def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[BenchResult]:
+def run_bench(
+    settings: Settings, logs: list[Path], repeats: int = 3, stream: int = 0
+) -> list[BenchResult]:
+    """Every row but the live bot's; with ``stream``, also ``chatwarden score`` on that many
+    lines of all the data dir's chat logs, interleaved."""
     messages = [m for path in logs for m in read_chat_log(path)]
     lines = [
         _TAGS.format(login=m.login, n=i)
@@ -132,9 +143,9 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
     # what `chatwarden score` does: JSON lines in, remembered output lines, JSON lines out
     lines_in = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
 
-    def score_command(workers: int) -> int:
+    def score_command(workers: int, lines: list[str] = lines_in) -> int:
         cold()
-        scored, _ = score_lines(scorer, scorer.threshold, lines_in, io.StringIO(),
+        scored, _ = score_lines(scorer, scorer.threshold, lines, io.StringIO(),
                                 cache=settings.score_cache or 65_536,
                                 workers=workers)  # fmt: skip
         return scored
@@ -145,6 +156,20 @@ def run_bench(settings: Settings, logs: list[Path], repeats: int = 3) -> list[Be
         name = ("chatwarden score: JSON lines in and out (line cache, batches of 2048, "
                 + ("in-process)" if workers == 1 else f"{workers} forked workers)"))  # fmt: skip
         results.append(BenchResult(name, n, t, "msg/s"))
+
+    if stream and settings.data_dir is not None:
+        from model.chat import iter_chat
+
+        # every chat log of the data dir, a block of each in turn: many channels at once
+        chat = [text for _, text in islice(iter_chat(settings.data_dir), stream)]
+        long_in = [json.dumps({"text": t}, ensure_ascii=False) for t in chat]
+        distinct = len(set(chat))
+        for workers in sorted({1, default_workers()}):
+            n, t = _best_of(repeats, lambda: score_command(workers, long_in))  # noqa: B023
+            where = "in-process" if workers == 1 else f"{workers} forked workers"
+            name = (f"long stream: chatwarden score on {n:,} lines of every chat log "
+                    f"({distinct / max(1, n):.0%} distinct; {where})")  # fmt: skip
+            results.append(BenchResult(name, n, t, "msg/s"))
 
     results += _network_rows(getattr(scorer, "bundle", None), texts, repeats)
 

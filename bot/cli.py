@@ -56,14 +56,18 @@ def _duration(raw: str) -> float:
     return float(match.group(1)) * unit
 
 
-def _positive(raw: str) -> int:
+def _positive(raw: str, least: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least {least}")
     return value
+
+
+def _count(raw: str) -> int:
+    return _positive(raw, least=0)
 
 
 def _positive_rate(raw: str) -> float:
@@ -74,6 +78,11 @@ def _positive_rate(raw: str) -> float:
     if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"{raw!r} is not a rate above 0 (lines per second)")
     return value
+
+
+#: Lines of `chatwarden bench`'s long-stream rows: several times the line memo and the
+#: verdict cache (65,536 distinct texts by default), so forgetting old lines is measured too.
+BENCH_STREAM = 300_000
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -341,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-live", action="store_true",
         help="skip the runs of a live bot process fed over loopback IRC",
     )  # fmt: skip
+    bench.add_argument(
+        "--stream", type=_count, default=BENCH_STREAM, metavar="N",
+        help="also score the first N lines of every chat log of the data dir, interleaved, "
+        f"through `chatwarden score` (default {BENCH_STREAM:,}: several times the line "
+        "memo, so forgetting is measured too; 0 skips)",
+    )  # fmt: skip
     bench.add_argument("--json", action="store_true", help="results as JSON")
     return parser
 
@@ -430,7 +445,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         if settings.data_dir is None and not args.logs:
             raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
         logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
-        results = run_bench(settings, logs, repeats=args.repeats)
+        results = run_bench(settings, logs, repeats=args.repeats, stream=args.stream)
         rates = args.rate or DEFAULT_LIVE_RATES
         live = [] if args.no_live else run_load_tests(settings, logs, rates)
         if args.json:

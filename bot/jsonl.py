@@ -27,6 +27,7 @@ import os
 import re
 import signal
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -160,7 +161,10 @@ def score_lines(
 def _score_lines(
     score: _Verdicts, lines: Iterable[str], out: TextIO, batch_size: int, cache: int
 ) -> tuple[int, int]:
-    memo: dict[str, str] = {}  # input line → output line, oldest first
+    # input line → output line, oldest first; an OrderedDict, because dropping a plain
+    # dict's first key again and again makes each next(iter()) step over the deleted
+    # slots before it (300k lines: 3.5 s of 13 s)
+    memo: OrderedDict[str, str] = OrderedDict()
     pending: list[tuple[str, str | None]] = []  # (line, its text; None: a bad line)
     counts = [0, 0]
 
@@ -175,7 +179,7 @@ def _score_lines(
         counts[1] += sum(1 for _, text in pending if text is None)
         pending.clear()
         for _ in range(len(memo) - cache):
-            del memo[next(iter(memo))]
+            memo.popitem(last=False)
 
     for number, line in enumerate(lines, 1):
         key = line.strip()

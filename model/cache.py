@@ -11,6 +11,7 @@ new, empty cache.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from model.scorer import Score, Scorer
@@ -26,7 +27,7 @@ class CachedScorer:
         self.maxsize = maxsize
         self.hits = 0
         self.misses = 0
-        self._cache: dict[str, Score] = {}
+        self._cache: OrderedDict[str, Score] = OrderedDict()
 
     @property
     def name(self) -> str:
@@ -65,7 +66,8 @@ class CachedScorer:
                 for i in places:
                     out[i] = s
                 cache[text] = s
-            # dicts keep insertion order: drop the oldest entries (FIFO eviction)
+            # drop the oldest entries (FIFO eviction); O(1) each in an OrderedDict, where a
+            # plain dict's next(iter()) would step over every slot deleted before
             for _ in range(len(cache) - self.maxsize):
-                del cache[next(iter(cache))]
+                cache.popitem(last=False)
         return out  # type: ignore[return-value]

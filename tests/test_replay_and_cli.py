@@ -249,7 +249,9 @@ def test_bench_measures_parser_scorer_and_pipeline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
-    args = ["bench", "--repeats", "1", "--rate", "4000", "--json", str(RAW_IRC)]
+    monkeypatch.setenv("CHATWARDEN_SCORE_CACHE", "1000")  # the long stream forgets lines
+    args = ["bench", "--repeats", "1", "--rate", "4000", "--stream", "6000", "--json",
+            str(RAW_IRC)]  # fmt: skip
     code, out = run_cli(args, monkeypatch)
     assert code == 0
     rows = json.loads(out)
@@ -265,6 +267,10 @@ def test_bench_measures_parser_scorer_and_pipeline(
     assert "in-process" in commands[0]["name"]  # then with the default workers, if > 1
     for command in commands:
         assert command["items"] == 4_557 and command["rate"] > 0  # every JSON line scored
+    # every chat log of the data dir, several times the line memo
+    stream = [r for r in rows if r["name"].startswith("long stream")]
+    assert len(stream) == len(commands) and all(r["items"] == 6_000 for r in stream)
+    assert "in-process" in stream[0]["name"] and "distinct" in stream[0]["name"]
     # a real `chatwarden run` process fed over loopback IRC: at a fixed rate, then flat out
     live = [r for r in rows if r["name"] == "live bot"]
     assert [r["target_rate"] for r in live] == [4000, None]
@@ -402,13 +408,14 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
 def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("CHATWARDEN_MODEL_URI", "bundled")
-    args = ["bench", "--repeats", "1", "--no-live", "--json", str(RAW_IRC)]
+    args = ["bench", "--repeats", "1", "--no-live", "--stream", "0", "--json", str(RAW_IRC)]
     code, out = run_cli(args, monkeypatch)
     assert code == 0
     names = {r["name"]: r for r in json.loads(out)}
     network = next(r for n, r in names.items() if "128 x 64 tokens" in n)
     assert network["items"] == 128 * 20 and network["rate"] > 0
     assert any(n.startswith("tokenisation alone") for n in names)
+    assert not any(n.startswith("long stream") for n in names)  # --stream 0
 
 
 def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: object) -> None:
