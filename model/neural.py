@@ -50,7 +50,7 @@ class TorchScorer:
     name = "neural"
     threshold = 0.5
 
-    def __init__(self, bundle: Bundle, bucket: int = 128) -> None:
+    def __init__(self, bundle: Bundle, bucket: int = 512) -> None:
         self.bundle = bundle
         self.name = bundle.config.arch
         # Length buckets: messages are sorted by length and scored in groups of `bucket`,
@@ -71,25 +71,40 @@ class TorchScorer:
 
     def probabilities(self, texts: Sequence[str]) -> tuple[list[float], list[list[float]]]:
         """Raw toxic probabilities and category probabilities, in input order."""
+        toxic, cats = self._forward(texts)
+        return toxic.tolist(), cats.tolist()
+
+    def _forward(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Raw toxic ``(n,)`` and category ``(n, C)`` probabilities, in input order.
+
+        All ids go into one flat tensor in length order; each bucket's padded batch is
+        filled from its slice through the padding mask (row by row, as the mask is read),
+        and its outputs are put back in place by index: no Python work per message."""
         ids = self.token_ids(texts)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        toxic = [0.0] * len(ids)
-        cats: list[list[float]] = [[] for _ in ids]
+        n = len(ids)
+        toxic = torch.zeros(n)
+        cats = torch.zeros(n, len(self._categories))
+        if not n:
+            return toxic, cats
+        lengths = torch.tensor([len(x) for x in ids])
+        order = torch.argsort(lengths, stable=True)
+        sorted_lengths = lengths[order]
+        flat = torch.tensor([i for k in order.tolist() for i in ids[k]], dtype=torch.long)
+        ends = [0, *torch.cumsum(sorted_lengths, 0).tolist()]
         network = self._network
         with torch.inference_mode():
-            for start in range(0, len(order), self._bucket):
-                chunk = order[start : start + self._bucket]
-                width = max(1, max(len(ids[i]) for i in chunk))
-                batch = torch.tensor([ids[i] + [0] * (width - len(ids[i])) for i in chunk],
-                                     dtype=torch.long)  # fmt: skip
-                mask = batch != 0
+            for start in range(0, n, self._bucket):
+                stop = min(n, start + self._bucket)
+                width = max(1, int(sorted_lengths[stop - 1]))
+                mask = torch.arange(width) < sorted_lengths[start:stop].unsqueeze(1)
+                batch = torch.zeros((stop - start, width), dtype=torch.long)
+                batch[mask] = flat[ends[start] : ends[stop]]
                 logit, cat_logits = network(batch, mask)
-                p = torch.sigmoid(logit).tolist()
-                c = torch.sigmoid(cat_logits).tolist()
-                for row, i in enumerate(chunk):
-                    # no tokens (empty, whitespace, only unknown symbols): nothing to flag
-                    toxic[i] = float(p[row]) if ids[i] else 0.0
-                    cats[i] = c[row]
+                rows = order[start:stop]
+                toxic[rows] = torch.sigmoid(logit)
+                cats[rows] = torch.sigmoid(cat_logits)
+        # no tokens (empty, whitespace, only unknown symbols): nothing to flag
+        toxic[lengths == 0] = 0.0
         return toxic, cats
 
     def clear_word_cache(self) -> None:
@@ -136,20 +151,28 @@ class TorchScorer:
         return ids
 
     def score(self, texts: Sequence[str]) -> list[Score]:
-        toxic, cats = self.probabilities(texts)
-        out = []
-        for text, p, c in zip(texts, toxic, cats, strict=True):
-            scaled = self._scaled(text, p)
-            labels: tuple[str, ...] = ()
-            if scaled >= 0.5:
-                labels = tuple(
-                    name for name, q in zip(self._categories, c, strict=True) if q >= 0.5
-                )
-            out.append(Score(scaled, labels))
-        return out
+        toxic, cats = self._forward(texts)
+        scaled = self._rescaled(toxic, self._thresholds(texts))
+        flagged = (scaled >= 0.5).nonzero().squeeze(1)
+        labels: list[tuple[str, ...]] = [()] * len(texts)
+        names = self._categories
+        for i, row in zip(flagged.tolist(), (cats[flagged] >= 0.5).tolist(), strict=True):
+            labels[i] = tuple(name for name, on in zip(names, row, strict=True) if on)
+        return [Score(p, found) for p, found in zip(scaled.tolist(), labels, strict=True)]
 
-    def _scaled(self, text: str, p: float) -> float:
-        return rescale(p, self.bundle.thresholds.get(language_of(text), self._default_threshold))
+    def _thresholds(self, texts: Sequence[str]) -> torch.Tensor:
+        """Each text's decision threshold: its language's."""
+        by_lang = {lang: self.bundle.thresholds.get(lang, self._default_threshold)
+                   for lang in ("en", "ko")}  # fmt: skip
+        return torch.tensor([by_lang[language_of(t)] for t in texts], dtype=torch.float64)
+
+    @staticmethod
+    def _rescaled(probs: torch.Tensor, thresholds: torch.Tensor) -> torch.Tensor:
+        """:func:`rescale` of each probability by its threshold (the same float64
+        arithmetic, so the same numbers)."""
+        p = probs.double()
+        t = thresholds.clamp(1e-6, 1 - 1e-6)
+        return torch.where(p < t, 0.5 * p / t, 0.5 + 0.5 * (p - t) / (1 - t))
 
     def explain(self, texts: Sequence[str], top: int = 3) -> list[tuple[str, ...]]:
         """The words that drove each score, by occlusion: each word (up to the first
@@ -159,31 +182,39 @@ class TorchScorer:
         own are given instead. The pipeline asks only about messages its policy flags, so
         the cost stays off the clean majority of chat."""
         variants: list[str] = []
+        owners: list[int] = []  # which text each variant belongs to (its threshold)
         spans: list[tuple[int, list[str]]] = []
-        for text in texts:
+        for i, text in enumerate(texts):
             words = text[:MAX_CHARS].split()[:OCCLUDE_WORDS]
             spans.append((len(variants), words))
             variants.append(text)
             variants += [" ".join(words[:k] + words[k + 1 :]) for k in range(len(words))]
+            owners += [i] * (len(words) + 1)
+        thresholds = self._thresholds(texts)
         # each distinct variant once (dropping either `lol` of `lol lol gg` gives one text)
-        distinct = list(dict.fromkeys(variants))
-        by_text = dict(zip(distinct, self.probabilities(distinct)[0], strict=True))
-        probs = [by_text[v] for v in variants]
+        place: dict[str, int] = {}
+        where = [place.setdefault(v, len(place)) for v in variants]
+        distinct_probs, _ = self._forward(list(place))
+        probs = distinct_probs[torch.tensor(where, dtype=torch.long)]
+        scaled = self._rescaled(probs, thresholds[torch.tensor(owners, dtype=torch.long)]).tolist()
         rankings: list[list[int]] = []
-        for (start, words), text in zip(spans, texts, strict=True):
-            base = self._scaled(text, probs[start])
-            without = [base - self._scaled(text, probs[start + 1 + k]) for k in range(len(words))]
+        for start, words in spans:
+            base = scaled[start]
+            without = [base - scaled[start + 1 + k] for k in range(len(words))]
             rankings.append(sorted((k for k in range(len(words)) if without[k] >= 0.1),
                                    key=lambda k: -without[k]))  # fmt: skip
         # when no single word matters, the words that score as toxic on their own (scored
         # only for those messages: most flags have a word that matters)
         alone_of = [i for i, ranked in enumerate(rankings) if not ranked and spans[i][1]]
         singles = [w for i in alone_of for w in spans[i][1]]
-        single_probs, _ = self.probabilities(singles) if singles else ([], [])
+        if singles:
+            single_probs, _ = self._forward(singles)
+            lone = torch.tensor([i for i in alone_of for _ in spans[i][1]], dtype=torch.long)
+            single_scaled = self._rescaled(single_probs, thresholds[lone]).tolist()
         at = 0
         for i in alone_of:
             words = spans[i][1]
-            alone = [self._scaled(texts[i], q) for q in single_probs[at : at + len(words)]]
+            alone = single_scaled[at : at + len(words)]
             at += len(words)
             rankings[i] = sorted((k for k in range(len(words)) if alone[k] >= 0.5),
                                  key=lambda k: -alone[k])  # fmt: skip
