@@ -50,7 +50,7 @@ class TorchScorer:
     name = "neural"
     threshold = 0.5
 
-    def __init__(self, bundle: Bundle, bucket: int = 512) -> None:
+    def __init__(self, bundle: Bundle, bucket: int = 128) -> None:
         self.bundle = bundle
         self.name = bundle.config.arch
         # Length buckets: messages are sorted by length and scored in groups of `bucket`,
