@@ -269,8 +269,9 @@ def test_bench_measures_parser_scorer_and_pipeline(
         assert command["items"] == 4_557 and command["rate"] > 0  # every JSON line scored
     # every chat log of the data dir, several times the line memo
     stream = [r for r in rows if r["name"].startswith("long stream")]
-    assert len(stream) == len(commands) and all(r["items"] == 6_000 for r in stream)
-    assert "in-process" in stream[0]["name"] and "distinct" in stream[0]["name"]
+    assert len(stream) == 1 + len(commands) and all(r["items"] == 6_000 for r in stream)
+    assert "verdict cache" in stream[0]["name"] and "% hits" in stream[0]["name"]
+    assert "in-process" in stream[1]["name"] and "distinct" in stream[1]["name"]
     # a real `chatwarden run` process fed over loopback IRC: at a fixed rate, then flat out
     live = [r for r in rows if r["name"] == "live bot"]
     assert [r["target_rate"] for r in live] == [4000, None]
