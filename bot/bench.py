@@ -31,13 +31,7 @@ from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import BUNDLED_DIR, Scorer, load_scorer
 
-__all__ = [
-    "DEFAULT_LIVE_RATES",
-    "BenchResult",
-    "default_logs",
-    "run_bench",
-    "run_load_tests",
-]
+__all__ = ["DEFAULT_LIVE_RATES", "BenchResult", "default_logs", "run_bench", "run_load_tests"]
 
 #: The fixed rates of the live-bot runs (lines/s): about all of Twitch's chat in 2020, and
 #: the sustained rate the pipeline is meant to carry with a p99 under 100 ms.

@@ -207,6 +207,7 @@ class TorchScorer:
         # only for those messages: most flags have a word that matters)
         alone_of = [i for i, ranked in enumerate(rankings) if not ranked and spans[i][1]]
         singles = [w for i in alone_of for w in spans[i][1]]
+        single_scaled: list[float] = []
         if singles:
             single_probs, _ = self._forward(singles)
             lone = torch.tensor([i for i in alone_of for _ in spans[i][1]], dtype=torch.long)
