@@ -134,7 +134,7 @@ class Database:
                     row = await cursor.fetchone()
             except sqlite3.Error as exc:
                 if not failing:  # once per run of failures, not every second
-                    log.warning("WAL checkpoint of %s failed (retried every %.1f s): %s",
+                    log.warning("WAL checkpoint of %s failed (retried every %g s): %s",
                                 self.path, interval, exc)  # fmt: skip
                 failing = True
                 continue

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+import signal
 import sqlite3
 import subprocess
 from collections.abc import Callable, Sequence
@@ -224,3 +226,55 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     assert task is not None and task.done()  # closing stops it: no orphan task
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM seen_messages").fetchone()[0] == 250_000
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+async def test_a_failing_checkpoint_is_logged_once_retried_and_loses_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk, for real: a file-size limit lets the WAL take the new pages but not
+    the database file grow, so the background checkpoint fails; it is logged once, the
+    writes go on, and once there is room again the next checkpoint catches up."""
+    import resource
+
+    path = tmp_path / "cw.db"
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+    try:
+        async with Database.open(path, checkpoint_interval=0.02) as db:
+            n = 0
+
+            async def write(batches: int) -> None:
+                nonlocal n
+                for _ in range(batches):
+                    await db.record_batch(BatchRecord(tuple(seen(n + i) for i in range(500))),
+                                          render)  # fmt: skip
+                    n += 500
+                    await asyncio.sleep(0.03)  # a checkpoint runs between writes
+
+            await write(20)  # copied into the file each round: the WAL restarts small
+            rounds = db.checkpoints
+            while db.checkpoints < rounds + 2:  # everything copied: the file is full-sized
+                await asyncio.sleep(0.01)
+            room = path.stat().st_size + 8192
+            assert _wal_pages(path) * 4096 < room  # the WAL may still be rewritten
+            resource.setrlimit(resource.RLIMIT_FSIZE, (room, limits[1]))
+            with caplog.at_level(logging.INFO, logger="storage.database"):
+                await write(2)  # stored in the WAL; the database file cannot grow
+                failed = db.checkpoints
+                resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+                for _ in range(200):
+                    if db.checkpoints > failed:
+                        break
+                    await asyncio.sleep(0.02)
+            warnings = [r for r in caplog.records if "checkpoint" in r.getMessage()]
+            assert [r.levelno for r in warnings] == [logging.WARNING, logging.INFO]
+            assert "failed" in warnings[0].getMessage() and db.checkpoints > failed
+            assert await db.count("seen_messages") == 11_000
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert path.stat().st_size > room  # caught up once the limit was lifted
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert conn.execute("SELECT count(*) FROM seen_messages").fetchone()[0] == 11_000
