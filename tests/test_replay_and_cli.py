@@ -177,13 +177,30 @@ class _PidScorer:
         return [Score(0.0, (str(os.getpid()),)) for _ in texts]
 
 
+class _MeetingPidScorer(_PidScorer):
+    """A :class:`_PidScorer` whose forked workers wait for each other before scoring, so
+    one fast worker cannot take both shares of a batch (a race, not a failure)."""
+
+    def __init__(self) -> None:
+        import multiprocessing
+
+        self.parent = os.getpid()
+        self.meet = multiprocessing.get_context("fork").Barrier(2)
+
+    def score(self, texts: Sequence[str]) -> list[Score]:
+        if os.getpid() != self.parent:
+            self.meet.wait(timeout=60)
+        return super().score(texts)
+
+
 def test_score_lines_share_large_batches_among_forked_workers() -> None:
     from bot.jsonl import PARALLEL_MIN, score_lines
 
     big = [json.dumps({"text": f"line {i}"}) for i in range(3 * PARALLEL_MIN)]
     small = [json.dumps({"text": f"small {i}"}) for i in range(PARALLEL_MIN // 2)]
     out = io.StringIO()
-    assert score_lines(_PidScorer(), 0.5, big + small, out, batch_size=len(big), workers=2) == (
+    scorer = _MeetingPidScorer()
+    assert score_lines(scorer, 0.5, big + small, out, batch_size=len(big), workers=2) == (
         len(big) + len(small), 0)  # fmt: skip
     pids = [json.loads(row)["labels"][0] for row in out.getvalue().splitlines()]
     assert len(set(pids[: len(big)])) == 2 and str(os.getpid()) not in pids[: len(big)]
