@@ -31,6 +31,8 @@ _HANGUL = re.compile("[\u1100-\u11ff\u3131-\u318e\uac00-\ud7a3]")
 MAX_CHARS = 2000  # Twitch caps messages at 500 characters; anything longer is cut first
 OCCLUDE_WORDS = 24
 WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of MB)
+_JOIN = 512  # new words encoded in one text
+CACHED_WORD_CHARS = 64  # longer words are tokenised again each time they come
 
 # oneDNN (torch's CPU kernels) keeps each LSTM shape it has run, with its scratch memory,
 # up to 1,024 of them by default; chat brings a new (batch, length) pair every few
@@ -38,8 +40,6 @@ WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of M
 # (599-605 MB at 1,024, 470 at 256, 400 at 64; throughput within noise). Read once, when
 # the first kernel runs: set here, before any model is loaded; an explicit setting wins.
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
-_JOIN = 512  # new words encoded in one text
-CACHED_WORD_CHARS = 64  # longer words are tokenised again each time they come
 
 
 def language_of(text: str) -> str:
