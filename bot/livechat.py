@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import random
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -309,6 +310,12 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
     return out
 
 
+def _in_order(key: tuple[str, str]) -> tuple[str, tuple[int | str, ...]]:
+    """``(source, stratum)`` with the stratum's numbers compared as numbers."""
+    source, stratum = key
+    return source, tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", stratum))
+
+
 def evaluate_audit(
     scorer: Scorer, policy: Policy, audit: Sequence[AuditedChat]
 ) -> list[AuditResult]:
@@ -316,7 +323,8 @@ def evaluate_audit(
     those are toxic."""
     verdicts = _verdicts(scorer, policy, [x.message for x in audit])
     out = []
-    for source, stratum in sorted({(x.source, x.stratum) for x in audit}):
+    # per chat, oldest rules first (r4 … r9, r10: the revision compared as a number)
+    for source, stratum in sorted({(x.source, x.stratum) for x in audit}, key=_in_order):
         rows = [(x, v) for x, v in zip(audit, verdicts, strict=True)
                 if (x.source, x.stratum) == (source, stratum)]  # fmt: skip
         kept = [x.label for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]

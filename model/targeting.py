@@ -22,7 +22,14 @@ of a person: a message that is only ``STFU``, ``lol fuck you``, ``fuck off``, ``
 ``ㄲㅈ ㅋㅋ`` or ``닥쳐 제발`` (with interjections like ``lol``, ``yo``, ``bro``, ``ㅋㅋ``) is
 not aimed at anyone identifiable.
 Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you``,
-``you twat``), and so are threats (``kys``).
+``you twat``), and so are threats (``kys``). The whole chat is nobody in particular
+(``STFU CHAT``, ``chatters shut the fuck up``, ``oh fuck off chatter``), and emotes are
+interjections (``KEKW STFU``, ``hasREE STFU``: a channel emote's lower-case prefix and
+capitalised name, or a common global one).
+
+``what the fuck``, ``god damn it`` and ``fucked up`` are exclamations too (``@streamer
+what the fuck are you wearing``, ``kinda fucked up``), like the expletives they are
+made of.
 
 ``ass`` after a possessive is mostly a pronoun or an intensifier in chat (``he got your
 ass``, ``your clumsy ass``, ``beat ur ass``): when that is all that offended, it counts as
@@ -78,8 +85,23 @@ _FILLER = frozenset(
     skeleton(w)
     for w in ("lol", "lel", "lmao", "lmfao", "rofl", "omg", "yo", "bro", "brah", "bruh", "dude",
               "man", "just", "pls", "plz", "please", "and", "so", "oh", "ok", "okay", "haha",
-              "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah")
+              "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah",
+              # the whole chat is nobody in particular
+              "chat", "chatters", "chatter", "everyone", "everybody", "guys", "yall", "y'all",
+              # common global and third-party emotes (channel emotes: see _CHANNEL_EMOTE)
+              "kekw", "kekl", "omegalul", "lul", "lulw", "pepega", "pogo", "pog", "pogu",
+              "pogchamp", "poggers", "sadge", "monkas", "kappa", "4head", "3head", "letsgo",
+              "stare", "okayge", "clueless", "aware", "copium", "icant", "chatting", "noted",
+              "yep", "nope", "nopers", "jupijej", "painschamp", "ree", "pepelaugh", "pepehands",
+              "feelsbadman", "feelsgoodman", "residentsleeper", "biblethump", "notlikethis",
+              "wutface", "kreygasm", "heyguys", "modcheck", "catjam", "ez", "smh", "smhead")
 )  # fmt: skip
+#: A channel emote: the channel's lower-case prefix, then the capitalised name (``hasREE``,
+#: ``nepuHeh``, ``alices18Kekw``); matched on the message as sent, before lower-casing.
+_CHANNEL_EMOTE = re.compile(r"[a-z][a-z0-9]{1,11}[A-Z][A-Za-z0-9]*")
+#: Words that make an exclamation of expletives (``what the fuck``, ``god damn it``).
+_EXCLAMATION_WORDS = frozenset(["what", "the", "it", "oh", "my", "a"])
+_EXCLAMATIONS = frozenset(["fucked up"])  # an adjective: ``kinda fucked up``, ``you fucked up``
 _ASS = frozenset(["ass", "asses", "arse"])
 _KICK = frozenset(["kick", "kicks", "kicking", "kickin", "kicked"])  # "you kick ass": praise
 _POSSESSIVE = frozenset(["your", "ur", "yo", "yer", "his", "her", "my", "our", "their", "yall",
@@ -165,7 +187,7 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     ``you little shit`` are aimed at someone, ``holy shit they give you so much`` is not.
     """
     norm = normalize(text)
-    if not norm or _is_outburst(norm):
+    if not norm or _is_outburst(normalize(_without_channel_emotes(text))):
         return False
     if any(p.search(norm) for p in (_EN_PHRASES, _KO_SECOND_PERSON, _KO_VOCATIVE, _KO_IMPERATIVE)):
         return True
@@ -173,7 +195,7 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]
     if not cues:
         return False
-    if terms and all(skeleton(w) in _EN_EXPLETIVES for t in terms for w in t.split()):
+    if terms and all(_is_exclamation(t) for t in terms):
         return False  # exclamations only, and no abusive phrase (checked above)
     if terms and all(t in _ASS for t in terms) and _ass_idiom(words):
         return False
@@ -182,6 +204,19 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     if not hits:  # no term to anchor on (none given, or spread over joined letters)
         return True
     return any(abs(i - j) <= NEAR for i in cues for j in hits)
+
+
+def _is_exclamation(term: str) -> bool:
+    """An expletive, or a phrase of expletives (``what the fuck``, ``fucked up``)."""
+    words = term.split()
+    return term in _EXCLAMATIONS or (
+        any(skeleton(w) in _EN_EXPLETIVES for w in words)
+        and all(skeleton(w) in _EN_EXPLETIVES or w in _EXCLAMATION_WORDS for w in words)
+    )
+
+
+def _without_channel_emotes(text: str) -> str:
+    return " ".join(w for w in text.split() if not _CHANNEL_EMOTE.fullmatch(w.strip(".,!?:")))
 
 
 def _is_outburst(norm: str) -> bool:

@@ -148,6 +148,13 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
         ("lol FUCK U ALL", False),
         ("YOOOOO S T F U", False),
         ("@troll fuck off", True),
+        # r10: the whole chat is nobody in particular; emotes are interjections
+        ("STFU CHAT", False),
+        ("chatters shut the fuck up", False),
+        ("KEKW stfu", False),
+        ("hasREE STFU", False),  # a channel emote: prefix, then the capitalised name
+        ("stfu dumb chatter", True),  # insulted
+        ("fuck you hbox KEKW", True),
         ("ㄲㅈ ㅋㅋㅋㅋ", False),
         ("아 좀 닥쳐라", False),
         ("ㅡㅡ 벤 ㄲㅈ", True),
@@ -194,6 +201,11 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("you're such a fucking shit", ["fucking", "shit"], True),
         ("fuck you mel", ["fuck"], True),
         ("you fucking idiot", ["fucking", "idiot"], True),
+        # r10: phrases of expletives are exclamations too
+        ("@mel what the fuck are you wearing", ["fuck", "what the fuck"], False),
+        ("kinda fucked up of them @mel", ["fucked", "fucked up"], False),
+        ("god damn it you missed", ["god damn", "god damn it"], False),
+        ("what the fuck is wrong with you, you idiot", ["fuck", "what the fuck", "idiot"], True),
         # `ass` after a possessive is a pronoun or intensifier, unless something sexual is said
         ("he got your ass", ["ass"], False),
         ("no way your clumsy ass could throw straight", ["ass"], False),

@@ -396,15 +396,18 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("hasanabi_en", "rules-r7-added"): (2, 0),
         ("twitch_chat_ko_boostcamp", "rules-r9-medium"): (38, 18),  # every r9 flag unread
         ("parkeunsang_ko", "rules-r9-medium"): (11, 7),  # every r9 flag of a chat never read
+        ("hasanabi_en", "rules-r10-medium"): (100, 30),  # r10 flags not read before
+        ("bocru_en", "rules-r10-medium"): (45, 5),  # every r10 flag not read before
     }
     # what the current rules still flag of each audit, and how many of those are toxic: a
     # change that moves one of these was measured on every audit (docs/labelling.md)
-    assert rule_scorer.version.startswith("rules-r9-")
+    assert rule_scorer.version.startswith("rules-r10-")
     assert {k: (a.still_flagged, a.true_flags) for k, a in results.items()} == {
-        ("bocru_en", "rules-r4-medium"): (73, 7),
-        ("hasanabi_en", "rules-r4-medium"): (97, 30),
-        ("bocru_en", "rules-r5-medium"): (100, 9),
-        ("hasanabi_en", "rules-r5-medium"): (99, 19),  # r9: "you're kicking ass" is praise
+        # r10: the whole chat, emotes and `what the fuck` name nobody (no toxic flag lost)
+        ("bocru_en", "rules-r4-medium"): (70, 7),
+        ("hasanabi_en", "rules-r4-medium"): (77, 30),
+        ("bocru_en", "rules-r5-medium"): (95, 9),
+        ("hasanabi_en", "rules-r5-medium"): (84, 19),
         # r9 drops an order ending in 임마
         ("twitch_chat_ko_boostcamp", "rules-r5-medium"): (65, 36),
         ("twitch_chat_ko_boostcamp", "rules-r6-medium"): (71, 48),
@@ -412,6 +415,8 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("hasanabi_en", "rules-r7-added"): (2, 0),  # that name nobody (read in full)
         ("twitch_chat_ko_boostcamp", "rules-r9-medium"): (38, 18),
         ("parkeunsang_ko", "rules-r9-medium"): (11, 7),
+        ("hasanabi_en", "rules-r10-medium"): (100, 30),
+        ("bocru_en", "rules-r10-medium"): (45, 5),
     }
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
@@ -444,13 +449,15 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
 
     assert isinstance(rule_scorer, RuleScorer)
     labelled = load_labels(DATA_DIR)
-    assert len(labelled) == 921 and sum(x.label for x in labelled) == 280
+    assert len(labelled) == 1000 and sum(x.label for x in labelled) == 299
     assert {x.stratum for x in labelled} == {"rules-flag", "model-flag", "random",
                                              "rules-medium-all", "rules-high-only",
-                                             "rules-r7-added"}  # fmt: skip
+                                             "rules-r7-added", "rules-r10-rest"}  # fmt: skip
     assert {x.chat for x in labelled} == {"ko", "en", "en-esports"}
     # references only: source, line, a 16-hex-digit hash, lang, stratum, label; no chat text
-    data_rows = [r for r in LABELS.read_text().splitlines()[4:] if r]
+    lines = LABELS.read_text().splitlines()
+    assert lines[0].startswith("#") and "source\tline\tsha256\tlang\tstratum\tlabel" in lines
+    data_rows = [r for r in lines if r and not r.startswith(("#", "source\t"))]
     assert all(re.fullmatch(r"[^\t]+\t\d+\t[0-9a-f]{16}\t(en|ko)\t[a-z0-9-]+\t[01]", r)
                for r in data_rows)  # fmt: skip
     by_sensitivity = {}
@@ -459,15 +466,19 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
         by_sensitivity[name] = {r.chat: r for r in evaluate_labels(rule_scorer, policy, labelled)}
     high, medium = by_sensitivity["high"], by_sensitivity["medium"]
     # every message of the rules-flag stratum was sampled from the rules' own flags
-    # (r9 no longer matches 개 and 임마 alone: high 107 -> 85 flags, the same 13 toxic)
-    assert high["ko"].flagged >= 80 and high["ko"].precision < 0.2
-    assert high["ko"].true_flags == 13
-    assert medium["ko"].precision > 0.7 and medium["ko"].recall > 0.7  # measured: 11/12, 11/14
+    # (r9 no longer matches 개 and 임마 alone: high 107 -> 85 flags, the same 13 toxic), and
+    # every r10 medium flag of the Korean and VTuber chats is labelled (+18 and +61)
+    assert high["ko"].flagged >= 100 and high["ko"].precision < 0.25  # measured: 24/103
+    assert high["ko"].true_flags == 24
+    assert (medium["ko"].flagged, medium["ko"].true_flags) == (30, 22)  # a census: 73 %
+    assert medium["ko"].recall > 0.8  # measured: 22/25
+    assert (medium["en"].flagged, medium["en"].true_flags) == (64, 10)  # a census: 16 %
     # esports chat: every medium flag of rules r3 and every one r7 added was labelled (the
     # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
-    assert medium["en-esports"].precision > 0.75  # measured: 194/249
-    assert medium["en-esports"].true_flags == 194
+    assert medium["en-esports"].precision > 0.75  # measured: 193/248
+    # r10 lets pass `TOPH YOU HAVE NO IDEA WHAT THE FUCK YOURE SAYING` (said to a caster)
+    assert medium["en-esports"].true_flags == 193
     # a log that is not the one labelled is refused, naming the line
     first = next(x for x in labelled if x.lang == "ko")
     bad = tmp_path / "labels.tsv"
