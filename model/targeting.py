@@ -27,6 +27,12 @@ Named, @mentioned or insulted addressees still are (``stfu hbox``, ``@x fuck you
 interjections (``KEKW STFU``, ``hasREE STFU``: a channel emote's lower-case prefix and
 capitalised name, or a common global one).
 
+Sexual *topics* (``hentai``, ``yaoi``, ``cum``, ``horny``, ``penis``…, and listed words
+that are mostly plain English in chat: ``sheet``, ``peters``) are talk about content, not
+about the person addressed: alone they count as aimed only beside a sexual cue, as ``ass``
+does (``did you see the yaoi`` is not aimed, ``i want your cum`` is). Body words
+(``boobs``, ``tits``, ``ass``) and anything about minors are not topics.
+
 ``what the fuck``, ``god damn it`` and ``fucked up`` are exclamations too (``@streamer
 what the fuck are you wearing``, ``kinda fucked up``), like the expletives they are
 made of.
@@ -107,6 +113,13 @@ _KICK = frozenset(["kick", "kicks", "kicking", "kickin", "kicked"])  # "you kick
 _POSSESSIVE = frozenset(["your", "ur", "yo", "yer", "his", "her", "my", "our", "their", "yall",
                          "whole", "lazy", "clumsy", "dumb", "stupid", "fat", "broke", "old",
                          "bitch", "punk", "sorry"])  # fmt: skip
+#: Sexual topics and mostly-harmless listed words (see the module docstring): matched terms.
+_TOPICS = frozenset(
+    ["hentai", "yaoi", "yuri", "cum", "cumming", "horny", "viagra", "penis", "penises",
+     "piss", "pissing", "boner", "boners", "bdsm", "nude", "nudity", "porn", "vibrator",
+     "semen", "jizz", "jizzed", "dildo", "fetish", "omorashi", "twink", "weiner", "wiener",
+     "sheet", "sheets", "peter", "peters"]
+)  # fmt: skip
 #: Words that make a remark about someone's ``ass`` sexual (their :func:`skeleton`).
 _SEXUAL_CUES = frozenset(
     skeleton(w)
@@ -199,6 +212,8 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
         return False  # exclamations only, and no abusive phrase (checked above)
     if terms and all(t in _ASS for t in terms) and _ass_idiom(words):
         return False
+    if terms and all(t in _TOPICS for t in terms) and not _sexual_cue(words):
+        return False
     keys = {skeleton(t.split(" ")[0]) for t in terms} - {""}
     hits = [i for i, w in enumerate(words) if any(k in skeleton(w) for k in keys)]
     if not hits:  # no term to anchor on (none given, or spread over joined letters)
@@ -231,11 +246,15 @@ def _is_outburst(norm: str) -> bool:
     return all(not w or skeleton(w) in _FILLER for w in words)
 
 
+def _sexual_cue(words: list[str]) -> bool:
+    return any(skeleton(w) in _SEXUAL_CUES for w in words)
+
+
 def _ass_idiom(words: list[str]) -> bool:
     """Every ``ass`` follows a possessive (``your ass``, ``yo clumsy ass``) or ``kick``,
     and nothing sexual is said (see the module docstring)."""
     spots = [i for i, w in enumerate(words) if w in _ASS]
-    if not spots or any(skeleton(w) in _SEXUAL_CUES for w in words):
+    if not spots or _sexual_cue(words):
         return False
     return all(any(w in _POSSESSIVE for w in words[max(0, i - 2) : i])
                or (i > 0 and words[i - 1] in _KICK) for i in spots)  # fmt: skip

@@ -216,6 +216,13 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("i see you kick ass!", ["ass"], False),
         ("You're kicking ass though man", ["ass"], False),
         ("you ass", ["ass"], True),
+        # r11: a sexual topic is talk about content unless something sexual is said
+        ("did you see the yaoi", ["yaoi"], False),
+        ("check your character sheet", ["sheet"], False),
+        ("@mel so horny you cant type", ["horny"], False),
+        ("i want your cum", ["cum"], True),
+        ("show me your penis", ["penis"], True),
+        ("your boobs are tiny", ["boobs"], True),  # a body word, not a topic
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(

@@ -401,13 +401,14 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
     }
     # what the current rules still flag of each audit, and how many of those are toxic: a
     # change that moves one of these was measured on every audit (docs/labelling.md)
-    assert rule_scorer.version.startswith("rules-r10-")
+    assert rule_scorer.version.startswith("rules-r11-")
     assert {k: (a.still_flagged, a.true_flags) for k, a in results.items()} == {
-        # r10: the whole chat, emotes and `what the fuck` name nobody (no toxic flag lost)
-        ("bocru_en", "rules-r4-medium"): (70, 7),
-        ("hasanabi_en", "rules-r4-medium"): (77, 30),
-        ("bocru_en", "rules-r5-medium"): (95, 9),
-        ("hasanabi_en", "rules-r5-medium"): (84, 19),
+        # r10: the whole chat, emotes and `what the fuck` name nobody; r11: sexual topics
+        # need a sexual cue (no toxic flag lost)
+        ("bocru_en", "rules-r4-medium"): (54, 7),
+        ("hasanabi_en", "rules-r4-medium"): (75, 30),
+        ("bocru_en", "rules-r5-medium"): (82, 9),
+        ("hasanabi_en", "rules-r5-medium"): (83, 19),
         # r9 drops an order ending in 임마
         ("twitch_chat_ko_boostcamp", "rules-r5-medium"): (65, 36),
         ("twitch_chat_ko_boostcamp", "rules-r6-medium"): (71, 48),
@@ -415,8 +416,8 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("hasanabi_en", "rules-r7-added"): (2, 0),  # that name nobody (read in full)
         ("twitch_chat_ko_boostcamp", "rules-r9-medium"): (38, 18),
         ("parkeunsang_ko", "rules-r9-medium"): (11, 7),
-        ("hasanabi_en", "rules-r10-medium"): (100, 30),
-        ("bocru_en", "rules-r10-medium"): (45, 5),
+        ("hasanabi_en", "rules-r10-medium"): (97, 30),
+        ("bocru_en", "rules-r10-medium"): (34, 5),
     }
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
@@ -472,11 +473,11 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     assert high["ko"].true_flags == 24
     assert (medium["ko"].flagged, medium["ko"].true_flags) == (30, 22)  # a census: 73 %
     assert medium["ko"].recall > 0.8  # measured: 22/25
-    assert (medium["en"].flagged, medium["en"].true_flags) == (64, 10)  # a census: 16 %
+    assert (medium["en"].flagged, medium["en"].true_flags) == (39, 10)  # a census (r10: 64)
     # esports chat: every medium flag of rules r3 and every one r7 added was labelled (the
     # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
-    assert medium["en-esports"].precision > 0.75  # measured: 193/248
+    assert medium["en-esports"].precision > 0.75  # measured: 193/245
     # r10 lets pass `TOPH YOU HAVE NO IDEA WHAT THE FUCK YOURE SAYING` (said to a caster)
     assert medium["en-esports"].true_flags == 193
     # a log that is not the one labelled is refused, naming the line
