@@ -398,6 +398,7 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("parkeunsang_ko", "rules-r9-medium"): (11, 7),  # every r9 flag of a chat never read
         ("hasanabi_en", "rules-r10-medium"): (100, 30),  # r10 flags not read before
         ("bocru_en", "rules-r10-medium"): (45, 5),  # every r10 flag not read before
+        ("hasanabi_en", "rules-r11-medium"): (100, 32),  # every r11 flag not read before
     }
     # what the current rules still flag of each audit, and how many of those are toxic: a
     # change that moves one of these was measured on every audit (docs/labelling.md)
@@ -418,6 +419,7 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         ("parkeunsang_ko", "rules-r9-medium"): (11, 7),
         ("hasanabi_en", "rules-r10-medium"): (97, 30),
         ("bocru_en", "rules-r10-medium"): (34, 5),
+        ("hasanabi_en", "rules-r11-medium"): (100, 32),
     }
     rows = AUDIT.read_text().splitlines()
     header = next(i for i, line in enumerate(rows) if line.startswith("source\t"))
