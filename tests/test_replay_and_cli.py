@@ -480,7 +480,7 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
     assert medium["en-esports"].precision > 0.75  # measured: 193/245
-    # r10 lets pass `TOPH YOU HAVE NO IDEA WHAT THE FUCK YOURE SAYING` (said to a caster)
+    # r10 lets pass a caster told he has "no idea what the fuck" he is saying (toxic)
     assert medium["en-esports"].true_flags == 193
     # a log that is not the one labelled is refused, naming the line
     first = next(x for x in labelled if x.lang == "ko")
