@@ -73,8 +73,9 @@ def initial_scorer(settings: Settings) -> Scorer:
         if fallback is None:
             fallback = load_scorer("bundled", settings.data_dir)
             source = "the bundled model"
-        _log.warning("%s; starting with %s (%s) and checking again later", exc, source,
-                     fallback.version)  # fmt: skip
+        _log.warning(
+            "%s; starting with %s (%s) and checking again later", exc, source, fallback.version
+        )
         return fallback
 
 
@@ -182,8 +183,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 await rt.stack.enter_async_context(server)
                 _log.info(
                     "metrics on http://%s:%d/metrics, health on /healthz",
-                    settings.metrics_host, settings.metrics_port,
-                )  # fmt: skip
+                    settings.metrics_host,
+                    settings.metrics_port,
+                )
 
             async def read() -> None:
                 try:
@@ -203,8 +205,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 
-                    watcher = ModelWatcher(uri, settings.model_cache_dir, rt.pipeline,
-                                           settings.model_refresh_s)  # fmt: skip
+                    watcher = ModelWatcher(
+                        uri, settings.model_cache_dir, rt.pipeline, settings.model_refresh_s
+                    )
                     tg.create_task(watcher.run(stop), name="model-watcher")
             stats = rt.pipeline.stats
             _log.info(

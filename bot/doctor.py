@@ -34,8 +34,12 @@ async def _irc(settings: Settings, within: float) -> Check:
         )
         writer.close()
     except (OSError, TimeoutError, ssl.SSLError) as exc:
-        return Check("twitch irc", False, f"cannot reach {endpoint}: {exc or 'timeout'}",
-                     "check the network and CHATWARDEN_IRC_URL")  # fmt: skip
+        return Check(
+            "twitch irc",
+            False,
+            f"cannot reach {endpoint}: {exc or 'timeout'}",
+            "check the network and CHATWARDEN_IRC_URL",
+        )
     return Check("twitch irc", True, f"{endpoint} reachable")
 
 
@@ -47,8 +51,12 @@ async def _database(path: Path) -> Check:
         folder = path.parent.resolve()
         if folder.is_dir() and os.access(folder, os.W_OK):
             return Check("database", True, f"{path} will be created at the first run")
-        return Check("database", False, f"cannot create {path}: {folder} is missing or "
-                     "read-only", "create the folder or point CHATWARDEN_DB elsewhere")  # fmt: skip
+        return Check(
+            "database",
+            False,
+            f"cannot create {path}: {folder} is missing or read-only",
+            "create the folder or point CHATWARDEN_DB elsewhere",
+        )
     try:
         async with Database.open(path) as db:
             flags = await db.count("flagged_messages")
@@ -79,25 +87,45 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
     if settings.channels:
         checks.append(Check("channels", True, ", ".join(f"#{c}" for c in settings.channels)))
     else:
-        checks.append(Check("channels", False, "no channel to watch",
-                            "set CHATWARDEN_CHANNELS or pass run --channel NAME"))  # fmt: skip
-    checks.append(Check(
-        "twitch login", True,
-        "anonymous, read-only (justinfan)" if settings.anonymous
-        else f"bot account {settings.twitch_login}",
-    ))  # fmt: skip
-    checks.append(Check(
-        "discord webhook", True,
-        "configured (Discord webhook URL)" if settings.discord_webhook_url
-        else "not set: reports go to the log",
-    ))  # fmt: skip
+        checks.append(
+            Check(
+                "channels",
+                False,
+                "no channel to watch",
+                "set CHATWARDEN_CHANNELS or pass run --channel NAME",
+            )
+        )
+    checks.append(
+        Check(
+            "twitch login",
+            True,
+            "anonymous, read-only (justinfan)"
+            if settings.anonymous
+            else f"bot account {settings.twitch_login}",
+        )
+    )
+    checks.append(
+        Check(
+            "discord webhook",
+            True,
+            "configured (Discord webhook URL)"
+            if settings.discord_webhook_url
+            else "not set: reports go to the log",
+        )
+    )
     data = settings.data_dir
     if data is not None and (data / "wordlists").is_dir():
         checks.append(Check("data dir", True, str(data)))
     else:
-        checks.append(Check("data dir", data is not None, f"{data}: no wordlists/ inside"
-                            if data else "not set", "set CHATWARDEN_DATA_DIR (needed by the rule "
-                            "scorer, training and replay of the sample logs)"))  # fmt: skip
+        checks.append(
+            Check(
+                "data dir",
+                data is not None,
+                f"{data}: no wordlists/ inside" if data else "not set",
+                "set CHATWARDEN_DATA_DIR (needed by the rule "
+                "scorer, training and replay of the sample logs)",
+            )
+        )
     checks.append(_model(settings))
     checks.append(await _database(settings.db))
     checks.append(await _irc(settings, irc_timeout))

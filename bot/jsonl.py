@@ -54,8 +54,10 @@ def _output(score: Score, flagged: bool) -> str:
     labels = json.dumps(list(score.labels), ensure_ascii=False) if score.labels else "[]"
     why = json.dumps(list(score.evidence), ensure_ascii=False) if score.evidence else "[]"
     flag = "true" if flagged else "false"
-    return (f'{{"score": {round(score.probability, 6)!r}, "flagged": {flag}, '
-            f'"labels": {labels}, "why": {why}}}')  # fmt: skip
+    return (
+        f'{{"score": {round(score.probability, 6)!r}, "flagged": {flag}, '
+        f'"labels": {labels}, "why": {why}}}'
+    )
 
 
 def verdicts(scorer: Scorer, threshold: float, texts: Sequence[str]) -> list[str]:
@@ -63,8 +65,7 @@ def verdicts(scorer: Scorer, threshold: float, texts: Sequence[str]) -> list[str
     drove it (the rules' matched terms, or a network's occlusion)."""
     scored = scorer.score(texts)
     explain = getattr(scorer, "explain", None)
-    unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold
-                   and not s.evidence]  # fmt: skip
+    unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold and not s.evidence]
     if explain is not None and unexplained:
         for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
             scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
@@ -117,9 +118,12 @@ class _Verdicts:
             return verdicts(self.scorer, self.threshold, texts)
         if self._pool is None:
             # fork: the workers start with the loaded scorer, nothing is pickled
-            self._pool = ProcessPoolExecutor(n, multiprocessing.get_context("fork"),
-                                             initializer=_start_worker,
-                                             initargs=(self.scorer, self.threshold))  # fmt: skip
+            self._pool = ProcessPoolExecutor(
+                n,
+                multiprocessing.get_context("fork"),
+                initializer=_start_worker,
+                initargs=(self.scorer, self.threshold),
+            )
         out = [""] * len(texts)
         try:
             # interleaved shares: each worker gets a like mix of short and long lines

@@ -44,8 +44,11 @@ def default_logs(data_dir: Path) -> dict[str, list[Path]]:
     chat and the English esports chat (irssi logs), all with user names. The esports logs
     have no licence: they are measured on, never trained on or copied."""
     ko = [data_dir / _KO / f"#{name}.log.gz" for name in ("yd0821", "yapyap30", "runner0608")]
-    en = [data_dir / _EN / "chat.log", *sorted((data_dir / _EN).glob("*.txt")),
-          *sorted((data_dir / _EN / "dist").glob("*.txt"))]  # fmt: skip
+    en = [
+        data_dir / _EN / "chat.log",
+        *sorted((data_dir / _EN).glob("*.txt")),
+        *sorted((data_dir / _EN / "dist").glob("*.txt")),
+    ]
     esports = [
         data_dir / _ESPORTS / name
         for name in ("#mew2king.log", "#mvg_league.log", "beyondthesummit_2017-03-04.log")
@@ -79,10 +82,15 @@ class LiveChatResult:
         return 10_000 * self.users_reported / max(1, self.messages)
 
     def figures(self) -> dict[str, float | int | str]:
-        return {"chat": self.chat, "messages": self.messages, "flagged": self.flagged,
-                "flagged_per_10k": round(self.flagged_per_10k, 1), "reports": self.reports,
-                "users_reported": self.users_reported,
-                "users_reported_per_10k": round(self.users_reported_per_10k, 2)}  # fmt: skip
+        return {
+            "chat": self.chat,
+            "messages": self.messages,
+            "flagged": self.flagged,
+            "flagged_per_10k": round(self.flagged_per_10k, 1),
+            "reports": self.reports,
+            "users_reported": self.users_reported,
+            "users_reported_per_10k": round(self.users_reported_per_10k, 2),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +109,11 @@ class BanResult:
         return self.never_banned_flagged / max(1, self.never_banned_messages)
 
     def figures(self) -> dict[str, float | int]:
-        return {**asdict(self), "ban_recall": round(self.ban_recall, 4),
-                "never_banned_flag_rate": round(self.never_banned_rate, 4)}  # fmt: skip
+        return {
+            **asdict(self),
+            "ban_recall": round(self.ban_recall, 4),
+            "never_banned_flag_rate": round(self.never_banned_rate, 4),
+        }
 
 
 def _verdicts(scorer: Scorer, policy: Policy, messages: Sequence[ChatMessage]) -> list[Score]:
@@ -145,8 +156,17 @@ def evaluate_live_chat(
         if chat == "ko":
             ko_scored = list(zip(messages, verdicts, strict=True))
         top = Counter(normalize(text) for _, text in flagged).most_common(10)
-        results.append(LiveChatResult(chat, len(messages), len(flagged), reports, len(reported),
-                                      tuple(top), _stratified(flagged, sample, rng)))  # fmt: skip
+        results.append(
+            LiveChatResult(
+                chat,
+                len(messages),
+                len(flagged),
+                reports,
+                len(reported),
+                tuple(top),
+                _stratified(flagged, sample, rng),
+            )
+        )
     gate = Policy.for_sensitivity(config, sensitivity)
     ban = _ban_result(scorer, gate, ban_logs, ko_scored) if ban_logs else None
     return results, ban
@@ -176,8 +196,11 @@ def _ban_result(
     targets = [m for path in ban_logs for m in read_ban_targets(path)]
     banned = {m.login for m in targets}
     verdicts = _verdicts(scorer, policy, targets)
-    ban_flagged = sum(1 for m, v in zip(targets, verdicts, strict=True)
-                      if policy.flags(m, v.probability, v.evidence))  # fmt: skip
+    ban_flagged = sum(
+        1
+        for m, v in zip(targets, verdicts, strict=True)
+        if policy.flags(m, v.probability, v.evidence)
+    )
     clean = [(m, v) for m, v in ko_scored if m.login not in banned]
     clean_flagged = sum(1 for m, v in clean if policy.flags(m, v.probability, v.evidence))
     return BanResult(len(targets), ban_flagged, len(clean), clean_flagged)
@@ -213,15 +236,19 @@ class LabelResult:
         return self.true_flags / self.toxic if self.toxic else float("nan")
 
     def figures(self) -> dict[str, float | int | str]:
-        return {**asdict(self), "precision": round(self.precision, 4),
-                "recall": round(self.recall, 4)}  # fmt: skip
+        return {
+            **asdict(self),
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+        }
 
 
 def _reference_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a label-reference TSV (``#`` lines are comments)."""
     with path.open(encoding="utf-8") as handle:
-        return list(csv.DictReader((line for line in handle if not line.startswith("#")),
-                                   delimiter="\t"))  # fmt: skip
+        return list(
+            csv.DictReader((line for line in handle if not line.startswith("#")), delimiter="\t")
+        )
 
 
 def text_hash(text: str) -> str:
@@ -234,7 +261,11 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
     wanted: dict[str, dict[int, tuple[str, str, str, int]]] = {}
     for row in _reference_rows(path):
         wanted.setdefault(row["source"], {})[int(row["line"])] = (
-            row["sha256"], row["lang"], row["stratum"], int(row["label"]))  # fmt: skip
+            row["sha256"],
+            row["lang"],
+            row["stratum"],
+            int(row["label"]),
+        )
     out: list[LabeledChat] = []
     for source, lines in wanted.items():
         log = data_dir / source
@@ -285,7 +316,10 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
     wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
     for row in _reference_rows(path):
         wanted.setdefault(row["source"], {})[int(row["index"])] = (
-            row["sha256"], row["stratum"], int(row["label"]))  # fmt: skip
+            row["sha256"],
+            row["stratum"],
+            int(row["label"]),
+        )
     out = []
     for source, items in wanted.items():
         if "/" in source:  # a log in the data dir; `index` is its line number
@@ -325,11 +359,17 @@ def evaluate_audit(
     out = []
     # per chat, oldest rules first (r4 … r9, r10: the revision compared as a number)
     for source, stratum in sorted({(x.source, x.stratum) for x in audit}, key=_in_order):
-        rows = [(x, v) for x, v in zip(audit, verdicts, strict=True)
-                if (x.source, x.stratum) == (source, stratum)]  # fmt: skip
+        rows = [
+            (x, v)
+            for x, v in zip(audit, verdicts, strict=True)
+            if (x.source, x.stratum) == (source, stratum)
+        ]
         kept = [x.label for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
-        out.append(AuditResult(source, stratum, len(rows), sum(x.label for x, _ in rows),
-                               len(kept), sum(kept)))  # fmt: skip
+        out.append(
+            AuditResult(
+                source, stratum, len(rows), sum(x.label for x, _ in rows), len(kept), sum(kept)
+            )
+        )
     return out
 
 
@@ -342,6 +382,13 @@ def evaluate_labels(
     for chat in sorted({x.chat for x in labeled}):
         rows = [(x, v) for x, v in zip(labeled, verdicts, strict=True) if x.chat == chat]
         flagged = [x for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
-        out.append(LabelResult(chat, len(rows), sum(x.label for x, _ in rows), len(flagged),
-                               sum(x.label for x in flagged)))  # fmt: skip
+        out.append(
+            LabelResult(
+                chat,
+                len(rows),
+                sum(x.label for x, _ in rows),
+                len(flagged),
+                sum(x.label for x in flagged),
+            )
+        )
     return out

@@ -115,8 +115,9 @@ def _templates(server: FakeTwitchServer, chat: Sequence[tuple[str, str]]) -> lis
     out = []
     for i, (login, text) in enumerate(chat):
         user_id = str(10_000 + hash(login) % 10**7)
-        line = server.privmsg_line(CHANNEL, login, text, msg_id=f"bench-{i:09d}",
-                                   user_id=user_id, sent_ms=999)  # fmt: skip
+        line = server.privmsg_line(
+            CHANNEL, login, text, msg_id=f"bench-{i:09d}", user_id=user_id, sent_ms=999
+        )
         head, _, tail = line.partition("tmi-sent-ts=999;")
         out.append((head + "tmi-sent-ts=", ";" + tail + "\r\n"))
     return out
@@ -166,9 +167,15 @@ async def load_test(
             lines = _templates(irc, chat)
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "run", env=env, cwd=tmp,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
+                sys.executable,
+                "-m",
+                "bot",
+                "run",
+                env=env,
+                cwd=tmp,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.PIPE,
+            )
             try:
                 await irc.wait_joined({CHANNEL}, within=120)
                 ready = time.monotonic() - started
@@ -186,8 +193,9 @@ async def load_test(
                 raise RuntimeError(f"the bot exited with {proc.returncode}: {err.decode()[-2000:]}")
             with sqlite3.connect(Path(tmp) / "bench.db") as conn:
                 (stored,) = conn.execute("SELECT count(*) FROM seen_messages").fetchone()
-    return LoadResult(rate, len(lines), int(stored), seconds, p50 * 1000, p99 * 1000,
-                      top * 1000, ready, rss)  # fmt: skip
+    return LoadResult(
+        rate, len(lines), int(stored), seconds, p50 * 1000, p99 * 1000, top * 1000, ready, rss
+    )
 
 
 async def _wait_scored(

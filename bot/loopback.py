@@ -30,8 +30,17 @@ from typing import Any
 
 from aiohttp import web
 
-__all__ = ["FakeClient", "FakeDiscord", "FakeTwitchServer", "Scripted", "embed_problems",
-           "escape_tag", "free_port", "rate_limited", "server_error"]  # fmt: skip
+__all__ = [
+    "FakeClient",
+    "FakeDiscord",
+    "FakeTwitchServer",
+    "Scripted",
+    "embed_problems",
+    "escape_tag",
+    "free_port",
+    "rate_limited",
+    "server_error",
+]
 
 
 def escape_tag(value: str) -> str:
@@ -258,10 +267,15 @@ def rate_limited(retry_after: float) -> Scripted:
     return Scripted(
         429,
         {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
-        {"Retry-After": str(max(1, int(retry_after))), "X-RateLimit-Scope": "user",
-         "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
-         "X-RateLimit-Reset-After": str(retry_after), "Via": "1.1 google"},
-    )  # fmt: skip
+        {
+            "Retry-After": str(max(1, int(retry_after))),
+            "X-RateLimit-Scope": "user",
+            "X-RateLimit-Limit": "5",
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset-After": str(retry_after),
+            "Via": "1.1 google",
+        },
+    )
 
 
 def server_error(status: int = 500) -> Scripted:

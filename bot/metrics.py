@@ -28,8 +28,28 @@ __all__ = ["BotMetrics", "MetricsServer"]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Decision-delay buckets (seconds): fine where the bot's own latency lives (ms), coarse
 #: beyond, where only Twitch's delivery delay or clock skew can take it.
-DELAY_BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075,
-                 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)  # fmt: skip
+DELAY_BUCKETS = (
+    0.001,
+    0.002,
+    0.003,
+    0.005,
+    0.0075,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+)
 
 
 class _LiveCollector(Collector):
@@ -59,14 +79,18 @@ class _LiveCollector(Collector):
         depth = GaugeMetricFamily("chatwarden_queue_depth", "Messages waiting to be scored.")
         depth.add_metric([], m.pipeline.batcher.depth)
         yield depth
-        yield counter("backpressure_waits", "Times reading waited for the scorer.",
-                      m.pipeline.batcher.stats.backpressure_waits)  # fmt: skip
+        yield counter(
+            "backpressure_waits",
+            "Times reading waited for the scorer.",
+            m.pipeline.batcher.stats.backpressure_waits,
+        )
         if m.irc is not None:
             i = m.irc.stats
             yield counter("irc_reconnects", "IRC reconnections.", i.reconnects)
             yield counter("irc_lines", "IRC lines read.", i.lines)
-            bad = CounterMetricFamily("chatwarden_irc_bad_lines", "IRC lines skipped.",
-                                      labels=["reason"])  # fmt: skip
+            bad = CounterMetricFamily(
+                "chatwarden_irc_bad_lines", "IRC lines skipped.", labels=["reason"]
+            )
             bad.add_metric(["malformed"], i.malformed)
             bad.add_metric(["oversized"], i.oversized)
             bad.add_metric(["bad_utf8"], i.bad_utf8)
@@ -93,13 +117,17 @@ class BotMetrics:
         self.registry = CollectorRegistry()
         self.registry.register(_LiveCollector(self))
         self.batch_size = Histogram(
-            "chatwarden_batch_size", "Messages per scored batch.", registry=self.registry,
+            "chatwarden_batch_size",
+            "Messages per scored batch.",
+            registry=self.registry,
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
-        )  # fmt: skip
+        )
         self.scoring_seconds = Histogram(
-            "chatwarden_scoring_seconds", "Scorer time per batch.", registry=self.registry,
+            "chatwarden_scoring_seconds",
+            "Scorer time per batch.",
+            registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
-        )  # fmt: skip
+        )
 
         self.write_seconds = Histogram(
             "chatwarden_write_seconds",
@@ -107,18 +135,20 @@ class BotMetrics:
             "and the SQLite transaction, retries of a locked or failing database included.",
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
-        )  # fmt: skip
+        )
 
         self.decision_delay = Histogram(
             "chatwarden_decision_delay_seconds",
             "From a message's Twitch timestamp (tmi-sent-ts) to its stored decision; "
             "includes Twitch's own delivery delay and any clock skew.",
-            registry=self.registry, buckets=DELAY_BUCKETS,
-        )  # fmt: skip
-        self.decision_delay_max = Gauge(
-            "chatwarden_decision_delay_max_seconds", "Longest decision delay seen.",
             registry=self.registry,
-        )  # fmt: skip
+            buckets=DELAY_BUCKETS,
+        )
+        self.decision_delay_max = Gauge(
+            "chatwarden_decision_delay_max_seconds",
+            "Longest decision delay seen.",
+            registry=self.registry,
+        )
         self._delay_max = 0.0
 
     def observe_batch(self, size: int, seconds: float) -> None:
@@ -180,6 +210,7 @@ class MetricsServer:
     async def _health(self, request: web.Request) -> web.Response:
         ok, checks = self.metrics.health()
         return web.Response(
-            text=json.dumps({"ok": ok, **checks}), status=200 if ok else 503,
+            text=json.dumps({"ok": ok, **checks}),
+            status=200 if ok else 503,
             content_type="application/json",
-        )  # fmt: skip
+        )

@@ -29,11 +29,18 @@ def to_moderation_event(event: Event, at: float) -> ModerationEvent | None:
         if event.target_login is None:
             return ModerationEvent(event.channel, "clear", at)
         kind = "ban" if event.ban_duration is None else "timeout"
-        return ModerationEvent(event.channel, kind, at, event.target_login, event.target_user_id,
-                               duration=event.ban_duration)  # fmt: skip
+        return ModerationEvent(
+            event.channel,
+            kind,
+            at,
+            event.target_login,
+            event.target_user_id,
+            duration=event.ban_duration,
+        )
     if isinstance(event, ClearMsg):
-        return ModerationEvent(event.channel, "delete", at, event.login, None,
-                               event.target_msg_id, text=event.text)  # fmt: skip
+        return ModerationEvent(
+            event.channel, "delete", at, event.login, None, event.target_msg_id, text=event.text
+        )
     return None
 
 

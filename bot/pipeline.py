@@ -66,8 +66,11 @@ def explain_flags(
     explain = getattr(scorer, "explain", None)
     if explain is None:
         return scores
-    wanted = [i for i, (m, s) in enumerate(zip(messages, scores, strict=True))
-              if not s.evidence and policy.flags(m, s.probability)]  # fmt: skip
+    wanted = [
+        i
+        for i, (m, s) in enumerate(zip(messages, scores, strict=True))
+        if not s.evidence and policy.flags(m, s.probability)
+    ]
     if not wanted:
         return scores
     out = list(scores)

@@ -80,8 +80,9 @@ class Sensitivity:
 
 def with_sensitivity(config: PolicyConfig, name: str) -> PolicyConfig:
     require_target, floor = SENSITIVITIES[name]
-    return replace(config, require_target=require_target,
-                   flag_threshold=max(config.flag_threshold, floor))  # fmt: skip
+    return replace(
+        config, require_target=require_target, flag_threshold=max(config.flag_threshold, floor)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,8 +48,12 @@ class ModelWatcher:
         try:
             ref = await asyncio.to_thread(registry.resolve, self.uri)
         except (ModelError, OSError) as exc:
-            _log.warning("model check for %s failed (%s); keeping %s", self.uri, exc,
-                         self.pipeline.scorer.version)  # fmt: skip
+            _log.warning(
+                "model check for %s failed (%s); keeping %s",
+                self.uri,
+                exc,
+                self.pipeline.scorer.version,
+            )
             return False
         current = self.pipeline.scorer.version
         if ref.label == current or ref.label in self.refused:
@@ -65,6 +69,10 @@ class ModelWatcher:
         self.pipeline.scorer = scorer
         self.swaps += 1
         (self.cache_dir / "last.txt").write_text(f"{folder.name}\n{ref.label}\n", encoding="utf-8")
-        _log.info("switched model %s → %s in %.2f s (at the next batch)", current, ref.label,
-                  time.perf_counter() - started)  # fmt: skip
+        _log.info(
+            "switched model %s → %s in %.2f s (at the next batch)",
+            current,
+            ref.label,
+            time.perf_counter() - started,
+        )
         return True

@@ -130,14 +130,21 @@ def iter_log(
             if local:
                 yy, mo, dd, half, hh, mi, ss, name, text = local.groups()
                 hour = int(hh) % 12 + (12 if half == "오후" else 0)
-                sent = datetime(2000 + int(yy), int(mo), int(dd), hour, int(mi), int(ss),
-                                tzinfo=tz)  # fmt: skip
+                sent = datetime(2000 + int(yy), int(mo), int(dd), hour, int(mi), int(ss), tzinfo=tz)
                 last_time = sent.timestamp()
                 stats.messages += 1
-                yield number, line, ChatMessage(
-                    synthetic_msg_id(path.name, number), channel, name.lower(), name, text,
-                    last_time,
-                )  # fmt: skip
+                yield (
+                    number,
+                    line,
+                    ChatMessage(
+                        synthetic_msg_id(path.name, number),
+                        channel,
+                        name.lower(),
+                        name,
+                        text,
+                        last_time,
+                    ),
+                )
                 continue
             irssi = _IRSSI_MSG.match(line) or _IRSSI_ACTION.match(line)
             if irssi:
@@ -146,16 +153,28 @@ def iter_log(
                 last_time = (day + timedelta(hours=int(hh), minutes=int(mi))).timestamp()
                 stats.messages += 1
                 badge = _IRSSI_BADGES.get(symbol.strip())
-                yield number, line, ChatMessage(
-                    synthetic_msg_id(path.name, number), channel, name.lower(), name, text,
-                    last_time, badges=frozenset({badge} if badge else ()),
-                    is_action=len(rest) == 2,
-                )  # fmt: skip
+                yield (
+                    number,
+                    line,
+                    ChatMessage(
+                        synthetic_msg_id(path.name, number),
+                        channel,
+                        name.lower(),
+                        name,
+                        text,
+                        last_time,
+                        badges=frozenset({badge} if badge else ()),
+                        is_action=len(rest) == 2,
+                    ),
+                )
                 continue
             dated = _IRSSI_DATE.match(line)
             if dated:
-                month_day, year = (dated.group(1), dated.group(2)) if dated.group(1) else (
-                    dated.group(3), dated.group(4))  # fmt: skip
+                month_day, year = (
+                    (dated.group(1), dated.group(2))
+                    if dated.group(1)
+                    else (dated.group(3), dated.group(4))
+                )
                 day = datetime.strptime(f"{month_day} {year}", "%b %d %Y").replace(tzinfo=UTC)
                 yield number, line, None
                 continue
@@ -175,8 +194,11 @@ def iter_log(
             if message is not None:
                 last_time = message.sent_at
                 stats.messages += 1
-            elif (not line.startswith(("#", "[", ":", "~", "@", "---")) and "—" not in line
-                  and line[5:10] != " -!- "):  # fmt: skip
+            elif (
+                not line.startswith(("#", "[", ":", "~", "@", "---"))
+                and "—" not in line
+                and line[5:10] != " -!- "
+            ):
                 stats.skipped += 1
             yield number, line, message
 

@@ -55,8 +55,12 @@ def ban_set(data_dir: Path, negatives: int = 20_000, seed: int = 7) -> BanSet:
     ko_dir = data_dir / "twitch_chat_ko_boostcamp" / "twitch"
     targets = [m for path in sorted(ko_dir.glob("*.log.gz")) for m in read_ban_targets(path)]
     banned = {m.login for m in targets}
-    clean = [m.text for path in default_logs(data_dir)["ko"] for m in read_chat_log(path)
-             if m.login not in banned]  # fmt: skip
+    clean = [
+        m.text
+        for path in default_logs(data_dir)["ko"]
+        for m in read_chat_log(path)
+        if m.login not in banned
+    ]
     clean = random.Random(seed).sample(clean, min(negatives, len(clean)))
     return BanSet([m.text for m in targets] + clean, [1] * len(targets) + [0] * len(clean))
 
@@ -93,19 +97,23 @@ def compare_semi_supervised(
     bans = ban_set(data_dir)
     held_out = set(bans.texts)
     per_source = unlabeled_lines // max(1, len(CHAT_SOURCES))
-    unlabeled = [t for _, t in iter_chat(data_dir, config.langs, per_source)
-                 if t not in held_out]  # fmt: skip
+    unlabeled = [t for _, t in iter_chat(data_dir, config.langs, per_source) if t not in held_out]
 
     started = time.perf_counter()
-    supervised = train(replace(config, max_examples=None), data_dir, progress=progress,
-                       examples=train_set + dev_set)  # fmt: skip
+    supervised = train(
+        replace(config, max_examples=None),
+        data_dir,
+        progress=progress,
+        examples=train_set + dev_set,
+    )
     models: list[tuple[str, Bundle, float, list[dict[str, float]]]] = [
         ("supervised", supervised.bundle, time.perf_counter() - started, supervised.history)
     ]
     for mode in MODES:
         started = time.perf_counter()
-        bundle, history = train_semi(mode, supervised, train_set, unlabeled, semi,
-                                     progress=progress)  # fmt: skip
+        bundle, history = train_semi(
+            mode, supervised, train_set, unlabeled, semi, progress=progress
+        )
         models.append((mode, bundle, time.perf_counter() - started, history))
 
     rows = []
@@ -117,8 +125,14 @@ def compare_semi_supervised(
         adv = {r.group: r.adv_f1 for r in evaluated}
         row = SemiRow(method, bundle.version, f1, adv, ap, recall, rate, seconds)
         rows.append(row)
-        bundle.metrics = {"method": method, "test_f1": f1, "adv_f1": adv, "ban_ap": ap,
-                          "ban_recall": recall, "never_banned_rate": rate}  # fmt: skip
+        bundle.metrics = {
+            "method": method,
+            "test_f1": f1,
+            "adv_f1": adv,
+            "ban_ap": ap,
+            "ban_recall": recall,
+            "never_banned_rate": rate,
+        }
         folder = save_bundle(bundle, out_dir / bundle.version)
         if track:
             _track(method, config, semi, row, history, folder, len(unlabeled), len(bans.labels))
@@ -126,36 +140,63 @@ def compare_semi_supervised(
 
 
 def _track(
-    method: str, config: TrainConfig, semi: SemiConfig, row: SemiRow,
-    history: list[dict[str, float]], folder: Path, unlabeled: int, ban_n: int,
-) -> None:  # fmt: skip
+    method: str,
+    config: TrainConfig,
+    semi: SemiConfig,
+    row: SemiRow,
+    history: list[dict[str, float]],
+    folder: Path,
+    unlabeled: int,
+    ban_n: int,
+) -> None:
     from model.tracking import MlflowRun
 
     with MlflowRun(run_name=f"{config.arch}-{method}") as run:
-        params: dict[str, Any] = {**config.params(), "method": method,
-                                  "unlabeled_texts": unlabeled, "ban_set": ban_n}  # fmt: skip
+        params: dict[str, Any] = {
+            **config.params(),
+            "method": method,
+            "unlabeled_texts": unlabeled,
+            "ban_set": ban_n,
+        }
         if method != "supervised":
             params.update({f"semi_{k}": v for k, v in semi.params().items()})
         run.log_params(params)
         for step, metrics in enumerate(history, 1):
             if method == "supervised" or step % 50 == 0:
                 run.on_epoch(step, metrics)
-        run.log_metrics({**{f"test_{g}_f1": v for g, v in row.f1.items()},
-                         **{f"test_{g}_adv_f1": v for g, v in row.adv_f1.items()},
-                         "ban_ap": row.ban_ap, "ban_recall": row.ban_recall,
-                         "never_banned_flag_rate": row.never_banned_rate})  # fmt: skip
+        run.log_metrics(
+            {
+                **{f"test_{g}_f1": v for g, v in row.f1.items()},
+                **{f"test_{g}_adv_f1": v for g, v in row.adv_f1.items()},
+                "ban_ap": row.ban_ap,
+                "ban_recall": row.ban_recall,
+                "never_banned_flag_rate": row.never_banned_rate,
+            }
+        )
         run.log_artifacts(folder, "model")
 
 
 def markdown(rows: list[SemiRow]) -> str:
     groups = list(rows[0].f1) if rows else []
-    head = ["method", *[f"F1 {g}" for g in groups], *[f"adv F1 {g}" for g in groups],
-            "ban AP", "ban recall", "never-banned flagged", "train s"]  # fmt: skip
+    head = [
+        "method",
+        *[f"F1 {g}" for g in groups],
+        *[f"adv F1 {g}" for g in groups],
+        "ban AP",
+        "ban recall",
+        "never-banned flagged",
+        "train s",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|---" + "|---:" * (len(head) - 1) + "|"]
     for r in rows:
-        cells = [r.method, *[f"{r.f1[g]:.3f}" for g in groups],
-                 *[f"{r.adv_f1[g]:.3f}" for g in groups], f"{r.ban_ap:.3f}",
-                 f"{r.ban_recall:.1%}", f"{r.never_banned_rate:.1%}",
-                 f"{r.seconds:.0f}"]  # fmt: skip
+        cells = [
+            r.method,
+            *[f"{r.f1[g]:.3f}" for g in groups],
+            *[f"{r.adv_f1[g]:.3f}" for g in groups],
+            f"{r.ban_ap:.3f}",
+            f"{r.ban_recall:.1%}",
+            f"{r.never_banned_rate:.1%}",
+            f"{r.seconds:.0f}",
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

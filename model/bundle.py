@@ -104,5 +104,12 @@ def load_bundle(folder: Path) -> Bundle:
     metrics: dict[str, Any] = {}
     if (folder / "metrics.json").is_file():
         metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
-    return Bundle(network, config, tokenizer, thresholds, int(meta.get("max_len", 64)),
-                  str(meta.get("version", folder.name)), metrics)  # fmt: skip
+    return Bundle(
+        network,
+        config,
+        tokenizer,
+        thresholds,
+        int(meta.get("max_len", 64)),
+        str(meta.get("version", folder.name)),
+        metrics,
+    )

@@ -55,9 +55,14 @@ __all__ = [
 ]
 
 SHIPPABLE = (
-    "beep", "curse", "kmhas", "korean_malicious", "tweeteval_offensive", "tweeteval_hate",
+    "beep",
+    "curse",
+    "kmhas",
+    "korean_malicious",
+    "tweeteval_offensive",
+    "tweeteval_hate",
     "davidson",
-)  # fmt: skip
+)
 RESEARCH_ONLY = ("gametox",)
 SPLITS = ("train", "dev", "test")
 
@@ -117,8 +122,9 @@ def load_beep(root: Path, seed: int) -> Iterator[Example]:
                     split = "test"  # BEEP's own test labels are hidden
                 else:
                     split = "dev" if _holdout(row["comments"], seed, "beep") else "train"
-                yield Example(row["comments"], int(hate != "none"), "ko", "beep", split,
-                              frozenset(cats))  # fmt: skip
+                yield Example(
+                    row["comments"], int(hate != "none"), "ko", "beep", split, frozenset(cats)
+                )
 
 
 def load_curse(root: Path, seed: int) -> Iterator[Example]:
@@ -129,8 +135,14 @@ def load_curse(root: Path, seed: int) -> Iterator[Example]:
         fraction = _hash_fraction(normalize(text), seed, "curse")
         split = "test" if fraction < 0.1 else "dev" if fraction < 0.2 else "train"
         toxic = int(label.strip())
-        yield Example(text.strip(), toxic, "ko", "curse", split,
-                      frozenset({"profanity"}) if toxic else frozenset())  # fmt: skip
+        yield Example(
+            text.strip(),
+            toxic,
+            "ko",
+            "curse",
+            split,
+            frozenset({"profanity"}) if toxic else frozenset(),
+        )
 
 
 _KMHAS_HATE = {"0", "1", "2", "4", "5", "6", "7"}
@@ -152,8 +164,7 @@ def load_kmhas(root: Path, seed: int) -> Iterator[Example]:
                     cats.add("profanity")
                 if labels & _KMHAS_HATE:
                     cats.add("hate")
-                yield Example(row[0], int(labels != {"8"}), "ko", "kmhas", split,
-                              frozenset(cats))  # fmt: skip
+                yield Example(row[0], int(labels != {"8"}), "ko", "kmhas", split, frozenset(cats))
 
 
 def load_korean_malicious(root: Path, seed: int) -> Iterator[Example]:
@@ -166,8 +177,14 @@ def load_korean_malicious(root: Path, seed: int) -> Iterator[Example]:
                 continue  # 25 rows have no label
             toxic = int(row[1].strip() == "0")  # inverted: 0 = malicious
             split = "dev" if _holdout(row[0], seed, "kmc") else "train"
-            yield Example(row[0], toxic, "ko", "korean_malicious", split,
-                          frozenset({"insult"}) if toxic else frozenset())  # fmt: skip
+            yield Example(
+                row[0],
+                toxic,
+                "ko",
+                "korean_malicious",
+                split,
+                frozenset({"insult"}) if toxic else frozenset(),
+            )
 
 
 # -- English ------------------------------------------------------------------------------

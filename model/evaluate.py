@@ -143,14 +143,16 @@ def write_section(path: Path, name: str, command: str, body: str) -> None:
     """Replace the ``<!-- name:start -->…<!-- name:end -->`` section of a markdown file
     (appending it when absent), stamped with the command and the machine."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-    section = "\n".join([
-        start,
-        f"Produced by {command} on {platform.machine()} / {os.cpu_count()} cores, "
-        f"torch {torch.__version__}.",
-        "",
-        body,
-        end,
-    ])  # fmt: skip
+    section = "\n".join(
+        [
+            start,
+            f"Produced by {command} on {platform.machine()} / {os.cpu_count()} cores, "
+            f"torch {torch.__version__}.",
+            "",
+            body,
+            end,
+        ]
+    )
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n\n"
     if start in text and end in text:
         before, rest = text.split(start, 1)

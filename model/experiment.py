@@ -74,9 +74,14 @@ def _run(
     from model.tracking import MlflowRun
 
     tracked = run if isinstance(run, MlflowRun) else None
-    result = train(config, data_dir, progress=progress, examples=examples,
-                   teacher=teacher.teacher if teacher else None,
-                   on_epoch=tracked.on_epoch if tracked else None)  # fmt: skip
+    result = train(
+        config,
+        data_dir,
+        progress=progress,
+        examples=examples,
+        teacher=teacher.teacher if teacher else None,
+        on_epoch=tracked.on_epoch if tracked else None,
+    )
     bundle = result.bundle
     groups = evaluation_groups(examples)
     rows, metrics, curves = evaluate_scorer(config.arch, TorchScorer(bundle), groups)
@@ -88,14 +93,20 @@ def _run(
         "test": {r.group: r.as_dict() for r in rows},
     }
     if teacher is not None:
-        bundle.metrics["teacher"] = {**teacher.config.params(), **teacher.metrics(),
-                                     "teacher_weight": config.teacher_weight}  # fmt: skip
+        bundle.metrics["teacher"] = {
+            **teacher.config.params(),
+            **teacher.metrics(),
+            "teacher_weight": config.teacher_weight,
+        }
     folder = save_bundle(bundle, out_dir / bundle.version)
     if tracked is not None:
         tracked.log_metrics(
-            {f"test_{r.group}_{k}": float(getattr(r, k))
-             for r in rows for k in ("accuracy", "f1", "macro_f1", "ap", "adv_f1", "ms_per_128")}
-        )  # fmt: skip
+            {
+                f"test_{r.group}_{k}": float(getattr(r, k))
+                for r in rows
+                for k in ("accuracy", "f1", "macro_f1", "ap", "adv_f1", "ms_per_128")
+            }
+        )
         tracked.log_artifacts(folder, "model")
         with tempfile.TemporaryDirectory() as tmp:
             plots = Path(tmp)

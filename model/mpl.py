@@ -96,14 +96,20 @@ def train_semi(
     def encode(batch: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
         return _tensor(_encode(tokenizer, batch, max_len))
 
-    bar = tqdm(range(1, cfg.steps + 1), desc=f"{mode} student", unit="step",
-               disable=not progress, leave=False)  # fmt: skip
+    bar = tqdm(
+        range(1, cfg.steps + 1),
+        desc=f"{mode} student",
+        unit="step",
+        disable=not progress,
+        leave=False,
+    )
     for step in bar:
         li = rng.sample(range(len(labeled)), min(cfg.batch_size, len(labeled)))
         x_l = encode([augment(texts[i], rng, 0.2) for i in li])
         y_l = labels[li]
-        u = rng.sample(range(len(unlabeled)), min(cfg.batch_size * cfg.unlabeled_ratio,
-                                                  len(unlabeled)))  # fmt: skip
+        u = rng.sample(
+            range(len(unlabeled)), min(cfg.batch_size * cfg.unlabeled_ratio, len(unlabeled))
+        )
         weak = [unlabeled[i] for i in u]
         x_uw = encode(weak)
         x_us = encode([perturb(t, rng) for t in weak])
@@ -148,8 +154,12 @@ def train_semi(
             t_loss.backward()
             nn.utils.clip_grad_norm_(teacher.parameters(), 1.0)
             t_opt.step()
-            row = {"student_loss": s_loss.item(), "teacher_loss": t_loss.item(),
-                   "mpl_feedback": h, "mask_rate": mask.mean().item()}  # fmt: skip
+            row = {
+                "student_loss": s_loss.item(),
+                "teacher_loss": t_loss.item(),
+                "mpl_feedback": h,
+                "mask_rate": mask.mean().item(),
+            }
         history.append(row)
         if on_step is not None and step % 50 == 0:
             on_step(step, row)
@@ -165,9 +175,15 @@ def train_semi(
 
 
 def _finetune(
-    student: nn.Module, labeled: Sequence[Example], tokenizer: Any, max_len: int,
-    loss: nn.Module, cfg: SemiConfig, rng: random.Random, progress: bool,
-) -> None:  # fmt: skip
+    student: nn.Module,
+    labeled: Sequence[Example],
+    tokenizer: Any,
+    max_len: int,
+    loss: nn.Module,
+    cfg: SemiConfig,
+    rng: random.Random,
+    progress: bool,
+) -> None:
     """The last stage of both methods: the student learns the labeled set directly."""
     optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.finetune_lr)
     student.train()
@@ -175,10 +191,12 @@ def _finetune(
         order = list(range(len(labeled)))
         rng.shuffle(order)
         batches = [order[i : i + cfg.batch_size] for i in range(0, len(order), cfg.batch_size)]
-        for batch in tqdm(batches, desc=f"fine-tune {epoch + 1}", unit="batch",
-                          disable=not progress, leave=False):  # fmt: skip
-            ids, mask = _tensor(_encode(tokenizer, [augment(labeled[i].text, rng, 0.2)
-                                                    for i in batch], max_len))  # fmt: skip
+        for batch in tqdm(
+            batches, desc=f"fine-tune {epoch + 1}", unit="batch", disable=not progress, leave=False
+        ):
+            ids, mask = _tensor(
+                _encode(tokenizer, [augment(labeled[i].text, rng, 0.2) for i in batch], max_len)
+            )
             y = torch.tensor([float(labeled[i].label) for i in batch])
             out = loss(student(ids, mask)[0], y)
             optimizer.zero_grad(set_to_none=True)

@@ -138,8 +138,9 @@ class TorchScorer:
         new = list({w: None for split in words for w in split if w not in known})
         chunks = [new[start : start + _JOIN] for start in range(0, len(new), _JOIN)]
         joined = [f" {PAD} ".join(normalize_word(w) for w in chunk) for chunk in chunks]
-        for chunk, encoding in zip(chunks, self.bundle.tokenizer.encode_batch_fast(joined),
-                                   strict=True):  # fmt: skip
+        for chunk, encoding in zip(
+            chunks, self.bundle.tokenizer.encode_batch_fast(joined), strict=True
+        ):
             pieces: list[list[int]] = [[]]
             for i in encoding.ids:
                 if i == 0:
@@ -170,8 +171,9 @@ class TorchScorer:
 
     def _thresholds(self, texts: Sequence[str]) -> torch.Tensor:
         """Each text's decision threshold: its language's."""
-        by_lang = {lang: self.bundle.thresholds.get(lang, self._default_threshold)
-                   for lang in ("en", "ko")}  # fmt: skip
+        by_lang = {
+            lang: self.bundle.thresholds.get(lang, self._default_threshold) for lang in ("en", "ko")
+        }
         return torch.tensor([by_lang[language_of(t)] for t in texts], dtype=torch.float64)
 
     @staticmethod
@@ -209,8 +211,11 @@ class TorchScorer:
         for start, words in spans:
             base = scaled[start]
             without = [base - scaled[start + 1 + k] for k in range(len(words))]
-            rankings.append(sorted((k for k in range(len(words)) if without[k] >= 0.1),
-                                   key=lambda k: -without[k]))  # fmt: skip
+            rankings.append(
+                sorted(
+                    (k for k in range(len(words)) if without[k] >= 0.1), key=lambda k: -without[k]
+                )
+            )
         # when no single word matters, the words that score as toxic on their own (scored
         # only for those messages: most flags have a word that matters)
         alone_of = [i for i, ranked in enumerate(rankings) if not ranked and spans[i][1]]
@@ -225,8 +230,9 @@ class TorchScorer:
             words = spans[i][1]
             alone = single_scaled[at : at + len(words)]
             at += len(words)
-            rankings[i] = sorted((k for k in range(len(words)) if alone[k] >= 0.5),
-                                 key=lambda k: -alone[k])  # fmt: skip
+            rankings[i] = sorted(
+                (k for k in range(len(words)) if alone[k] >= 0.5), key=lambda k: -alone[k]
+            )
         out = []
         for (_, words), ranked in zip(spans, rankings, strict=True):
             out.append(tuple(dict.fromkeys(words[k] for k in ranked))[:top])

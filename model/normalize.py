@@ -149,9 +149,10 @@ def _squash_runs(text: str) -> str:
 # Hangul compatibility consonants that NFKC turns into leading consonants (ㄱ…ㅎ; not the
 # clusters ㄳ, ㄺ…, which become trailing ones), and the compatibility vowels (ㅏ…ㅣ)
 _LEADING = "".join(
-    chr(c) for c in range(0x3131, 0x314F)
+    chr(c)
+    for c in range(0x3131, 0x314F)
     if 0x1100 <= ord(unicodedata.normalize("NFKC", chr(c))) <= 0x1112
-)  # fmt: skip
+)
 _VOWELS = "\u314f-\u3163"
 # Printable ASCII, Hangul syllables and those jamo: NFKC leaves them as they are (the jamo
 # come back through _JAMO_BACK), none is invisible, a control, a space or a look-alike,

@@ -41,8 +41,14 @@ def is_registry_uri(uri: str) -> bool:
     return uri.startswith(("models:/", "runs:/"))
 
 
-_UNREACHABLE = ("Max retries exceeded", "Connection refused", "Failed to establish",
-                "Name or service not known", "timed out", "ConnectionError")  # fmt: skip
+_UNREACHABLE = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish",
+    "Name or service not known",
+    "timed out",
+    "ConnectionError",
+)
 
 
 def _client() -> Any:
@@ -108,10 +114,16 @@ def list_versions(name: str = REGISTERED_MODEL) -> list[ModelVersionInfo]:
         aliases = tuple(sorted(a for a, v in alias_map.items() if str(v) == str(mv.version)))
         metrics: dict[str, float] = {}
         if mv.run_id:
-            metrics = {k: v for k, v in client.get_run(mv.run_id).data.metrics.items()
-                       if k.startswith("test_") and k.endswith(("_f1", "macro_f1"))}  # fmt: skip
-        out.append(ModelVersionInfo(int(mv.version), aliases, mv.run_id,
-                                    mv.creation_timestamp / 1000, metrics))  # fmt: skip
+            metrics = {
+                k: v
+                for k, v in client.get_run(mv.run_id).data.metrics.items()
+                if k.startswith("test_") and k.endswith(("_f1", "macro_f1"))
+            }
+        out.append(
+            ModelVersionInfo(
+                int(mv.version), aliases, mv.run_id, mv.creation_timestamp / 1000, metrics
+            )
+        )
     return sorted(out, key=lambda v: -v.version)
 
 
@@ -165,8 +177,7 @@ def download(ref: ModelRef, cache: Path) -> Path:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.source,
-                                                             dst_path=tmp))  # fmt: skip
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=ref.source, dst_path=tmp))
         except Exception as exc:  # mlflow raises many types for missing artifacts
             raise ModelLoadError(f"cannot download {ref.label} from {ref.source}: {exc}") from exc
         if target.exists():

@@ -178,14 +178,33 @@ KO_WHOLE_TOKEN = frozenset(
 #: Korean words that lists contain but that are harmless on their own (``미친`` is an
 #: intensifier: "crazy/amazing"); compounds such as ``미친놈`` stay listed.
 KO_ALLOW = frozenset(
-    ["미친", "미친거", "ㅁㅊ", "ㅁㅊㄷ", "장애", "애자", "호로",
-     # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에", and
-     # "sexy" (as in English, a compliment)
-     "강아지", "구라", "뽀찌", "까", "씨", "꺄", "장에", "섹시", "섹시해", "섹시하다",
-     # the familiar "you (kid)", and 개 alone, an intensifier ("개 잘하네", "개 크게"; 개새끼
-     # and the like are listed whole): not insults (docs/labelling.md)
-     "임마", "얌마", "개"]
-)  # fmt: skip
+    [
+        "미친",
+        "미친거",
+        "ㅁㅊ",
+        "ㅁㅊㄷ",
+        "장애",
+        "애자",
+        "호로",
+        # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에", and
+        # "sexy" (as in English, a compliment)
+        "강아지",
+        "구라",
+        "뽀찌",
+        "까",
+        "씨",
+        "꺄",
+        "장에",
+        "섹시",
+        "섹시해",
+        "섹시하다",
+        # the familiar "you (kid)", and 개 alone, an intensifier ("개 잘하네", "개 크게"; 개새끼
+        # and the like are listed whole): not insults (docs/labelling.md)
+        "임마",
+        "얌마",
+        "개",
+    ]
+)
 #: Tokens starting with these contain a listed root but are harmless words.
 KO_ALLOW_PREFIXES = (
     "시발점",

@@ -89,19 +89,96 @@ _EN_OUTBURST = re.compile(
 #: Interjections that name nobody (their :func:`skeleton`): an outburst may carry them.
 _FILLER = frozenset(
     skeleton(w)
-    for w in ("lol", "lel", "lmao", "lmfao", "rofl", "omg", "yo", "bro", "brah", "bruh", "dude",
-              "man", "just", "pls", "plz", "please", "and", "so", "oh", "ok", "okay", "haha",
-              "ffs", "jeez", "geez", "now", "already", "seriously", "yes", "no", "nah",
-              # the whole chat is nobody in particular
-              "chat", "chatters", "chatter", "everyone", "everybody", "guys", "yall", "y'all",
-              # common global and third-party emotes (channel emotes: see _CHANNEL_EMOTE)
-              "kekw", "kekl", "omegalul", "lul", "lulw", "pepega", "pogo", "pog", "pogu",
-              "pogchamp", "poggers", "sadge", "monkas", "kappa", "4head", "3head", "letsgo",
-              "stare", "okayge", "clueless", "aware", "copium", "icant", "chatting", "noted",
-              "yep", "nope", "nopers", "jupijej", "painschamp", "ree", "pepelaugh", "pepehands",
-              "feelsbadman", "feelsgoodman", "residentsleeper", "biblethump", "notlikethis",
-              "wutface", "kreygasm", "heyguys", "modcheck", "catjam", "ez", "smh", "smhead")
-)  # fmt: skip
+    for w in (
+        "lol",
+        "lel",
+        "lmao",
+        "lmfao",
+        "rofl",
+        "omg",
+        "yo",
+        "bro",
+        "brah",
+        "bruh",
+        "dude",
+        "man",
+        "just",
+        "pls",
+        "plz",
+        "please",
+        "and",
+        "so",
+        "oh",
+        "ok",
+        "okay",
+        "haha",
+        "ffs",
+        "jeez",
+        "geez",
+        "now",
+        "already",
+        "seriously",
+        "yes",
+        "no",
+        "nah",
+        # the whole chat is nobody in particular
+        "chat",
+        "chatters",
+        "chatter",
+        "everyone",
+        "everybody",
+        "guys",
+        "yall",
+        "y'all",
+        # common global and third-party emotes (channel emotes: see _CHANNEL_EMOTE)
+        "kekw",
+        "kekl",
+        "omegalul",
+        "lul",
+        "lulw",
+        "pepega",
+        "pogo",
+        "pog",
+        "pogu",
+        "pogchamp",
+        "poggers",
+        "sadge",
+        "monkas",
+        "kappa",
+        "4head",
+        "3head",
+        "letsgo",
+        "stare",
+        "okayge",
+        "clueless",
+        "aware",
+        "copium",
+        "icant",
+        "chatting",
+        "noted",
+        "yep",
+        "nope",
+        "nopers",
+        "jupijej",
+        "painschamp",
+        "ree",
+        "pepelaugh",
+        "pepehands",
+        "feelsbadman",
+        "feelsgoodman",
+        "residentsleeper",
+        "biblethump",
+        "notlikethis",
+        "wutface",
+        "kreygasm",
+        "heyguys",
+        "modcheck",
+        "catjam",
+        "ez",
+        "smh",
+        "smhead",
+    )
+)
 #: A channel emote: the channel's lower-case prefix, then the capitalised name (``hasREE``,
 #: ``nepuHeh``, ``alices18Kekw``); matched on the message as sent, before lower-casing.
 _CHANNEL_EMOTE = re.compile(r"[a-z][a-z0-9]{1,11}[A-Z][A-Za-z0-9]*")
@@ -110,25 +187,118 @@ _EXCLAMATION_WORDS = frozenset(["what", "the", "it", "oh", "my", "a"])
 _EXCLAMATIONS = frozenset(["fucked up"])  # an adjective: ``kinda fucked up``, ``you fucked up``
 _ASS = frozenset(["ass", "asses", "arse"])
 _KICK = frozenset(["kick", "kicks", "kicking", "kickin", "kicked"])  # "you kick ass": praise
-_POSSESSIVE = frozenset(["your", "ur", "yo", "yer", "his", "her", "my", "our", "their", "yall",
-                         "whole", "lazy", "clumsy", "dumb", "stupid", "fat", "broke", "old",
-                         "bitch", "punk", "sorry"])  # fmt: skip
+_POSSESSIVE = frozenset(
+    [
+        "your",
+        "ur",
+        "yo",
+        "yer",
+        "his",
+        "her",
+        "my",
+        "our",
+        "their",
+        "yall",
+        "whole",
+        "lazy",
+        "clumsy",
+        "dumb",
+        "stupid",
+        "fat",
+        "broke",
+        "old",
+        "bitch",
+        "punk",
+        "sorry",
+    ]
+)
 #: Sexual topics and mostly-harmless listed words (see the module docstring): matched terms.
 _TOPICS = frozenset(
-    ["hentai", "yaoi", "yuri", "cum", "cumming", "horny", "viagra", "penis", "penises",
-     "piss", "pissing", "boner", "boners", "bdsm", "nude", "nudity", "porn", "vibrator",
-     "semen", "jizz", "jizzed", "dildo", "fetish", "omorashi", "twink", "weiner", "wiener",
-     "sheet", "sheets", "peter", "peters"]
-)  # fmt: skip
+    [
+        "hentai",
+        "yaoi",
+        "yuri",
+        "cum",
+        "cumming",
+        "horny",
+        "viagra",
+        "penis",
+        "penises",
+        "piss",
+        "pissing",
+        "boner",
+        "boners",
+        "bdsm",
+        "nude",
+        "nudity",
+        "porn",
+        "vibrator",
+        "semen",
+        "jizz",
+        "jizzed",
+        "dildo",
+        "fetish",
+        "omorashi",
+        "twink",
+        "weiner",
+        "wiener",
+        "sheet",
+        "sheets",
+        "peter",
+        "peters",
+    ]
+)
 #: Words that make a remark about someone's ``ass`` sexual (their :func:`skeleton`).
 _SEXUAL_CUES = frozenset(
     skeleton(w)
-    for w in ("want", "wanna", "grab", "grabbing", "slap", "slapping", "spank", "spanking",
-              "eat", "eating", "lick", "licking", "show", "nice", "thicc", "thick", "sexy", "hot",
-              "squeeze", "touch", "smack", "pound", "pounding", "fuck", "fucking", "kiss", "rub",
-              "bite", "juicy", "tight", "cute", "perfect", "flat", "booty", "cheeks", "sniff",
-              "smell", "jiggle", "bounce", "clap", "clapping", "cock", "dick", "tongue", "up")
-)  # fmt: skip
+    for w in (
+        "want",
+        "wanna",
+        "grab",
+        "grabbing",
+        "slap",
+        "slapping",
+        "spank",
+        "spanking",
+        "eat",
+        "eating",
+        "lick",
+        "licking",
+        "show",
+        "nice",
+        "thicc",
+        "thick",
+        "sexy",
+        "hot",
+        "squeeze",
+        "touch",
+        "smack",
+        "pound",
+        "pounding",
+        "fuck",
+        "fucking",
+        "kiss",
+        "rub",
+        "bite",
+        "juicy",
+        "tight",
+        "cute",
+        "perfect",
+        "flat",
+        "booty",
+        "cheeks",
+        "sniff",
+        "smell",
+        "jiggle",
+        "bounce",
+        "clap",
+        "clapping",
+        "cock",
+        "dick",
+        "tongue",
+        "up",
+    )
+)
 _LETTERS = re.compile(r"\b\w( \w)+\b")  # "s t f u"
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
 _EXPLETIVE_WORDS = (
@@ -256,5 +426,7 @@ def _ass_idiom(words: list[str]) -> bool:
     spots = [i for i, w in enumerate(words) if w in _ASS]
     if not spots or _sexual_cue(words):
         return False
-    return all(any(w in _POSSESSIVE for w in words[max(0, i - 2) : i])
-               or (i > 0 and words[i - 1] in _KICK) for i in spots)  # fmt: skip
+    return all(
+        any(w in _POSSESSIVE for w in words[max(0, i - 2) : i]) or (i > 0 and words[i - 1] in _KICK)
+        for i in spots
+    )

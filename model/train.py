@@ -85,8 +85,10 @@ class TrainConfig:
             raise ValueError("the teacher's weight must be between 0 and 1")
         unknown = set(self.chat_sources) - set(CHAT_SOURCES) - {"all"}
         if unknown:
-            raise ValueError(f"unknown chat source(s) {sorted(unknown)}; known: "
-                             f"{', '.join(CHAT_SOURCES)} or 'all'")  # fmt: skip
+            raise ValueError(
+                f"unknown chat source(s) {sorted(unknown)}; known: "
+                f"{', '.join(CHAT_SOURCES)} or 'all'"
+            )
 
     def params(self) -> dict[str, Any]:
         return {k: (",".join(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -169,8 +171,11 @@ def _dev_score(examples: Sequence[Example], probs: Sequence[float]) -> dict[str,
 def chat_negatives(data_dir: Path, n: int) -> list[Example]:
     """The first ``n`` lines of the shippable English chat, as clean training examples."""
     lines = iter_chat(data_dir, ("en",), n, SHIPPABLE_CHAT)
-    return [Example(text, 0, "en", "chat_" + SHIPPABLE_CHAT[0], "train")
-            for _, text in lines if text.strip()]  # fmt: skip
+    return [
+        Example(text, 0, "en", "chat_" + SHIPPABLE_CHAT[0], "train")
+        for _, text in lines
+        if text.strip()
+    ]
 
 
 def soft_target(example: Example, teacher_weight: float) -> float:
@@ -224,8 +229,13 @@ def train(
     corpus = [normalize(e.text) for e in train_set] + [normalize(t) for t in chat]
     tokenizer = train_tokenizer(corpus, vocab_size=config.vocab_size)
 
-    net_cfg = NetworkConfig(config.arch, tokenizer.get_vocab_size(), emb_dim=config.emb_dim,
-                            hidden=config.hidden, channels=config.hidden)  # fmt: skip
+    net_cfg = NetworkConfig(
+        config.arch,
+        tokenizer.get_vocab_size(),
+        emb_dim=config.emb_dim,
+        hidden=config.hidden,
+        channels=config.hidden,
+    )
     network = build_network(net_cfg)
     labels = torch.tensor([e.label for e in train_set], dtype=torch.float32)
     targets = torch.tensor([soft_target(e, config.teacher_weight) for e in train_set])
@@ -237,8 +247,9 @@ def train(
     pos_weight = torch.tensor((len(train_set) - positives) / max(1.0, positives))
     toxic_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     cat_loss = nn.BCEWithLogitsLoss(reduction="none")
-    optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)  # fmt: skip
+    optimizer = torch.optim.AdamW(
+        network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     steps_per_epoch = math.ceil(len(train_set) / config.batch_size)
     total = steps_per_epoch * config.epochs
     warmup = max(1, total // 20)
@@ -256,8 +267,13 @@ def train(
         encoded = _encode(tokenizer, texts, config.max_len)
         batches = length_batches([len(x) for x in encoded], config.batch_size, rng)
         running = 0.0
-        bar = tqdm(batches, desc=f"{config.arch} epoch {epoch}/{config.epochs}",
-                   disable=not progress, unit="batch", leave=False)  # fmt: skip
+        bar = tqdm(
+            batches,
+            desc=f"{config.arch} epoch {epoch}/{config.epochs}",
+            disable=not progress,
+            unit="batch",
+            leave=False,
+        )
         for step, batch in enumerate(bar, 1):
             ids, mask = _tensor([encoded[i] for i in batch])
             index = torch.tensor(batch)
@@ -276,8 +292,11 @@ def train(
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{running / step:.3f}")
         dev_probs = predict(network, dev_encoded)
-        metrics = {"epoch": float(epoch), "train_loss": running / max(1, len(batches)),
-                   **_dev_score(dev_set, dev_probs)}  # fmt: skip
+        metrics = {
+            "epoch": float(epoch),
+            "train_loss": running / max(1, len(batches)),
+            **_dev_score(dev_set, dev_probs),
+        }
         history.append(metrics)
         if on_epoch is not None:
             on_epoch(epoch, metrics)

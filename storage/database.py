@@ -105,8 +105,12 @@ class Database:
         cls, path: Path | str, busy_timeout_ms: int = 5000, checkpoint_interval: float = 1.0
     ) -> _Opener:
         """Open (creating and migrating) ``path`` for writing."""
-        return _Opener(Path(path), readonly=False, busy_timeout_ms=busy_timeout_ms,
-                       checkpoint_interval=checkpoint_interval)  # fmt: skip
+        return _Opener(
+            Path(path),
+            readonly=False,
+            busy_timeout_ms=busy_timeout_ms,
+            checkpoint_interval=checkpoint_interval,
+        )
 
     @classmethod
     def open_readonly(cls, path: Path | str) -> _Opener:
@@ -134,8 +138,12 @@ class Database:
                     row = await cursor.fetchone()
             except sqlite3.Error as exc:
                 if not failing:  # once per run of failures, not every second
-                    log.warning("WAL checkpoint of %s failed (retried every %g s): %s",
-                                self.path, interval, exc)  # fmt: skip
+                    log.warning(
+                        "WAL checkpoint of %s failed (retried every %g s): %s",
+                        self.path,
+                        interval,
+                        exc,
+                    )
                 failing = True
                 continue
             if failing:
@@ -406,8 +414,9 @@ class Database:
             mod_params,
         ) as cursor:
             moderation = [ModerationEvent(*r) for r in await cursor.fetchall()]
-        return UserHistory(login, users[0][1], tuple(counts), tuple(flags), tuple(reports),
-                           tuple(moderation))  # fmt: skip
+        return UserHistory(
+            login, users[0][1], tuple(counts), tuple(flags), tuple(reports), tuple(moderation)
+        )
 
     @_locked
     async def flagged_users(self, since: float, channel: str | None = None) -> list[FlaggedUser]:
@@ -437,9 +446,20 @@ class Database:
                 """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
                                                   target_msg_id, duration, text, at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                [(e.channel, e.kind, e.target_login, e.target_user_id, e.target_msg_id,
-                  e.duration, e.text, e.at) for e in events],
-            )  # fmt: skip
+                [
+                    (
+                        e.channel,
+                        e.kind,
+                        e.target_login,
+                        e.target_user_id,
+                        e.target_msg_id,
+                        e.duration,
+                        e.text,
+                        e.at,
+                    )
+                    for e in events
+                ],
+            )
             await self._conn.execute("COMMIT")
         except BaseException:
             await _rollback(self._conn)
@@ -519,8 +539,9 @@ class _Opener:
         self._db: Database | None = None
 
     async def __aenter__(self) -> Database:
-        self._db = await _connect(self._path, self._readonly, self._busy_timeout_ms,
-                                  self._checkpoint_interval)  # fmt: skip
+        self._db = await _connect(
+            self._path, self._readonly, self._busy_timeout_ms, self._checkpoint_interval
+        )
         return self._db
 
     async def __aexit__(
@@ -592,8 +613,13 @@ async def _connect(
             f"cannot write the database {path}: {exc} (check that the file and its folder "
             "are writable and that no other process holds a lock on it)"
         ) from exc
-    return Database(conn, path, readonly=False, checkpointer=checkpointer,
-                    checkpoint_interval=checkpoint_interval)  # fmt: skip
+    return Database(
+        conn,
+        path,
+        readonly=False,
+        checkpointer=checkpointer,
+        checkpoint_interval=checkpoint_interval,
+    )
 
 
 async def _rollback(conn: aiosqlite.Connection) -> None:

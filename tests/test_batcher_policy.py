@@ -121,8 +121,15 @@ def test_idle_users_are_forgotten() -> None:
 def test_restored_policy_keeps_cool_down_and_windows() -> None:
     p = Policy(PolicyConfig(report_after_flags=3, window=60))
     # before the restart: u was reported at t=20; v had two unreported flags
-    p.restore([("c", "u", 0.0, 1), ("c", "u", 10.0, 1), ("c", "u", 20.0, 1),
-               ("c", "v", 30.0, None), ("c", "v", 40.0, None)])  # fmt: skip
+    p.restore(
+        [
+            ("c", "u", 0.0, 1),
+            ("c", "u", 10.0, 1),
+            ("c", "u", 20.0, 1),
+            ("c", "v", 30.0, None),
+            ("c", "v", 40.0, None),
+        ]
+    )
     assert p.decide(msg(50, "u"), 0.99).report_reason is None  # still in cool-down
     assert p.decide(msg(45, "v"), 0.6).report_reason is not None  # third flag in the window
     assert p.decide(msg(81, "u"), 0.99).report_reason is not None  # cool-down over

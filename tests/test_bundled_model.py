@@ -53,13 +53,26 @@ def test_bundled_figures_match_its_model_card() -> None:
 
 def test_score_command_with_the_bundled_model() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
-               CHATWARDEN_MODEL_URI="bundled")  # fmt: skip
-    texts = ["you are a worthless piece of shit", "what a great game, well played",
-             "씨발 개새끼야 꺼져", "오늘 방송 정말 재밌었어요 감사합니다", ""]  # fmt: skip
+    env.update(
+        CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT), CHATWARDEN_MODEL_URI="bundled"
+    )
+    texts = [
+        "you are a worthless piece of shit",
+        "what a great game, well played",
+        "씨발 개새끼야 꺼져",
+        "오늘 방송 정말 재밌었어요 감사합니다",
+        "",
+    ]
     stdin = "\n".join(json.dumps({"text": t}) for t in texts)
-    proc = subprocess.run([sys.executable, "-m", "bot", "score"], input=stdin, env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "score"],
+        input=stdin,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [o["flagged"] for o in out] == [True, False, True, False, False]

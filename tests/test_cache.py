@@ -46,7 +46,10 @@ def test_cached_verdicts_equal_the_scorers_on_real_chat(rule_scorer: RuleScorer)
     assert cached.hits == len(texts) - len(set(texts)) > 0
     assert cached.hit_rate == cached.hits / len(texts)
     assert (cached.name, cached.version, cached.threshold) == (
-        rule_scorer.name, rule_scorer.version, rule_scorer.threshold)  # fmt: skip
+        rule_scorer.name,
+        rule_scorer.version,
+        rule_scorer.threshold,
+    )
 
 
 def test_cache_is_bounded_and_forgets_the_oldest(rule_scorer: RuleScorer) -> None:
@@ -113,6 +116,12 @@ def test_score_command_answers_repeated_lines_from_its_memo(rule_scorer: RuleSco
     assert sorted(counting.seen) == sorted({texts[i] for i in good})
     # a memo of 2 lines: the repeats that are still remembered are not scored again
     counting.seen.clear()
-    score_lines(counting, 0.5, ['{"text": "a"}', '{"text": "b"}', '{"text": "a"}'] * 2,
-                io.StringIO(), batch_size=1, cache=2)  # fmt: skip
+    score_lines(
+        counting,
+        0.5,
+        ['{"text": "a"}', '{"text": "b"}', '{"text": "a"}'] * 2,
+        io.StringIO(),
+        batch_size=1,
+        cache=2,
+    )
     assert counting.seen == ["a", "b"]

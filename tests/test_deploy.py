@@ -67,8 +67,11 @@ def test_hadolint_passes() -> None:
 def test_compose_validates_against_the_compose_schema() -> None:
     tool = shutil.which("check-jsonschema", path=str(BIN)) or shutil.which("check-jsonschema")
     assert tool, "check-jsonschema is a dev dependency"
-    proc = subprocess.run([tool, "--builtin-schema", "vendor.compose-spec",
-                           str(ROOT / "compose.yaml")], capture_output=True, text=True)  # fmt: skip
+    proc = subprocess.run(
+        [tool, "--builtin-schema", "vendor.compose-spec", str(ROOT / "compose.yaml")],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

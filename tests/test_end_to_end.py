@@ -35,9 +35,15 @@ def bot_env(db: Path, irc: FakeTwitchServer | None, discord: FakeDiscord | None)
 
 async def start_bot(env: dict[str, str], cwd: Path, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, env=env, cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        env=env,
+        cwd=cwd,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
 
 
 async def wait_for(predicate: Callable[[], bool], limit: float = 20) -> None:
@@ -87,8 +93,9 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
             await irc.send_privmsg("streamer", "streamer", "fuck yeah", badges="broadcaster/1")
             await irc.send_privmsg("streamer", "amod", "fuck off", badges="moderator/1")
             # a redelivered message (same id) must not count twice
-            line = await irc.send_privmsg("streamer", "dupe", "ur shit", msg_id="dup-1",
-                                          user_id="903")  # fmt: skip
+            line = await irc.send_privmsg(
+                "streamer", "dupe", "ur shit", msg_id="dup-1", user_id="903"
+            )
             await irc.send_raw((line + "\r\n").encode())
             total = sent + 1 + 3 + 1 + 2 + 1
             await wait_for(lambda: len(discord.embeds) >= 2)
@@ -112,12 +119,17 @@ async def test_run_end_to_end(tmp_path: Path) -> None:
     # SQLite holds users, flags with model version, counters and sent reports
     flags = rows(db, "SELECT login, channel, model_version, report_id FROM flagged_messages")
     assert sorted((f[0], f[1]) for f in flags) == [
-        ("dupe", "streamer"), ("racist", "streamer"), ("repeat", "other_chan"),
-        ("repeat", "other_chan"), ("repeat", "other_chan")]  # fmt: skip
+        ("dupe", "streamer"),
+        ("racist", "streamer"),
+        ("repeat", "other_chan"),
+        ("repeat", "other_chan"),
+        ("repeat", "other_chan"),
+    ]
     assert all(str(f[2]).startswith("rules-") for f in flags)
     assert rows(db, "SELECT status, count(*) FROM reports GROUP BY status") == [("sent", 2)]
-    assert rows(db, "SELECT messages_seen, messages_flagged FROM user_channel_counts "
-                    "WHERE user_key = '903'") == [(1, 1)]  # fmt: skip
+    assert rows(
+        db, "SELECT messages_seen, messages_flagged FROM user_channel_counts WHERE user_key = '903'"
+    ) == [(1, 1)]
 
 
 async def test_pending_reports_survive_a_restart(tmp_path: Path) -> None:
@@ -271,16 +283,26 @@ async def test_moderators_actions_are_recorded_and_shown_in_history(tmp_path: Pa
         finally:
             code, err = await stop(proc)
         assert code == 0, err
-    assert rows(db, "SELECT kind, target_login, duration, target_msg_id FROM moderation_events "
-                    "ORDER BY id") == [("timeout", "troll", 600, None),
-                                       ("delete", "troll", None, "m-55"),
-                                       ("ban", "spammer", None, None),
-                                       ("clear", None, None, None)]  # fmt: skip
+    assert rows(
+        db, "SELECT kind, target_login, duration, target_msg_id FROM moderation_events ORDER BY id"
+    ) == [
+        ("timeout", "troll", 600, None),
+        ("delete", "troll", None, "m-55"),
+        ("ban", "spammer", None, None),
+        ("clear", None, None, None),
+    ]
     env = bot_env(db, None, None)
     history = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "history", "troll", env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        "history",
+        "troll",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await history.communicate()
     text = out.decode()
     assert history.returncode == 0, err.decode()

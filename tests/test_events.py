@@ -16,10 +16,16 @@ from tests.fakes.twitch_irc import FakeTwitchServer
 
 def test_privmsg_becomes_chat_message() -> None:
     raw = FakeTwitchServer().privmsg_line(
-        "somechan", "bad_guy", "hello; world \\ ok", msg_id="m-1", user_id="42",
-        badges="vip/1,subscriber/12", display_name="Bad Guy", first_msg=True,
+        "somechan",
+        "bad_guy",
+        "hello; world \\ ok",
+        msg_id="m-1",
+        user_id="42",
+        badges="vip/1,subscriber/12",
+        display_name="Bad Guy",
+        first_msg=True,
         sent_ms=1_700_000_000_123,
-    )  # fmt: skip
+    )
     event = to_event(parse_line(raw))
     assert isinstance(event, ChatMessage)
     assert event.msg_id == "m-1"

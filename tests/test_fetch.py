@@ -88,8 +88,17 @@ def test_checksum_mismatch_deletes_the_partial_file(
     curse = next(s for s in SOURCES if s.name == "curse")
     upstream.corrupt.add(f"/{curse.repo}/{curse.commit}/dataset.txt")
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(tmp_path))
-    code = main(["--env-file", "/nonexistent", "data", "fetch", "curse",
-                 "--url-template", upstream.template])  # fmt: skip
+    code = main(
+        [
+            "--env-file",
+            "/nonexistent",
+            "data",
+            "fetch",
+            "curse",
+            "--url-template",
+            upstream.template,
+        ]
+    )
     out = capsys.readouterr()
     assert code == 1
     assert "checksum mismatch" in out.out and "partial file was deleted" in out.out

@@ -80,8 +80,13 @@ async def test_bot_login_sends_token_and_bad_token_is_fatal() -> None:
         fake = await h.server.wait_joined({"chan_a"})
         assert fake.nick == "mybot" and fake.password == "oauth:goodtoken123"
     async with FakeTwitchServer(valid_token="oauth:goodtoken123") as server:
-        client = IrcClient(parse_irc_url(server.url), ["c"], _ignore, login="mybot",
-                           token=Secret("oauth:wrongtoken999"))  # fmt: skip
+        client = IrcClient(
+            parse_irc_url(server.url),
+            ["c"],
+            _ignore,
+            login="mybot",
+            token=Secret("oauth:wrongtoken999"),
+        )
         with pytest.raises(TwitchAuthError, match="refused the login"):
             await asyncio.wait_for(client.run(asyncio.Event()), 5)
         assert server.connections == 1  # no retry storm with bad credentials
@@ -178,8 +183,12 @@ async def test_unreachable_server_retries_with_backoff(caplog: pytest.LogCapture
     port = server.sockets[0].getsockname()[1]
     server.close()
     await server.wait_closed()
-    client = IrcClient(parse_irc_url(f"irc://127.0.0.1:{port}"), ["c"], _ignore,
-                       backoff=Backoff(base=0.02, cap=0.05))  # fmt: skip
+    client = IrcClient(
+        parse_irc_url(f"irc://127.0.0.1:{port}"),
+        ["c"],
+        _ignore,
+        backoff=Backoff(base=0.02, cap=0.05),
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(client.run(stop))
     await asyncio.sleep(0.4)
@@ -209,9 +218,11 @@ async def test_websocket_transport() -> None:
                 elif line.startswith("JOIN #"):
                     # two lines in one frame, as Twitch sends them
                     await ws.send_str(
-                        FakeTwitchServer().privmsg_line("wschan", "u1", "over ws") + "\r\n"
-                        + FakeTwitchServer().privmsg_line("wschan", "u2", "second") + "\r\n"
-                    )  # fmt: skip
+                        FakeTwitchServer().privmsg_line("wschan", "u1", "over ws")
+                        + "\r\n"
+                        + FakeTwitchServer().privmsg_line("wschan", "u2", "second")
+                        + "\r\n"
+                    )
         return ws
 
     app = web.Application()

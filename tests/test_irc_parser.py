@@ -56,9 +56,19 @@ def test_tag_unescaping() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    ["", "   ", "@tags-only", ":prefix-only", ":p", "@a=b :p", ":p 12 x", ":p PRIV;MSG #c :x",
-     "PRIVMSG\x00 #c :x", "@=v :p PRIVMSG #c :x"],
-)  # fmt: skip
+    [
+        "",
+        "   ",
+        "@tags-only",
+        ":prefix-only",
+        ":p",
+        "@a=b :p",
+        ":p 12 x",
+        ":p PRIV;MSG #c :x",
+        "PRIVMSG\x00 #c :x",
+        "@=v :p PRIVMSG #c :x",
+    ],
+)
 def test_malformed_lines_raise_parse_error(bad: str) -> None:
     with pytest.raises(IrcParseError):
         parse_line(bad)
@@ -76,10 +86,12 @@ def test_tag_escaping_round_trips(value: str) -> None:
 
 
 @given(
-    st.text(alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"),
-            max_size=200),
+    st.text(
+        alphabet=st.characters(exclude_categories=["Cs"], exclude_characters="\r\n\x00"),
+        max_size=200,
+    ),
     st.from_regex(r"[a-z0-9_]{1,25}", fullmatch=True),
-)  # fmt: skip
+)
 def test_privmsg_text_survives_parsing(text: str, channel: str) -> None:
     line = parse_line(f":u!u@u.tmi.twitch.tv PRIVMSG #{channel} :{text}")
     assert line.params == (f"#{channel}", text)

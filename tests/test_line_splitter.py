@@ -23,8 +23,12 @@ def test_oversized_line_is_skipped_and_counted() -> None:
     assert s.oversized == 2
 
 
-@given(st.lists(st.binary(max_size=50).filter(lambda b: b"\n" not in b and b"\r" not in b),
-                max_size=20), st.integers(1, 30))  # fmt: skip
+@given(
+    st.lists(
+        st.binary(max_size=50).filter(lambda b: b"\n" not in b and b"\r" not in b), max_size=20
+    ),
+    st.integers(1, 30),
+)
 def test_any_chunking_gives_the_same_lines(lines: list[bytes], chunk: int) -> None:
     data = b"".join(line + b"\r\n" for line in lines)
     s = LineSplitter(limit=100)

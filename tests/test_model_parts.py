@@ -111,8 +111,17 @@ def test_unknown_arch() -> None:
 @pytest.fixture(scope="module")
 def tiny_bundle() -> Bundle:
     torch.manual_seed(0)
-    texts = [normalize(t) for t in ["hello there friend", "you are an idiot", "시발 진짜",
-                                    "gg well played", "안녕하세요 반가워요"] * 20]  # fmt: skip
+    texts = [
+        normalize(t)
+        for t in [
+            "hello there friend",
+            "you are an idiot",
+            "시발 진짜",
+            "gg well played",
+            "안녕하세요 반가워요",
+        ]
+        * 20
+    ]
     tokenizer = train_tokenizer(texts, vocab_size=200, min_frequency=1)
     cfg = NetworkConfig("cnn_bilstm", tokenizer.get_vocab_size(), emb_dim=16, channels=8, hidden=8)
     net = build_network(cfg)

@@ -18,16 +18,23 @@ from storage.database import Database
 
 
 def chat(i: int, text: str, login: str = "viewer", channel: str = "c") -> ChatMessage:
-    return ChatMessage(f"id-{i}", channel, login, login.title(), text, 1_700_000_000.0 + i,
-                       user_id=f"uid-{login}")  # fmt: skip
+    return ChatMessage(
+        f"id-{i}", channel, login, login.title(), text, 1_700_000_000.0 + i, user_id=f"uid-{login}"
+    )
 
 
 async def run_pipeline(
     db: Database, scorer: object, messages: Sequence[ChatMessage], **kwargs: object
 ) -> Pipeline:
     with ThreadPoolExecutor(1) as executor:
-        pipeline = Pipeline(scorer, db, Policy(PolicyConfig()), executor, max_wait=0.005,  # type: ignore[arg-type]
-                            **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        pipeline = Pipeline(
+            scorer,
+            db,
+            Policy(PolicyConfig()),
+            executor,
+            max_wait=0.005,  # type: ignore[arg-type]
+            **kwargs,
+        )  # type: ignore[arg-type]
         runner = asyncio.create_task(pipeline.run())
         for message in messages:
             await pipeline.submit(message)
@@ -41,8 +48,10 @@ async def test_every_message_is_scored_and_redeliveries_count_once(
 ) -> None:
     texts = ["hello", "fuck you", "gg", "you piece of shit", "nice play", "시발 진짜"]
     messages = [chat(i, t, login=f"user{i % 2}") for i, t in enumerate(texts * 50)]
-    messages = [ChatMessage(f"id-{i}", m.channel, m.login, m.display_name, m.text, m.sent_at,
-                            m.user_id) for i, m in enumerate(messages)]  # fmt: skip
+    messages = [
+        ChatMessage(f"id-{i}", m.channel, m.login, m.display_name, m.text, m.sent_at, m.user_id)
+        for i, m in enumerate(messages)
+    ]
     reports = 0
 
     def on_reports() -> None:
@@ -76,8 +85,9 @@ async def test_locked_database_is_retried_not_dropped(
 
         release = asyncio.create_task(release_later())
         writes: list[float] = []
-        p = await run_pipeline(db, rule_scorer, [chat(i, "fuck off") for i in range(20)],
-                               on_write=writes.append)  # fmt: skip
+        p = await run_pipeline(
+            db, rule_scorer, [chat(i, "fuck off") for i in range(20)], on_write=writes.append
+        )
         await release
         holder.close()
         assert p.stats.write_retries >= 1
@@ -116,8 +126,12 @@ async def test_maintenance_prunes_dedup_ids_and_idle_users(
     tmp_path: Path, rule_scorer: RuleScorer
 ) -> None:
     old = [chat(i, "fuck", login=f"old{i}") for i in range(5)]
-    new = [ChatMessage(f"new-{i}", "c", "now", "Now", "hi", 1_700_000_000.0 + 10 * 86400 + i,
-                       user_id="now") for i in range(3)]  # fmt: skip
+    new = [
+        ChatMessage(
+            f"new-{i}", "c", "now", "Now", "hi", 1_700_000_000.0 + 10 * 86400 + i, user_id="now"
+        )
+        for i in range(3)
+    ]
     async with Database.open(tmp_path / "cw.db") as db:
         p = await run_pipeline(db, rule_scorer, old + new, maintenance_every=0)
         assert await db.count("seen_messages") == 3  # the 10-day-old ids were pruned
@@ -176,8 +190,11 @@ async def test_runtime_keeps_what_it_loaded_out_of_full_collections(tmp_path: Pa
     from bot.settings import Settings
     from tests.conftest import DATA_DIR
 
-    env = {"CHATWARDEN_DATA_DIR": str(DATA_DIR), "CHATWARDEN_DB": str(tmp_path / "x.db"),
-           "CHATWARDEN_MODEL_URI": "rules"}  # fmt: skip
+    env = {
+        "CHATWARDEN_DATA_DIR": str(DATA_DIR),
+        "CHATWARDEN_DB": str(tmp_path / "x.db"),
+        "CHATWARDEN_MODEL_URI": "rules",
+    }
     assert gc.get_freeze_count() == 0
     async with open_runtime(Settings.from_env(env, None), use_discord=False) as rt:
         assert gc.get_freeze_count() > 10_000
@@ -195,8 +212,12 @@ async def test_runtime_runs_a_neural_scorer_on_the_configured_torch_threads(
     from tests.conftest import DATA_DIR
 
     before = torch.get_num_threads()
-    env = {"CHATWARDEN_DATA_DIR": str(DATA_DIR), "CHATWARDEN_DB": str(tmp_path / "x.db"),
-           "CHATWARDEN_MODEL_URI": "bundled", "CHATWARDEN_TORCH_THREADS": "1"}  # fmt: skip
+    env = {
+        "CHATWARDEN_DATA_DIR": str(DATA_DIR),
+        "CHATWARDEN_DB": str(tmp_path / "x.db"),
+        "CHATWARDEN_MODEL_URI": "bundled",
+        "CHATWARDEN_TORCH_THREADS": "1",
+    }
     async with open_runtime(Settings.from_env(env, None), use_discord=False) as rt:
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(rt.pipeline._executor, torch.get_num_threads) == 1

@@ -67,12 +67,26 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     log = (work / "server.log").open("w")
     proc = subprocess.Popen(
-        [str(mlflow), "server", "--backend-store-uri", f"sqlite:///{work}/mlflow.db",
-         "--artifacts-destination", str(work / "artifacts"), "--host", "127.0.0.1",
-         "--port", str(port), "--workers", "1"],
-        cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=log,
+        [
+            str(mlflow),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{work}/mlflow.db",
+            "--artifacts-destination",
+            str(work / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
         start_new_session=True,  # its uvicorn, job runner and huey consumers die with it
-    )  # fmt: skip
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -98,26 +112,58 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def cli_env(tracking: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
-    env.update(PYTHONPATH=str(ROOT), CHATWARDEN_DATA_DIR=str(DATA_DIR),
-               MLFLOW_TRACKING_URI=tracking, MLFLOW_DISABLE_TELEMETRY="true", **extra)  # fmt: skip
+    env.update(
+        PYTHONPATH=str(ROOT),
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),
+        MLFLOW_TRACKING_URI=tracking,
+        MLFLOW_DISABLE_TELEMETRY="true",
+        **extra,
+    )
     return env
 
 
 def cli(
     env: dict[str, str], cwd: Path, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, input=stdin,
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 async def test_registry_alias_and_hot_reload_in_a_running_bot(
     mlflow_server: str, tmp_path: Path
 ) -> None:
     env = cli_env(mlflow_server)
-    small = ["--epochs", "1", "--max-examples", "1500", "--chat-lines", "3000",
-             "--vocab-size", "3000", "--out", str(tmp_path / "models")]  # fmt: skip
-    trained = cli(env, tmp_path, "train", "--arch", "cnn", *small, "--register", "--alias",
-                  "champion", "--json")  # fmt: skip
+    small = [
+        "--epochs",
+        "1",
+        "--max-examples",
+        "1500",
+        "--chat-lines",
+        "3000",
+        "--vocab-size",
+        "3000",
+        "--out",
+        str(tmp_path / "models"),
+    ]
+    trained = cli(
+        env,
+        tmp_path,
+        "train",
+        "--arch",
+        "cnn",
+        *small,
+        "--register",
+        "--alias",
+        "champion",
+        "--json",
+    )
     assert trained.returncode == 0, trained.stderr[-3000:]
     run_id = json.loads(trained.stdout)["run_id"]
     assert json.loads(trained.stdout)["registered_version"] == 1
@@ -125,18 +171,27 @@ async def test_registry_alias_and_hot_reload_in_a_running_bot(
     assert [(v["version"], v["aliases"]) for v in listed] == [(1, ["champion"])]
 
     # a missing alias is a clear error naming the model and the alias
-    bad = cli({**env, "CHATWARDEN_MODEL_URI": "models:/chatwarden-toxicity@nope"}, tmp_path,
-              "score", stdin='{"text": "x"}\n')  # fmt: skip
+    bad = cli(
+        {**env, "CHATWARDEN_MODEL_URI": "models:/chatwarden-toxicity@nope"},
+        tmp_path,
+        "score",
+        stdin='{"text": "x"}\n',
+    )
     assert bad.returncode == 2
     assert "no alias 'nope' on the registered model 'chatwarden-toxicity'" in bad.stderr
 
     port = free_port()
     db = tmp_path / "cw.db"
     async with FakeTwitchServer() as irc:
-        bot_env = cli_env(mlflow_server, CHATWARDEN_CHANNELS="chan", CHATWARDEN_IRC_URL=irc.url,
-                          CHATWARDEN_DB=str(db), CHATWARDEN_METRICS_PORT=str(port),
-                          CHATWARDEN_MODEL_URI="models:/chatwarden-toxicity@champion",
-                          CHATWARDEN_MODEL_REFRESH_S="0.5")  # fmt: skip
+        bot_env = cli_env(
+            mlflow_server,
+            CHATWARDEN_CHANNELS="chan",
+            CHATWARDEN_IRC_URL=irc.url,
+            CHATWARDEN_DB=str(db),
+            CHATWARDEN_METRICS_PORT=str(port),
+            CHATWARDEN_MODEL_URI="models:/chatwarden-toxicity@champion",
+            CHATWARDEN_MODEL_REFRESH_S="0.5",
+        )
         proc = await start_bot(bot_env, tmp_path, "run")
         try:
             await irc.wait_joined({"chan"}, within=60)
@@ -159,8 +214,11 @@ async def test_registry_alias_and_hot_reload_in_a_running_bot(
                 del os.environ["MLFLOW_TRACKING_URI"]
 
             async def version() -> str:
-                return str(json.loads((await fetch(f"http://127.0.0.1:{port}/healthz"))[1])[
-                    "model_version"])  # fmt: skip
+                return str(
+                    json.loads((await fetch(f"http://127.0.0.1:{port}/healthz"))[1])[
+                        "model_version"
+                    ]
+                )
 
             while await version() != "chatwarden-toxicity/2":
                 assert time.monotonic() - moved < 30, "the bot did not switch versions"
@@ -195,9 +253,14 @@ async def test_registry_alias_and_hot_reload_in_a_running_bot(
     assert rows(db, "SELECT count(*) FROM seen_messages") == [(sent,)]  # none lost or doubled
 
     # tracking server unreachable at start-up: the bot starts with the model it had last
-    dead = cli_env("http://127.0.0.1:9", CHATWARDEN_CHANNELS="chan", CHATWARDEN_DB=str(db),
-                   CHATWARDEN_IRC_URL="irc://127.0.0.1:9", CHATWARDEN_METRICS_PORT=str(port),
-                   CHATWARDEN_MODEL_URI="models:/chatwarden-toxicity@champion")  # fmt: skip
+    dead = cli_env(
+        "http://127.0.0.1:9",
+        CHATWARDEN_CHANNELS="chan",
+        CHATWARDEN_DB=str(db),
+        CHATWARDEN_IRC_URL="irc://127.0.0.1:9",
+        CHATWARDEN_METRICS_PORT=str(port),
+        CHATWARDEN_MODEL_URI="models:/chatwarden-toxicity@champion",
+    )
     proc = await start_bot(dead, tmp_path, "run")
     try:
         health = json.loads((await poll(f"http://127.0.0.1:{port}/healthz"))[1])

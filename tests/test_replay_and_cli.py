@@ -56,10 +56,12 @@ def test_irssi_log_reader_on_real_file(tmp_path: Path) -> None:
     assert (action.login, action.text) == ("skalpine", "mang0 needs the falcon box")
     # the channel comes from the join line; dates from `Log opened` and `Day changed`
     other = tmp_path / "log.txt"
-    other.write_text("--- Log opened Sat Mar 04 23:58:00 2017\n"
-                     "23:58 -!- me [me@me.tmi.twitch.tv] has joined #SomeChan\n"
-                     "23:59 <@Mod> late\n--- Day changed Sun Mar 05 2017\n00:01 < viewer> early\n"
-                     "garbage line\n")  # fmt: skip
+    other.write_text(
+        "--- Log opened Sat Mar 04 23:58:00 2017\n"
+        "23:58 -!- me [me@me.tmi.twitch.tv] has joined #SomeChan\n"
+        "23:59 <@Mod> late\n--- Day changed Sun Mar 05 2017\n00:01 < viewer> early\n"
+        "garbage line\n"
+    )
     stats = ReplayStats()
     late, early = read_chat_log(other, stats)
     assert late.channel == early.channel == "somechan" and "moderator" in late.badges
@@ -106,8 +108,9 @@ def test_replay_history_and_flagged(
     assert all(f["model_version"].startswith("rules-") for f in history["flags"])
     code, out = run_cli(["history", worst["login"], "--db", db], monkeypatch)
     assert code == 0 and "sent (UTC)" in out and worst["login"] in out
-    code, out = run_cli(["flagged", "--since", "10000d", "--db", db, "--channel", "veibae"],
-                        monkeypatch)  # fmt: skip
+    code, out = run_cli(
+        ["flagged", "--since", "10000d", "--db", db, "--channel", "veibae"], monkeypatch
+    )
     assert code == 0 and "#veibae" in out and "#yd0821" not in out
     code, out = run_cli(["history", "nobody_like_this", "--db", db], monkeypatch)
     assert code == 1 and "no messages from" in out
@@ -117,8 +120,14 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
-    lines = ['{"text": "hello"}', '{"text": "fuck you"}', "not json", '{"txt": 1}',
-             '{"text": ""}', json.dumps({"text": "시.발 " + "😀" * 500})]  # fmt: skip
+    lines = [
+        '{"text": "hello"}',
+        '{"text": "fuck you"}',
+        "not json",
+        '{"txt": 1}',
+        '{"text": ""}',
+        json.dumps({"text": "시.발 " + "😀" * 500}),
+    ]
     code, out = run_cli(["score", "--batch-size", "2"], monkeypatch, "\n".join(lines) + "\n")
     results = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # some lines were bad, and said so
@@ -160,9 +169,17 @@ def test_score_lines_fast_paths_write_what_the_json_module_would(
             expected.append(json.dumps({"error": f"line {number}: {exc}"}, ensure_ascii=False))
             continue
         s = rule_scorer.score([obj["text"]])[0]
-        expected.append(json.dumps({"score": round(s.probability, 6),
-                                    "flagged": s.probability >= 0.5, "labels": list(s.labels),
-                                    "why": list(s.evidence)}, ensure_ascii=False))  # fmt: skip
+        expected.append(
+            json.dumps(
+                {
+                    "score": round(s.probability, 6),
+                    "flagged": s.probability >= 0.5,
+                    "labels": list(s.labels),
+                    "why": list(s.evidence),
+                },
+                ensure_ascii=False,
+            )
+        )
     assert out.getvalue().splitlines() == expected
     assert sum('"flagged": true' in line for line in expected) > 20
 
@@ -201,14 +218,17 @@ def test_score_lines_share_large_batches_among_forked_workers() -> None:
     out = io.StringIO()
     scorer = _MeetingPidScorer()
     assert score_lines(scorer, 0.5, big + small, out, batch_size=len(big), workers=2) == (
-        len(big) + len(small), 0)  # fmt: skip
+        len(big) + len(small),
+        0,
+    )
     pids = [json.loads(row)["labels"][0] for row in out.getvalue().splitlines()]
     assert len(set(pids[: len(big)])) == 2 and str(os.getpid()) not in pids[: len(big)]
     assert set(pids[len(big) :]) == {str(os.getpid())}  # a small batch: scored here
     out = io.StringIO()
     score_lines(_PidScorer(), 0.5, big, out, batch_size=len(big), workers=1)
     assert {json.loads(row)["labels"][0] for row in out.getvalue().splitlines()} == {
-        str(os.getpid())}  # fmt: skip
+        str(os.getpid())
+    }
 
 
 class _DiesInWorkers(_PidScorer):
@@ -267,8 +287,7 @@ def test_bench_measures_parser_scorer_and_pipeline(
 ) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("CHATWARDEN_SCORE_CACHE", "1000")  # the long stream forgets lines
-    args = ["bench", "--repeats", "1", "--rate", "4000", "--stream", "6000", "--json",
-            str(RAW_IRC)]  # fmt: skip
+    args = ["bench", "--repeats", "1", "--rate", "4000", "--stream", "6000", "--json", str(RAW_IRC)]
     code, out = run_cli(args, monkeypatch)
     assert code == 0
     rows = json.loads(out)
@@ -353,8 +372,9 @@ def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
     en = DATA_DIR / "twitch_chat_en_madcookie" / "dist" / "1209297939.txt"
     logs = {"ko": [ko], "en": [en]}
     medium, _ = evaluate_live_chat(rule_scorer, PolicyConfig(), logs, sample=6)
-    results, ban = evaluate_live_chat(rule_scorer, PolicyConfig(), logs, ban_logs=[ko], sample=6,
-                                      sensitivity=Sensitivity("high"))  # fmt: skip
+    results, ban = evaluate_live_chat(
+        rule_scorer, PolicyConfig(), logs, ban_logs=[ko], sample=6, sensitivity=Sensitivity("high")
+    )
     # the default sensitivity flags swearing only when aimed at someone: far fewer flags
     for low, high in zip(medium, results, strict=True):
         assert low.flagged * 5 < high.flagged and low.users_reported <= high.users_reported
@@ -453,16 +473,23 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     assert isinstance(rule_scorer, RuleScorer)
     labelled = load_labels(DATA_DIR)
     assert len(labelled) == 1000 and sum(x.label for x in labelled) == 299
-    assert {x.stratum for x in labelled} == {"rules-flag", "model-flag", "random",
-                                             "rules-medium-all", "rules-high-only",
-                                             "rules-r7-added", "rules-r10-rest"}  # fmt: skip
+    assert {x.stratum for x in labelled} == {
+        "rules-flag",
+        "model-flag",
+        "random",
+        "rules-medium-all",
+        "rules-high-only",
+        "rules-r7-added",
+        "rules-r10-rest",
+    }
     assert {x.chat for x in labelled} == {"ko", "en", "en-esports"}
     # references only: source, line, a 16-hex-digit hash, lang, stratum, label; no chat text
     lines = LABELS.read_text().splitlines()
     assert lines[0].startswith("#") and "source\tline\tsha256\tlang\tstratum\tlabel" in lines
     data_rows = [r for r in lines if r and not r.startswith(("#", "source\t"))]
-    assert all(re.fullmatch(r"[^\t]+\t\d+\t[0-9a-f]{16}\t(en|ko)\t[a-z0-9-]+\t[01]", r)
-               for r in data_rows)  # fmt: skip
+    assert all(
+        re.fullmatch(r"[^\t]+\t\d+\t[0-9a-f]{16}\t(en|ko)\t[a-z0-9-]+\t[01]", r) for r in data_rows
+    )
     by_sensitivity = {}
     for name in ("high", "medium"):
         policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity(name))

@@ -33,8 +33,18 @@ from tests.fakes.discord import FakeDiscord, embed_problems, rate_limited, serve
 
 
 def flagged(i: int, text: str = "you are trash", score: float = 0.8) -> FlaggedMessage:
-    return FlaggedMessage(f"m{i}", "chan", "troll", text, score, ("insult",), "rules-x",
-                          1_700_000_000.0 + i, 1_700_000_100.0, None)  # fmt: skip
+    return FlaggedMessage(
+        f"m{i}",
+        "chan",
+        "troll",
+        text,
+        score,
+        ("insult",),
+        "rules-x",
+        1_700_000_000.0 + i,
+        1_700_000_100.0,
+        None,
+    )
 
 
 DRAFT = ReportDraft("chan", "u1", "troll", "Troll", "3 flagged messages within 10 min", 1.7e9)
@@ -47,8 +57,9 @@ def test_escape_markdown_and_mentions() -> None:
 
 
 def test_render_report_shape() -> None:
-    embed = json.loads(render_report(DRAFT, [flagged(1), flagged(2, "@here _hi_")],
-                                     UserCounts("chan", 40, 2, 1)))  # fmt: skip
+    embed = json.loads(
+        render_report(DRAFT, [flagged(1), flagged(2, "@here _hi_")], UserCounts("chan", 40, 2, 1))
+    )
     assert embed["url"] == "https://www.twitch.tv/troll"
     assert "Troll" in embed["title"] and "#chan" in embed["title"]
     assert "40 messages seen, 2 flagged" in embed["description"]
@@ -92,12 +103,24 @@ async def _db_with_reports(path: Path, n: int) -> None:
             await db.record_batch(
                 BatchRecord(
                     (SeenMessage(f"m{i}", "chan", user, user, user, user, 1.7e9 + i),),
-                    (FlagRecord(f"m{i}", "chan", user, user, f"bad {i}", 0.95, ("hate",),
-                                "rules-x", 1.7e9 + i, 1.7e9),),
+                    (
+                        FlagRecord(
+                            f"m{i}",
+                            "chan",
+                            user,
+                            user,
+                            f"bad {i}",
+                            0.95,
+                            ("hate",),
+                            "rules-x",
+                            1.7e9 + i,
+                            1.7e9,
+                        ),
+                    ),
                     (ReportDraft("chan", user, user, user, "high score", time.time()),),
                 ),
                 _render,
-            )  # fmt: skip
+            )
 
 
 async def _run_worker_until(

@@ -39,10 +39,13 @@ def test_environment_wins_over_env_file(tmp_path: Path) -> None:
 
 def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
     s = Settings.from_env(
-        {"CHATWARDEN_TWITCH_LOGIN": "mybot", "CHATWARDEN_TWITCH_TOKEN": "oauth:abcdef1234567890",
-         "CHATWARDEN_DISCORD_WEBHOOK_URL": WEBHOOK},
+        {
+            "CHATWARDEN_TWITCH_LOGIN": "mybot",
+            "CHATWARDEN_TWITCH_TOKEN": "oauth:abcdef1234567890",
+            "CHATWARDEN_DISCORD_WEBHOOK_URL": WEBHOOK,
+        },
         None,
-    )  # fmt: skip
+    )
     assert s.twitch_token is not None and s.twitch_token.reveal() == "oauth:abcdef1234567890"
     text = repr(s) + str(s)
     with caplog.at_level(logging.INFO):
@@ -57,10 +60,16 @@ def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
     [
         ("CHATWARDEN_CHANNELS", "bad channel!", "CHATWARDEN_CHANNELS"),
         ("CHATWARDEN_IRC_URL", "http://x", "CHATWARDEN_IRC_URL"),
-        ("CHATWARDEN_DISCORD_WEBHOOK_URL", "https://evil.example/api/webhooks/1/x",
-         "not a Discord webhook URL"),
-        ("CHATWARDEN_DISCORD_WEBHOOK_URL", "https://discord.com/channels/1/2",
-         "not a Discord webhook URL"),
+        (
+            "CHATWARDEN_DISCORD_WEBHOOK_URL",
+            "https://evil.example/api/webhooks/1/x",
+            "not a Discord webhook URL",
+        ),
+        (
+            "CHATWARDEN_DISCORD_WEBHOOK_URL",
+            "https://discord.com/channels/1/2",
+            "not a Discord webhook URL",
+        ),
         ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a int"),
         ("CHATWARDEN_BATCH_MAX_SIZE", "0", "outside"),
         ("CHATWARDEN_REPORT_THRESHOLD", "1.5", "CHATWARDEN_REPORT_THRESHOLD"),
@@ -70,7 +79,7 @@ def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
         ("CHATWARDEN_SENSITIVITY", "extreme", "CHATWARDEN_SENSITIVITY: unknown sensitivity"),
         ("CHATWARDEN_SENSITIVITY", "medium,loud=max", "unknown sensitivity 'max'"),
     ],
-)  # fmt: skip
+)
 def test_bad_values_name_the_key(key: str, value: str, expected: str) -> None:
     with pytest.raises(SettingsError, match=expected):
         Settings.from_env({key: value}, None)
@@ -98,10 +107,12 @@ def test_malformed_env_file_names_the_line(tmp_path: Path) -> None:
 
 def test_loopback_webhook_and_irc_urls_for_tests() -> None:
     s = Settings.from_env(
-        {"CHATWARDEN_DISCORD_WEBHOOK_URL": "http://127.0.0.1:8080/api/webhooks/1/tok",
-         "CHATWARDEN_IRC_URL": "irc://127.0.0.1:6667"},
+        {
+            "CHATWARDEN_DISCORD_WEBHOOK_URL": "http://127.0.0.1:8080/api/webhooks/1/tok",
+            "CHATWARDEN_IRC_URL": "irc://127.0.0.1:6667",
+        },
         None,
-    )  # fmt: skip
+    )
     assert not s.irc_url.tls and s.irc_url.port == 6667
 
 

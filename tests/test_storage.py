@@ -30,14 +30,30 @@ def seen(i: int, user: str = "u1", channel: str = "c") -> SeenMessage:
 
 
 def flag(i: int, user: str = "u1", channel: str = "c", score: float = 0.7) -> FlagRecord:
-    return FlagRecord(f"m{i}", channel, user, f"login_{user}", f"text {i}", score,
-                      ("profanity",), "rules-test", 1000.0 + i, 2000.0)  # fmt: skip
+    return FlagRecord(
+        f"m{i}",
+        channel,
+        user,
+        f"login_{user}",
+        f"text {i}",
+        score,
+        ("profanity",),
+        "rules-test",
+        1000.0 + i,
+        2000.0,
+    )
 
 
 def render(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts) -> str:
-    return json.dumps({"user": draft.login, "flags": [f.msg_id for f in flags],
-                       "seen": counts.messages_seen, "flagged": counts.messages_flagged,
-                       "reports": counts.reports})  # fmt: skip
+    return json.dumps(
+        {
+            "user": draft.login,
+            "flags": [f.msg_id for f in flags],
+            "seen": counts.messages_seen,
+            "flagged": counts.messages_flagged,
+            "reports": counts.reports,
+        }
+    )
 
 
 async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
@@ -80,10 +96,13 @@ async def test_batch_counts_dedup_and_reports(tmp_path: Path) -> None:
         # later flags are unreported until the next report takes them
         await db.record_batch(BatchRecord((seen(5),), (flag(5),)), render)
         await db.record_batch(
-            BatchRecord((seen(6),), (flag(6),),
-                        (ReportDraft("c", "u1", "login_u1", "Name_u1", "again", 4000.0),)),
+            BatchRecord(
+                (seen(6),),
+                (flag(6),),
+                (ReportDraft("c", "u1", "login_u1", "Name_u1", "again", 4000.0),),
+            ),
             render,
-        )  # fmt: skip
+        )
         reports = await db.pending_reports(now=5000.0)
         assert json.loads(reports[1].payload)["flags"] == ["m5", "m6"]
 
@@ -108,10 +127,12 @@ async def test_outbox_lifecycle(tmp_path: Path) -> None:
 async def test_flagged_users_worst_first(tmp_path: Path) -> None:
     async with Database.open(tmp_path / "cw.db") as db:
         await db.record_batch(
-            BatchRecord((seen(1), seen(2), seen(3, "u2"), seen(4, "u3", channel="d")),
-                        (flag(1), flag(2), flag(3, "u2", score=0.99), flag(4, "u3", "d"))),
+            BatchRecord(
+                (seen(1), seen(2), seen(3, "u2"), seen(4, "u3", channel="d")),
+                (flag(1), flag(2), flag(3, "u2", score=0.99), flag(4, "u3", "d")),
+            ),
             render,
-        )  # fmt: skip
+        )
         users = await db.flagged_users(since=0)
         assert [(u.login, u.flagged) for u in users][:2] == [("login_u1", 2), ("login_u2", 1)]
         assert [u.login for u in await db.flagged_users(since=0, channel="#D")] == ["login_u3"]
@@ -189,8 +210,9 @@ async def test_locked_database_fails_at_open(tmp_path: Path) -> None:
 
 async def test_flag_evidence_round_trips(tmp_path: Path) -> None:
     async with Database.open(tmp_path / "cw.db") as db:
-        evidence = FlagRecord("m9", "c", "u1", "login_u1", "t", 0.9, (), "v", 1009.0, 2000.0,
-                              ("fuck", "shit"))  # fmt: skip
+        evidence = FlagRecord(
+            "m9", "c", "u1", "login_u1", "t", 0.9, (), "v", 1009.0, 2000.0, ("fuck", "shit")
+        )
         await db.record_batch(BatchRecord((seen(9),), (evidence, flag(1))), render)
         history = await db.history("login_u1")
         assert history is not None
@@ -214,8 +236,9 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
         assert db.checkpoints == 0
     async with Database.open(path, checkpoint_interval=0.02) as db:
         for batch in batches[:10]:
-            await db.record_batch(BatchRecord(tuple(seen(int(m.msg_id[1:]) + 10**6)
-                                                    for m in batch.messages)), render)  # fmt: skip
+            await db.record_batch(
+                BatchRecord(tuple(seen(int(m.msg_id[1:]) + 10**6) for m in batch.messages)), render
+            )
         for _ in range(200):
             if db.checkpointed_pages > 0:
                 break
@@ -247,8 +270,9 @@ async def test_a_failing_checkpoint_is_logged_once_retried_and_loses_nothing(
             async def write(batches: int) -> None:
                 nonlocal n
                 for _ in range(batches):
-                    await db.record_batch(BatchRecord(tuple(seen(n + i) for i in range(500))),
-                                          render)  # fmt: skip
+                    await db.record_batch(
+                        BatchRecord(tuple(seen(n + i) for i in range(500))), render
+                    )
                     n += 500
                     await asyncio.sleep(0.03)  # a checkpoint runs between writes
 

