@@ -25,13 +25,13 @@ from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError, parse_channels
 from bot.twitch.connection import TwitchAuthError
 from model.errors import ModelError
-from model.fetch import FetchError
+from model.training.fetch import FetchError
 from storage.errors import StorageError
 
 if TYPE_CHECKING:
     from model.data import Example
-    from model.teacher import TeacherResult
-    from model.train import TrainConfig
+    from model.training.teacher import TeacherResult
+    from model.training.train import TrainConfig
 
 __all__ = ["main"]
 
@@ -461,15 +461,15 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "health":
         return _health(settings)
     if args.command == "bundle":
-        from model.card import ship
         from model.scorer import BUNDLED_DIR
+        from model.training.card import ship
 
         dest = ship(args.model, BUNDLED_DIR)
         size = sum(f.stat().st_size for f in dest.iterdir())
         print(f"shipped {args.model} to {dest} ({size / 1e6:.1f} MB)")
         return 0
     if args.command == "bench":
-        from bot.bench import DEFAULT_LIVE_RATES, default_logs, run_bench, run_load_tests
+        from bot.lab.bench import DEFAULT_LIVE_RATES, default_logs, run_bench, run_load_tests
 
         logging.getLogger("bot").setLevel(logging.WARNING)
         if settings.data_dir is None and not args.logs:
@@ -731,7 +731,7 @@ def _teach(
     """The fine-tuned teacher if ``--teacher`` (else None)."""
     if not args.teacher:
         return None
-    from model.teacher import TeacherConfig, teach
+    from model.training.teacher import TeacherConfig, teach
 
     config = TeacherConfig(
         epochs=args.teacher_epochs,
@@ -756,9 +756,9 @@ def _need_data(settings: Settings) -> Path:
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
     from model.data import load_examples
-    from model.evaluate import markdown_table
-    from model.experiment import run_experiment
-    from model.train import TrainConfig
+    from model.evaluation.evaluate import markdown_table
+    from model.training.experiment import run_experiment
+    from model.training.train import TrainConfig
 
     config = TrainConfig(
         arch=args.arch,
@@ -829,8 +829,8 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
 
 def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig) -> int:
     from bot.semisup import compare_semi_supervised, markdown
-    from model.evaluate import write_section
-    from model.mpl import SemiConfig
+    from model.evaluation.evaluate import write_section
+    from model.training.mpl import SemiConfig
 
     if args.register or args.alias:
         raise ValueError("--mpl models learn from chat logs without a licence: not registrable")
@@ -858,7 +858,7 @@ def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig
 
 def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
     from bot.app import policy_config
-    from bot.livechat import (
+    from bot.lab.livechat import (
         default_logs,
         evaluate_audit,
         evaluate_labels,
@@ -867,7 +867,7 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
         load_labels,
     )
     from bot.policy import Policy
-    from model.evaluate import write_section
+    from model.evaluation.evaluate import write_section
     from model.scorer import load_scorer
 
     data_dir = _need_data(settings)
@@ -923,7 +923,7 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
                 f"({ban.ban_recall:.1%}); never-banned users' messages flagged: "
                 f"{ban.never_banned_rate:.2%}"
             )
-        print("\nhand-labelled chat (bot/labels/live_chat_dev.tsv):")
+        print("\nhand-labelled chat (bot/lab/labels/live_chat_dev.tsv):")
         _table(
             [
                 [
@@ -940,8 +940,8 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
             sys.stdout,
         )
         print(
-            "\nfresh audits (bot/labels/fresh_audit.tsv: random medium flags of the rules named,"
-            " on chats --live-chat does not replay):"
+            "\nfresh audits (bot/lab/labels/fresh_audit.tsv: random medium flags of the rules "
+            "named, on chats --live-chat does not replay):"
         )
         _table(
             [
@@ -1016,7 +1016,12 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         return _live_chat(settings, args)
     from model.bundle import load_bundle
     from model.data import load_examples
-    from model.evaluate import evaluate_scorer, evaluation_groups, markdown_table, write_benchmarks
+    from model.evaluation.evaluate import (
+        evaluate_scorer,
+        evaluation_groups,
+        markdown_table,
+        write_benchmarks,
+    )
     from model.neural import TorchScorer
     from model.rules import RuleScorer
     from model.scorer import Scorer
@@ -1024,8 +1029,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     data_dir = _need_data(settings)
     folders = list(args.models)
     if args.train:
-        from model.experiment import run_experiment
-        from model.train import TrainConfig
+        from model.training.experiment import run_experiment
+        from model.training.train import TrainConfig
 
         examples = load_examples(data_dir)
         teacher = _teach(settings, args, examples)
@@ -1103,7 +1108,7 @@ def _health(settings: Settings) -> int:
 
 
 def _data_fetch(settings: Settings, args: argparse.Namespace) -> int:
-    from model.fetch import GITHUB_RAW, SOURCES, FetchResult, fetch
+    from model.training.fetch import GITHUB_RAW, SOURCES, FetchResult, fetch
 
     target = args.to or settings.data_dir
     if target is None:

@@ -2,7 +2,7 @@
 
 One run, same data and splits for all three: a supervised network (the teacher), a
 student trained with plain pseudo-labels on unlabeled real chat, and a student trained
-with Meta Pseudo Labels (:mod:`model.mpl`). Each is evaluated on the public test splits
+with Meta Pseudo Labels (:mod:`model.training.mpl`). Each is evaluated on the public test splits
 and on the weak real moderation set: the last message of every user that moderators or
 their bots banned or timed out in ``twitch_chat_ko_boostcamp`` (``BAN:`` lines), against
 the messages of users never banned in three of its channels. Those evaluation messages
@@ -19,16 +19,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.livechat import default_logs
+from bot.lab.livechat import default_logs
 from bot.replay import read_ban_targets, read_chat_log
 from model.bundle import Bundle, save_bundle
-from model.chat import CHAT_SOURCES, iter_chat
+from model.chatlogs import CHAT_SOURCES, iter_chat
 from model.data import load_examples
-from model.evaluate import evaluate_scorer, evaluation_groups, probabilities
-from model.metrics import average_precision
-from model.mpl import MODES, SemiConfig, train_semi
+from model.evaluation.evaluate import evaluate_scorer, evaluation_groups, probabilities
+from model.evaluation.metrics import average_precision
 from model.neural import TorchScorer
-from model.train import TrainConfig, train
+from model.training.mpl import MODES, SemiConfig, train_semi
+from model.training.train import TrainConfig, train
 
 __all__ = ["SemiRow", "compare_semi_supervised", "markdown"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.policy import Sensitivity
+from bot.policy.sensitivity import Sensitivity
 
 __all__ = ["SETTINGS_KEYS", "IrcEndpoint", "Secret", "Settings", "SettingsError"]
 

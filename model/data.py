@@ -76,7 +76,7 @@ class Example:
     split: str
     categories: frozenset[str] = frozenset()
     #: a teacher model's toxic probability for this text, if one was asked
-    #: (:func:`model.teacher.with_teacher`); training mixes it into the target
+    #: (:func:`model.training.teacher.with_teacher`); training mixes it into the target
     teacher: float | None = None
 
 

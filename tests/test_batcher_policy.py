@@ -183,7 +183,7 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
     ],
 )
 def test_is_directed(text: str, directed: bool) -> None:
-    from model.targeting import is_directed
+    from bot.policy.targeting import is_directed
 
     assert is_directed(text) is directed
 
@@ -235,7 +235,7 @@ def test_is_directed(text: str, directed: bool) -> None:
 def test_an_english_addressee_must_be_near_what_offends(
     text: str, terms: list[str], directed: bool
 ) -> None:
-    from model.targeting import is_directed
+    from bot.policy.targeting import is_directed
 
     assert is_directed(text, terms) is directed
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from model.bundle import Bundle, load_bundle
 from model.data import load_examples
-from model.evaluate import evaluate_scorer, evaluation_groups
+from model.evaluation.evaluate import evaluate_scorer, evaluation_groups
 from model.neural import TorchScorer
 from model.scorer import BUNDLED_DIR, load_scorer
 from tests.conftest import DATA_DIR, ROOT

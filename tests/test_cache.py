@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.loadtest import quantile
+from bot.lab.loadtest import quantile
 from bot.replay import read_chat_log
 from model.cache import CachedScorer
 from model.rules import RuleScorer

@@ -11,10 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.loopback import free_port
+from bot.lab.loopback import FakeDiscord, FakeTwitchServer, free_port, server_error
 from tests.conftest import DATA_DIR, ROOT
-from tests.fakes.discord import FakeDiscord, server_error
-from tests.fakes.twitch_irc import FakeTwitchServer
 
 
 def bot_env(db: Path, irc: FakeTwitchServer | None, discord: FakeDiscord | None) -> dict[str, str]:

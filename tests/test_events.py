@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from bot.lab.loopback import FakeTwitchServer
 from bot.twitch.events import (
     ChatMessage,
     ClearChat,
@@ -11,7 +12,6 @@ from bot.twitch.events import (
     to_event,
 )
 from bot.twitch.irc import parse_line
-from tests.fakes.twitch_irc import FakeTwitchServer
 
 
 def test_privmsg_becomes_chat_message() -> None:

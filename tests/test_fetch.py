@@ -12,8 +12,8 @@ import pytest
 
 from bot.cli import main
 from model.data import load_examples
-from model.fetch import SOURCES, fetch
 from model.rules import RuleScorer
+from model.training.fetch import SOURCES, fetch
 from tests.conftest import DATA_DIR
 
 UPSTREAM = {

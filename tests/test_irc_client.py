@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from bot.lab.loopback import FakeTwitchServer
 from bot.settings import Secret, parse_irc_url
 from bot.twitch.connection import Backoff, IrcClient, JoinLimiter, TwitchAuthError
 from bot.twitch.events import ChatMessage, Event
-from tests.fakes.twitch_irc import FakeTwitchServer
 
 
 class Harness:

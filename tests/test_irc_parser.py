@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.lab.loopback import escape_tag
 from bot.twitch.irc import IrcParseError, parse_line, unescape_tag_value
-from tests.fakes.twitch_irc import escape_tag
 
 REAL_PRIVMSG = (
     "@badge-info=subscriber/8;badges=subscriber/6,premium/1;color=#0000FF;"

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from model.augment import PERTURBATIONS, adversarial, perturb
 from model.bundle import Bundle, load_bundle, save_bundle
 from model.errors import ModelLoadError
-from model.metrics import average_precision, best_threshold, binary_metrics
+from model.evaluation.metrics import average_precision, best_threshold, binary_metrics
 from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.neural import TorchScorer, language_of, rescale
 from model.normalize import normalize, skeleton

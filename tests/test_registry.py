@@ -18,14 +18,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from bot.loopback import free_port
+from bot.lab.loopback import FakeTwitchServer, free_port
 from model.bundle import Bundle, load_bundle, save_bundle
 from model.networks import NetworkConfig, build_network
 from model.neural import TorchScorer
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
 from tests.conftest import DATA_DIR, ROOT
-from tests.fakes.twitch_irc import FakeTwitchServer
 from tests.test_end_to_end import fetch, poll, rows, start_bot, stop, wait_for
 
 

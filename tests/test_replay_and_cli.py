@@ -318,8 +318,8 @@ def test_bench_measures_parser_scorer_and_pipeline(
 
 
 def test_bench_rates_default_and_repeat(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.bench import DEFAULT_LIVE_RATES
     from bot.cli import build_parser
+    from bot.lab.bench import DEFAULT_LIVE_RATES
 
     parser = build_parser()
     assert parser.parse_args(["bench"]).rate is None  # then DEFAULT_LIVE_RATES
@@ -363,7 +363,7 @@ def test_doctor_reports_what_is_wrong(
 
 
 def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
-    from bot.livechat import evaluate_live_chat
+    from bot.lab.livechat import evaluate_live_chat
     from bot.policy import PolicyConfig, Sensitivity
     from model.rules import RuleScorer
 
@@ -396,7 +396,7 @@ def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
 def test_fresh_audit_joins_back_and_still_describes_the_rules(
     tmp_path: Path, rule_scorer: object
 ) -> None:
-    from bot.livechat import AUDIT, evaluate_audit, load_audit
+    from bot.lab.livechat import AUDIT, evaluate_audit, load_audit
     from bot.policy import Policy, PolicyConfig, Sensitivity
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
@@ -465,7 +465,7 @@ def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.Monkey
 
 
 def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: object) -> None:
-    from bot.livechat import LABELS, evaluate_labels, load_labels, text_hash
+    from bot.lab.livechat import LABELS, evaluate_labels, load_labels, text_hash
     from bot.policy import Policy, PolicyConfig, Sensitivity
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.lab.loopback import FakeDiscord, embed_problems, rate_limited, server_error
 from bot.reporting import (
     DiscordSender,
     LogSender,
@@ -29,7 +30,6 @@ from storage.records import (
     SeenMessage,
     UserCounts,
 )
-from tests.fakes.discord import FakeDiscord, embed_problems, rate_limited, server_error
 
 
 def flagged(i: int, text: str = "you are trash", score: float = 0.8) -> FlaggedMessage:

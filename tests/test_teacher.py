@@ -23,9 +23,16 @@ import pytest
 import torch
 
 from model.data import Example, load_examples
-from model.fetch import FetchError
-from model.teacher import EncoderWheel, MiniLM, Teacher, TeacherConfig, fetch_encoder, teach
-from model.train import TrainConfig, soft_target, train
+from model.training.fetch import FetchError
+from model.training.teacher import (
+    EncoderWheel,
+    MiniLM,
+    Teacher,
+    TeacherConfig,
+    fetch_encoder,
+    teach,
+)
+from model.training.train import TrainConfig, soft_target, train
 from tests.conftest import DATA_DIR, ROOT
 
 CACHE = ROOT / ".cache"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from model.data import load_examples
-from model.metrics import binary_metrics
+from model.evaluation.metrics import binary_metrics
 from model.rules import RuleScorer
 from tests.conftest import DATA_DIR, ROOT
 
@@ -81,7 +81,7 @@ def test_short_run_beats_the_rule_baseline_on_dev(trained: dict[str, Any]) -> No
 
 
 def test_chat_negatives_are_clean_english_chat_in_file_order() -> None:
-    from model.train import chat_negatives
+    from model.training.train import chat_negatives
 
     first = chat_negatives(DATA_DIR, 300)
     assert len(first) == 300

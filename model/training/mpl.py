@@ -1,6 +1,6 @@
 """Learning from unlabeled real chat: plain pseudo-labelling and Meta Pseudo Labels.
 
-Both start from a supervised network (the *teacher*, trained by :func:`model.train.train`)
+Both start from a supervised network (the *teacher*, trained by :func:`model.training.train.train`)
 and train a fresh *student* of the same shape with the same tokenizer, then fine-tune
 the student on the labeled training set and choose its thresholds on dev.
 
@@ -34,7 +34,14 @@ from model.augment import augment, perturb
 from model.bundle import Bundle
 from model.data import Example
 from model.networks import build_network
-from model.train import TrainResult, _encode, _tensor, predict, set_seed, thresholds_by_language
+from model.training.train import (
+    TrainResult,
+    _encode,
+    _tensor,
+    predict,
+    set_seed,
+    thresholds_by_language,
+)
 
 __all__ = ["MODES", "SemiConfig", "train_semi"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from model.metrics import Metrics, pr_curve
+from model.evaluation.metrics import Metrics, pr_curve
 
 __all__ = ["confusion_png", "pr_curve_png"]
 

@@ -42,9 +42,9 @@ from tqdm import tqdm
 
 from model.data import Example
 from model.errors import ModelLoadError
-from model.fetch import FetchError
-from model.metrics import binary_metrics
-from model.train import length_batches
+from model.evaluation.metrics import binary_metrics
+from model.training.fetch import FetchError
+from model.training.train import length_batches
 
 __all__ = [
     "ENCODER_WHEEL",

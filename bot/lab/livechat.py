@@ -311,7 +311,7 @@ class AuditResult:
 def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
     """Join the audit references in ``path`` back to the chat text in ``data_dir``; a
     missing log or a message whose text hash differs is a clear error."""
-    from model.chat import CHAT_SOURCES
+    from model.chatlogs import CHAT_SOURCES
 
     wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
     for row in _reference_rows(path):

@@ -1,8 +1,8 @@
 """Replay real chat into a running ``chatwarden run`` over loopback sockets.
 
 Part of ``chatwarden bench``. The bot runs as its own process, exactly as deployed; this
-process plays Twitch (a loopback IRC server, :class:`bot.loopback.FakeTwitchServer`) and
-Discord (:class:`bot.loopback.FakeDiscord`). Every chat line carries a unique message id
+process plays Twitch (a loopback IRC server, :class:`bot.lab.loopback.FakeTwitchServer`) and
+Discord (:class:`bot.lab.loopback.FakeDiscord`). Every chat line carries a unique message id
 and ``tmi-sent-ts`` = the moment it is written to the socket, so the bot's
 ``chatwarden_decision_delay_seconds`` histogram measures line-to-stored-decision latency
 (to within the timestamp's 1 ms resolution). Figures:
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.loopback import FakeDiscord, FakeTwitchServer, free_port
+from bot.lab.loopback import FakeDiscord, FakeTwitchServer, free_port
 from bot.settings import Settings
 
 __all__ = ["LoadResult", "load_test"]

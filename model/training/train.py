@@ -21,15 +21,15 @@ from tqdm import tqdm
 
 from model.augment import augment
 from model.bundle import Bundle
-from model.chat import CHAT_SOURCES, SHIPPABLE_CHAT, iter_chat
+from model.chatlogs import CHAT_SOURCES, SHIPPABLE_CHAT, iter_chat
 from model.data import SHIPPABLE, Example, load_examples
-from model.metrics import best_threshold
+from model.evaluation.metrics import best_threshold
 from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
 
 if TYPE_CHECKING:
-    from model.teacher import Teacher
+    from model.training.teacher import Teacher
 
 __all__ = [
     "TrainConfig",
@@ -71,7 +71,8 @@ class TrainConfig:
     #: are the price of teaching the network what everyday chat looks like.
     chat_negatives: int = 0
     #: Share of a teacher's probability in the target of each training text that carries
-    #: one (``Example.teacher``, see :mod:`model.teacher`): target = (1 − w)·label + w·teacher.
+    #: one (``Example.teacher``, see :mod:`model.training.teacher`):
+    #: target = (1 − w)·label + w·teacher.
     teacher_weight: float = 0.5
 
     def __post_init__(self) -> None:

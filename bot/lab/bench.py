@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bot.app import run_replay
 from bot.jsonl import default_workers, score_lines
-from bot.loadtest import LoadResult, load_test
+from bot.lab.loadtest import LoadResult, load_test
 from bot.replay import read_chat_log
 from bot.settings import Settings
 from bot.twitch.events import to_event
@@ -160,7 +160,7 @@ def run_bench(
         results.append(BenchResult(name, n, t, "msg/s"))
 
     if stream and settings.data_dir is not None:
-        from model.chat import iter_chat
+        from model.chatlogs import iter_chat
 
         # every chat log of the data dir, a block of each in turn: many channels at once
         chat = [text for _, text in islice(iter_chat(settings.data_dir), stream)]

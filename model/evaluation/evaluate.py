@@ -28,7 +28,7 @@ import torch
 
 from model.augment import adversarial
 from model.data import Example
-from model.metrics import Metrics, average_precision, binary_metrics
+from model.evaluation.metrics import Metrics, average_precision, binary_metrics
 from model.scorer import Scorer
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 * A message is **flagged** when its score reaches ``flag_threshold`` and, at the
   ``medium`` and ``low`` sensitivities, when it is also aimed at someone
-  (:func:`model.targeting.is_directed`: a second person, an @mention, a vocative, an
+  (:func:`bot.policy.targeting.is_directed`: a second person, an @mention, a vocative, an
   imperative like ``stfu`` / ``꺼져``) or scores ``severe`` on its own (slurs). Chat's
   everyday swearing (``holy shit``, ``ㅅㅂ ㅋㅋㅋ``) is then not flagged.
 * A user is **reported** when a flagged message reaches ``report_threshold``, or when
@@ -21,17 +21,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.policy.sensitivity import SENSITIVITIES, Sensitivity
+from bot.policy.targeting import is_directed
 from bot.twitch.events import ChatMessage
-from model.targeting import is_directed
 
-__all__ = ["SENSITIVITIES", "Decision", "Policy", "PolicyConfig", "Sensitivity", "with_sensitivity"]
-
-#: name → (require a target, lowest flag threshold). See README.md, "Sensitivity".
-SENSITIVITIES: dict[str, tuple[bool, float]] = {
-    "low": (True, 0.8),  # aimed at someone and confident, or severe on its own
-    "medium": (True, 0.0),  # aimed at someone, or severe on its own (the default)
-    "high": (False, 0.0),  # every message the scorer calls toxic, swearing included
-}
+__all__ = ["Decision", "Policy", "PolicyConfig", "with_sensitivity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,37 +39,6 @@ class PolicyConfig:
     exempt_subscribers: bool = False
     require_target: bool = False
     severe: float = 0.95
-
-
-@dataclass(frozen=True, slots=True)
-class Sensitivity:
-    """``CHATWARDEN_SENSITIVITY``: a preset for all channels, and per-channel overrides."""
-
-    default: str = "medium"
-    channels: tuple[tuple[str, str], ...] = ()
-
-    @classmethod
-    def parse(cls, raw: str) -> Sensitivity:
-        """``medium`` or ``medium,loud_channel=low,tiny_channel=high``."""
-        default, overrides = "medium", []
-        for part in (p.strip() for p in raw.split(",")):
-            if not part:
-                continue
-            channel, sep, name = part.rpartition("=")
-            name = name.strip().lower()
-            if name not in SENSITIVITIES:
-                raise ValueError(
-                    f"unknown sensitivity {name!r}: expected {', '.join(SENSITIVITIES)}, "
-                    "optionally per channel as channel=preset"
-                )
-            if sep:
-                overrides.append((channel.strip().lstrip("#").lower(), name))
-            else:
-                default = name
-        return cls(default, tuple(overrides))
-
-    def __str__(self) -> str:
-        return ",".join([self.default, *(f"{c}={n}" for c, n in self.channels)])
 
 
 def with_sensitivity(config: PolicyConfig, name: str) -> PolicyConfig:

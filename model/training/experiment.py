@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 from model.bundle import save_bundle
 from model.data import Example, load_examples
-from model.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
+from model.evaluation.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
+from model.evaluation.plots import confusion_png, pr_curve_png
 from model.neural import TorchScorer
-from model.plots import confusion_png, pr_curve_png
-from model.train import TrainConfig, TrainResult, train
+from model.training.train import TrainConfig, TrainResult, train
 
 if TYPE_CHECKING:
-    from model.teacher import TeacherResult
+    from model.training.teacher import TeacherResult
 
 __all__ = ["ExperimentResult", "run_experiment"]
 
@@ -46,8 +46,8 @@ def run_experiment(
 ) -> ExperimentResult:
     """Train and evaluate one network; save it under ``out_dir/<version>``.
 
-    ``examples`` may pass already loaded data (as :func:`model.train.train` takes it);
-    ``teacher`` (from :func:`model.teacher.teach`) labels the training texts of its
+    ``examples`` may pass already loaded data (as :func:`model.training.train.train` takes it);
+    ``teacher`` (from :func:`model.training.teacher.teach`) labels the training texts of its
     language for distillation and is recorded with the run."""
     if examples is None:
         examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)

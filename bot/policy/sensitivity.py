@@ -1,0 +1,49 @@
+"""Sensitivity presets (``low``, ``medium``, ``high``) and their per-channel overrides.
+
+Kept apart from the policy so that settings can parse ``CHATWARDEN_SENSITIVITY`` without
+importing the targeting grammar.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["SENSITIVITIES", "Sensitivity"]
+
+#: name → (require a target, lowest flag threshold). See README.md, "Sensitivity".
+SENSITIVITIES: dict[str, tuple[bool, float]] = {
+    "low": (True, 0.8),  # aimed at someone and confident, or severe on its own
+    "medium": (True, 0.0),  # aimed at someone, or severe on its own (the default)
+    "high": (False, 0.0),  # every message the scorer calls toxic, swearing included
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Sensitivity:
+    """``CHATWARDEN_SENSITIVITY``: a preset for all channels, and per-channel overrides."""
+
+    default: str = "medium"
+    channels: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, raw: str) -> Sensitivity:
+        """``medium`` or ``medium,loud_channel=low,tiny_channel=high``."""
+        default, overrides = "medium", []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            channel, sep, name = part.rpartition("=")
+            name = name.strip().lower()
+            if name not in SENSITIVITIES:
+                raise ValueError(
+                    f"unknown sensitivity {name!r}: expected {', '.join(SENSITIVITIES)}, "
+                    "optionally per channel as channel=preset"
+                )
+            if sep:
+                overrides.append((channel.strip().lstrip("#").lower(), name))
+            else:
+                default = name
+        return cls(default, tuple(overrides))
+
+    def __str__(self) -> str:
+        return ",".join([self.default, *(f"{c}={n}" for c, n in self.channels)])
