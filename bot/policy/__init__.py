@@ -3,8 +3,10 @@
 
 from bot.policy.policy import Decision, Policy, PolicyConfig, with_sensitivity
 from bot.policy.sensitivity import SENSITIVITIES, Sensitivity
+from bot.policy.version import POLICY_VERSION
 
 __all__ = [
+    "POLICY_VERSION",
     "SENSITIVITIES",
     "Decision",
     "Policy",
