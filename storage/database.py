@@ -25,7 +25,7 @@ import json
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
@@ -170,8 +170,7 @@ class Database:
         """
         conn = self._conn
         report_ids: list[int] = []
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(conn):
             old_seen = await self._existing("seen_messages", [m.msg_id for m in batch.messages])
             old_flags = await self._existing("flagged_messages", [f.msg_id for f in batch.flags])
             messages = [m for m in batch.messages if m.msg_id not in old_seen]
@@ -241,10 +240,6 @@ class Database:
             )
             for draft in batch.reports:
                 report_ids.append(await self._insert_report(draft, render))
-            await conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(conn)
-            raise
         return report_ids
 
     async def _existing(self, table: str, ids: Sequence[str]) -> set[str]:
@@ -351,26 +346,16 @@ class Database:
         )
 
     async def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             await self._conn.executemany(sql, rows)
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
 
     @_locked
     async def prune_seen(self, before: float) -> int:
         """Forget dedup ids older than ``before``; flags and counters are kept."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             cursor = await self._conn.execute(
                 "DELETE FROM seen_messages WHERE seen_at < ?", (before,)
             )
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
         return cursor.rowcount
 
     # -- reads -------------------------------------------------------------------------
@@ -440,8 +425,7 @@ class Database:
     @_locked
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
         """Store moderators' actions seen in chat, in one transaction."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             await self._conn.executemany(
                 """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
                                                   target_msg_id, duration, text, at)
@@ -460,10 +444,6 @@ class Database:
                     for e in events
                 ],
             )
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
 
     @_locked
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
@@ -593,16 +573,13 @@ async def _connect(
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
-        await apply_migrations(conn)
+        await apply_migrations(conn, _transaction)
         # Prove now, not at the first flag, that we can take the write lock and write: SQLite
         # silently opens an unwritable file read-only, so write the header and roll back.
         async with conn.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(conn, commit=False):
             await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
-        finally:
-            await _rollback(conn)
         checkpointer = await aiosqlite.connect(path, isolation_level=None)
         await checkpointer.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     except sqlite3.Error as exc:
@@ -622,7 +599,21 @@ async def _connect(
     )
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    # A failed COMMIT may already have ended the transaction; never mask the first error.
-    with contextlib.suppress(sqlite3.Error):
-        await conn.execute("ROLLBACK")
+@contextlib.asynccontextmanager
+async def _transaction(conn: aiosqlite.Connection, *, commit: bool = True) -> AsyncIterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error (cancellation included) roll back and
+    re-raise the *first* error: a failed ``COMMIT`` may already have ended the transaction,
+    so a failing ``ROLLBACK`` is swallowed rather than allowed to replace it.
+
+    IMMEDIATE takes the write lock at the start, so a busy database fails (or waits out
+    ``busy_timeout``) before any work is done, not at the commit. ``commit=False`` always
+    rolls back: it proves the lock can be taken and the file written, and leaves no trace.
+    """
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        await conn.execute("COMMIT" if commit else "ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await conn.execute("ROLLBACK")
+        raise

@@ -7,6 +7,8 @@ between the two cannot happen. Never edit a released migration; append a new one
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
 
@@ -101,8 +103,18 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
-    """Apply pending migrations in order; return the names applied now."""
+#: Opens one write transaction on a connection: commits when the block ends, rolls back
+#: (without masking the first error) when it raises.
+Transaction = Callable[[aiosqlite.Connection], AbstractAsyncContextManager[None]]
+
+
+async def apply_migrations(conn: aiosqlite.Connection, transaction: Transaction) -> list[str]:
+    """Apply pending migrations in order; return the names applied now.
+
+    ``transaction`` is the database's one transaction helper
+    (``storage.database._transaction``), passed in rather than imported because the
+    database module imports this one.
+    """
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
     )
@@ -112,18 +124,13 @@ async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with transaction(conn):
             for statement in _statements(sql):
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                 (name, time.time()),
             )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied
 
