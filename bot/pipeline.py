@@ -25,7 +25,7 @@ from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
 from bot.policy import Decision, Policy
-from bot.reporting import render_report
+from bot.reporting.render import render_report
 from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer

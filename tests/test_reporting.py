@@ -10,22 +10,15 @@ from pathlib import Path
 import pytest
 
 from bot.lab.loopback import FakeDiscord, embed_problems, rate_limited, server_error
-from bot.reporting import (
-    DiscordSender,
-    LogSender,
-    OutboxWorker,
-    embed_chars,
-    escape_markdown,
-    pack_embeds,
-    render_report,
-)
-from bot.settings import Secret
+from bot.reporting.discord import DiscordSender, LogSender, embed_chars, pack_embeds
+from bot.reporting.outbox import OutboxWorker
+from bot.reporting.render import escape_markdown, render_report
+from bot.secret import Secret
 from storage.database import Database
 from storage.records import (
     BatchRecord,
     FlaggedMessage,
     FlagRecord,
-    OutboxItem,
     ReportDraft,
     SeenMessage,
     UserCounts,
@@ -70,14 +63,70 @@ def test_render_report_shape() -> None:
     assert not embed_problems({"embeds": [embed]})
 
 
+def test_render_report_json_is_pinned_byte_for_byte() -> None:
+    """The exact JSON the bot has always stored and sent: key order, escaping, the colour,
+    evidence wording (rules "matched", networks "driven by"), the footer, the timestamp."""
+    draft = ReportDraft("chan", "u1", "troll", "Troll", "3 flagged <@1> *msgs*", 1.7e9)
+    flags = [
+        flagged(1),
+        FlaggedMessage(
+            "m2",
+            "chan",
+            "troll",
+            "@here _hi_",
+            0.95,
+            ("insult",),
+            "cnn-3",
+            1_700_000_002.0,
+            1_700_000_100.0,
+            None,
+            ("hi", "trash"),
+        ),
+        FlaggedMessage(
+            "m3",
+            "chan",
+            "troll",
+            "",
+            0.91,
+            ("insult",),
+            "rules-x",
+            1_700_000_003.0,
+            1_700_000_100.0,
+            None,
+            ("x",),
+        ),
+    ]
+    assert render_report(draft, flags, UserCounts("chan", 40, 3, 2)) == (
+        '{"title": "Flagged user: Troll in #chan", "description": "**Why:** 3 flagged '
+        "\\\\<\\\\@1\\\\> \\\\*msgs\\\\*\\n**In #chan:** 40 messages seen, 3 flagged, report #2"
+        '\\n**Categories:** insult", "url": "https://www.twitch.tv/troll", "fields": '
+        '[{"name": "0.80 · insult · 2023-11-14 22:13:21 UTC", "value": "you are trash", '
+        '"inline": false}, {"name": "0.95 · insult · driven by “hi”, “trash” · '
+        '2023-11-14 22:13:22 UTC", "value": "\\\\@here \\\\_hi\\\\_", "inline": false}, '
+        '{"name": "0.91 · insult · matched “x” · 2023-11-14 22:13:23 UTC", "value": '
+        '"(empty)", "inline": false}], "color": 15158332, "footer": {"text": "chatwarden · '
+        'model cnn-3, rules-x"}, "timestamp": "2023-11-14T22:13:20+00:00"}'
+    )
+    other = ReportDraft("chan", "u1", "troll", "트롤", "why", 1.7e9)
+    plain = FlaggedMessage(
+        "m1", "chan", "troll", "a | b", 0.5, (), "rules-x", 1_700_000_001.0, 1.7e9, None
+    )
+    assert render_report(other, [plain], UserCounts("chan", 1, 1, 1)) == (
+        '{"title": "Flagged user: 트롤 \\\\(troll\\\\) in #chan", "description": "**Why:** why'
+        '\\n**In #chan:** 1 messages seen, 1 flagged, report #1", "url": '
+        '"https://www.twitch.tv/troll", "fields": [{"name": "0.50 · 2023-11-14 22:13:21 UTC", '
+        '"value": "a \\\\| b", "inline": false}], "color": 15965202, "footer": {"text": '
+        '"chatwarden · model rules-x"}, "timestamp": "2023-11-14T22:13:20+00:00"}'
+    )
+
+
 def test_huge_reports_are_truncated_to_discord_limits() -> None:
     flags = [flagged(i, "💀" * 600 + "x" * 2000) for i in range(40)]
     draft = ReportDraft("chan", "u1", "t" * 25, "N" * 300, "r" * 5000, 1.7e9)
     embed = json.loads(render_report(draft, flags, UserCounts("chan", 99, 40, 3)))
     assert len(embed["fields"]) == 10
     assert "30 earlier flagged message(s) not shown" in embed["description"]
-    items = [OutboxItem(i, "chan", "t", json.dumps(embed), 0, 0.0) for i in range(12)]
-    packed = pack_embeds(items)
+    packed = pack_embeds([(i, embed) for i in range(12)])
     assert sum(len(ids) for ids, _ in packed) == 12
     for _ids, body in packed:
         assert body["allowed_mentions"] == {"parse": []}
@@ -87,9 +136,8 @@ def test_huge_reports_are_truncated_to_discord_limits() -> None:
 
 
 def test_small_reports_share_a_message() -> None:
-    payload = render_report(DRAFT, [flagged(1)], UserCounts("chan", 1, 1, 1))
-    items = [OutboxItem(i, "chan", "troll", payload, 0, 0.0) for i in range(13)]
-    assert [len(ids) for ids, _ in pack_embeds(items)] == [10, 3]
+    embed = json.loads(render_report(DRAFT, [flagged(1)], UserCounts("chan", 1, 1, 1)))
+    assert [len(ids) for ids, _ in pack_embeds([(i, embed) for i in range(13)])] == [10, 3]
 
 
 def _render(d: ReportDraft, f: Sequence[FlaggedMessage], c: UserCounts) -> str:
