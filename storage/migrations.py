@@ -100,6 +100,19 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE flagged_messages ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';  -- JSON list
         """,
     ),
+    (
+        "0004_policy_version_and_report_snapshot",
+        """
+        ALTER TABLE flagged_messages ADD COLUMN policy_version TEXT;  -- NULL: flagged before
+        -- A report is rendered when it is sent, from its flags (report_id) and this snapshot
+        -- of what it said when it was written, and the sent embed is stored in payload
+        -- (empty until then). Reports written earlier have a rendered payload and no snapshot.
+        ALTER TABLE reports ADD COLUMN display_name TEXT;
+        ALTER TABLE reports ADD COLUMN messages_seen INTEGER;
+        ALTER TABLE reports ADD COLUMN messages_flagged INTEGER;
+        ALTER TABLE reports ADD COLUMN report_number INTEGER;  -- the user's nth in the channel
+        """,
+    ),
 )
 
 

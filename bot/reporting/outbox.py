@@ -1,9 +1,12 @@
 """The delivery loop: pending reports from the outbox table to a sender, until stopped.
 
-A report is written to the ``reports`` outbox in the same transaction as the flags that
-caused it, and only then sent. :class:`OutboxWorker` sends pending reports (several per
-webhook message), waits out rate limits without counting them as failures, retries errors
-with exponential backoff, and leaves anything unsent in the outbox, so a restart sends it.
+A report is written to the ``reports`` outbox as plain rows in the same transaction as the
+flags that caused it, and only then sent. :class:`OutboxWorker` renders each due report
+from those rows, sends them (several per webhook message), keeps what was sent on record
+in ``reports.payload``, waits out rate limits without counting them as failures, retries
+errors with exponential backoff, and leaves anything unsent in the outbox, so a restart
+sends it. A report written before migration 0004 was rendered then: its stored payload is
+sent as it is.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import logging
 import time
 
 from bot.reporting.discord import Sender, pack_embeds
+from bot.reporting.render import render_report
 from storage.database import Database
+from storage.records import OutboxItem
 
 __all__ = ["OutboxWorker"]
 
@@ -49,14 +54,16 @@ class OutboxWorker:
             if not items:
                 await self._sleep(stop, await self._until_due())
                 continue
-            embeds = [(item.id, json.loads(item.payload)) for item in items]
+            payloads = {item.id: _payload(item) for item in items}
+            embeds = [(report_id, json.loads(p)) for report_id, p in payloads.items()]
             for ids, body in pack_embeds(embeds):
                 if stop.is_set():
                     return
                 result = await self._sender.send(body)
                 now = time.time()
                 if result.ok:
-                    await self._db.mark_reports_sent(ids, now)
+                    was_sent = {report_id: payloads[report_id] for report_id in ids}
+                    await self._db.mark_reports_sent(ids, now, was_sent)
                     self.sent += len(ids)
                 elif result.retry_after is not None:
                     self.rate_limited += 1
@@ -94,3 +101,12 @@ class OutboxWorker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+def _payload(item: OutboxItem) -> str:
+    """The report's embed JSON: rendered now from its rows, or as stored before 0004."""
+    if item.counts is None:
+        assert item.payload is not None, "a report without a counts snapshot has a payload"
+        return item.payload
+    embed = render_report(item.report, item.flags, item.counts)
+    return json.dumps(embed, ensure_ascii=False)

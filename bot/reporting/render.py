@@ -1,14 +1,14 @@
 """A report as Discord sees it: one embed per reported user, built from stored rows.
 
 Chat text is markdown-escaped (so nothing in a report can format itself, mention anyone or
-hide a link) and every part is clipped to Discord's limits. The embed is built with
-``discord-webhook``'s :class:`DiscordEmbed`; the JSON keys and their order are those of
-every payload the bot has ever stored, which the golden replay test pins byte for byte.
+hide a link) and every part is clipped to Discord's limits. It runs in the outbox at send time, not
+inside storage's write transaction. The embed is built with ``discord-webhook``'s
+:class:`DiscordEmbed`; serialised with ``json.dumps(embed, ensure_ascii=False)``, its keys
+and their order are those of every payload the bot has ever stored (pinned by a test).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -40,8 +40,11 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
-def render_report(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts) -> str:
-    """The outbox payload: one embed (JSON) describing a reported user."""
+def render_report(
+    draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts
+) -> dict[str, Any]:
+    """One embed describing a reported user, from the report's row, its flags (oldest
+    first) and the counts it states (``counts.reports`` is this report's number)."""
     name = (
         draft.display_name
         if draft.display_name.lower() == draft.login
@@ -81,7 +84,7 @@ def render_report(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: U
     embed.set_footer(text=clip(f"chatwarden · model {', '.join(versions)}", FOOTER_MAX))
     # An ISO string is stored as given; a float would lose its "+00:00" on the way.
     embed.set_timestamp(datetime.fromtimestamp(draft.created_at, UTC).isoformat())
-    return json.dumps(_embed_dict(embed), ensure_ascii=False)
+    return _embed_dict(embed)
 
 
 def _embed_dict(embed: DiscordEmbed) -> dict[str, Any]:
