@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
-from bot.policy import Decision, Policy
-from bot.reporting import render_report
+from bot.policy import POLICY_VERSION, Decision, Policy
 from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer
@@ -254,6 +253,7 @@ class Pipeline:
                         score.probability,
                         score.labels,
                         version,
+                        POLICY_VERSION,
                         message.sent_at,
                         now,
                         score.evidence,
@@ -272,7 +272,7 @@ class Pipeline:
                 )
         record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
         if messages:
-            await self._retry(self.db.record_batch, record, render_report)
+            await self._retry(self.db.record_batch, record)
         if self.on_write is not None:
             self.on_write(time.perf_counter() - started)
         if messages and self.on_delays is not None:

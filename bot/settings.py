@@ -2,8 +2,10 @@
 
 Precedence: process environment, then ``.env``, then the default. Every key is listed in
 ``.env.example`` (a test keeps the two in step). Secrets (the Twitch token, the Discord
-webhook URL, which embeds its own token) are :class:`Secret` values whose ``repr`` and
-``str`` are masked, so they cannot leak into logs.
+webhook URL, which embeds its own token) are :class:`~bot.secret.Secret` values whose
+``repr`` and ``str`` are masked, so they cannot leak into logs. The IRC URL is parsed by
+:mod:`bot.twitch.endpoint`, the client's own module: settings import the client's types,
+never the reverse.
 """
 
 from __future__ import annotations
@@ -16,54 +18,20 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bot.policy.sensitivity import Sensitivity
+from bot.secret import Secret
+from bot.twitch.endpoint import EndpointError, IrcEndpoint, parse_irc_url
 
-__all__ = ["SETTINGS_KEYS", "IrcEndpoint", "Secret", "Settings", "SettingsError"]
+__all__ = ["SETTINGS_KEYS", "Settings", "SettingsError"]
 
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the key and the expected form."""
 
 
-@dataclass(frozen=True, slots=True)
-class Secret:
-    """A secret string; only :meth:`reveal` gives the value."""
-
-    _value: str = field(repr=False)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True, slots=True)
-class IrcEndpoint:
-    """A parsed ``CHATWARDEN_IRC_URL``."""
-
-    scheme: str  # ircs | irc | wss | ws
-    host: str
-    port: int
-
-    @property
-    def tls(self) -> bool:
-        return self.scheme in {"ircs", "wss"}
-
-    @property
-    def websocket(self) -> bool:
-        return self.scheme in {"ws", "wss"}
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.host}:{self.port}"
-
-
 _CHANNEL = re.compile(r"^[a-z0-9_]{1,25}$")
 _WEBHOOK_PATH = re.compile(r"^/api(/v\d+)?/webhooks/\d+/[\w-]+/?$")
 _DISCORD_HOSTS = {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_DEFAULT_PORTS = {"ircs": 6697, "irc": 6667, "wss": 443, "ws": 80}
 
 
 def parse_channels(raw: str) -> tuple[str, ...]:
@@ -82,18 +50,11 @@ def parse_channels(raw: str) -> tuple[str, ...]:
     return tuple(channels)
 
 
-def parse_irc_url(raw: str) -> IrcEndpoint:
-    parts = urlsplit(raw.strip())
-    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
-        raise SettingsError(
-            f"CHATWARDEN_IRC_URL: {raw!r} is not supported (expected "
-            "ircs://HOST:PORT for TLS, irc://HOST:PORT for plain TCP, or wss:// / ws://)"
-        )
+def _irc_url(raw: str) -> IrcEndpoint:
     try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError as exc:
-        raise SettingsError(f"CHATWARDEN_IRC_URL: bad port in {raw!r}") from exc
-    return IrcEndpoint(parts.scheme, parts.hostname, port)
+        return parse_irc_url(raw)
+    except EndpointError as exc:
+        raise SettingsError(f"CHATWARDEN_IRC_URL: {exc}") from exc
 
 
 def parse_webhook(raw: str) -> Secret:
@@ -285,7 +246,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_CHANNELS": ("channels", parse_channels),
-    "CHATWARDEN_IRC_URL": ("irc_url", parse_irc_url),
+    "CHATWARDEN_IRC_URL": ("irc_url", _irc_url),
     "CHATWARDEN_TWITCH_LOGIN": ("twitch_login", lambda raw: parse_channels(raw)[0]),
     "CHATWARDEN_TWITCH_TOKEN": ("twitch_token", parse_token),
     "CHATWARDEN_DISCORD_WEBHOOK_URL": ("discord_webhook_url", parse_webhook),

@@ -10,7 +10,7 @@ Use as an async context manager::
 
     async with Database.open(path) as db:              # creates, migrates, proves writable
         unseen = await db.filter_unseen(ids)
-        await db.record_batch(batch, render)
+        await db.record_batch(batch)
 
     async with Database.open_readonly(path) as db:     # for the CLI's read commands
         history = await db.history("login")
@@ -25,7 +25,7 @@ import json
 import logging
 import sqlite3
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
@@ -46,10 +46,7 @@ from storage.records import (
     UserHistory,
 )
 
-__all__ = ["Database", "ReportRenderer"]
-
-#: Builds a report's JSON payload from the draft, its flags (oldest first) and the counts.
-ReportRenderer = Callable[[ReportDraft, Sequence[FlaggedMessage], UserCounts], str]
+__all__ = ["Database"]
 
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 
@@ -162,16 +159,17 @@ class Database:
         return {msg_id for msg_id in msg_ids if msg_id not in seen}
 
     @_locked
-    async def record_batch(self, batch: BatchRecord, render: ReportRenderer) -> list[int]:
+    async def record_batch(self, batch: BatchRecord) -> list[int]:
         """Write one scored batch in one transaction; return the new report ids.
 
         Idempotent per message: a message or flag already stored is neither stored nor
-        counted again, so a redelivered or retried batch never counts twice.
+        counted again, so a redelivered or retried batch never counts twice. A report is
+        stored as plain rows (the report, a snapshot of the counts it states, its flags
+        linked by ``report_id``); it is rendered when it is sent, outside this transaction.
         """
         conn = self._conn
         report_ids: list[int] = []
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(conn):
             old_seen = await self._existing("seen_messages", [m.msg_id for m in batch.messages])
             old_flags = await self._existing("flagged_messages", [f.msg_id for f in batch.flags])
             messages = [m for m in batch.messages if m.msg_id not in old_seen]
@@ -220,8 +218,8 @@ class Database:
             await conn.executemany(
                 """INSERT OR IGNORE INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
-                      sent_at, flagged_at, evidence)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                      policy_version, sent_at, flagged_at, evidence)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         f.msg_id,
@@ -232,6 +230,7 @@ class Database:
                         f.score,
                         json.dumps(list(f.labels)),
                         f.model_version,
+                        f.policy_version,
                         f.sent_at,
                         f.flagged_at,
                         json.dumps(list(f.evidence)),
@@ -240,11 +239,7 @@ class Database:
                 ],
             )
             for draft in batch.reports:
-                report_ids.append(await self._insert_report(draft, render))
-            await conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(conn)
-            raise
+                report_ids.append(await self._insert_report(draft))
         return report_ids
 
     async def _existing(self, table: str, ids: Sequence[str]) -> set[str]:
@@ -257,29 +252,25 @@ class Database:
                 found.update(row[0] for row in await cursor.fetchall())
         return found
 
-    async def _insert_report(self, draft: ReportDraft, render: ReportRenderer) -> int:
+    async def _insert_report(self, draft: ReportDraft) -> int:
         conn = self._conn
-        flags = await self._flags(
-            "WHERE user_key = ? AND channel = ? AND report_id IS NULL ORDER BY sent_at, id",
-            (draft.user_key, draft.channel),
-        )
         counts = await self._counts(draft.user_key, draft.channel)
-        counts = UserCounts(
-            counts.channel, counts.messages_seen, counts.messages_flagged, counts.reports + 1
-        )
-        payload = render(draft, flags, counts)
         cursor = await conn.execute(
             """INSERT INTO reports (channel, user_key, login, reason, payload, next_attempt,
-                                    created_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                                    created_at, display_name, messages_seen, messages_flagged,
+                                    report_number)
+               VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)""",
             (
                 draft.channel,
                 draft.user_key,
                 draft.login,
                 draft.reason,
-                payload,
                 draft.created_at,
                 draft.created_at,
+                draft.display_name,
+                counts.messages_seen,
+                counts.messages_flagged,
+                counts.reports + 1,
             ),
         )
         report_id = cursor.lastrowid
@@ -300,14 +291,34 @@ class Database:
 
     @_locked
     async def pending_reports(self, now: float, limit: int = 10) -> list[OutboxItem]:
-        """Pending reports whose next attempt is due, oldest first."""
+        """Pending reports whose next attempt is due, oldest first, with their flags."""
         async with self._conn.execute(
-            """SELECT id, channel, login, payload, attempts, created_at FROM reports
+            """SELECT id, attempts, channel, user_key, login, display_name, reason, created_at,
+                      messages_seen, messages_flagged, report_number, payload FROM reports
                WHERE status = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?""",
             (now, limit),
         ) as cursor:
-            rows = await cursor.fetchall()
-        return [OutboxItem(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+            rows = list(await cursor.fetchall())
+        flags: dict[int, list[FlaggedMessage]] = defaultdict(list)
+        ids = [int(r[0]) for r in rows if r[10] is not None]
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for flag in await self._flags(
+                f"WHERE report_id IN ({marks}) ORDER BY sent_at, id", chunk
+            ):
+                assert flag.report_id is not None
+                flags[flag.report_id].append(flag)
+        items = []
+        for r in rows:
+            (report_id, attempts, channel, user_key, login, display_name, reason, created) = r[:8]
+            report = ReportDraft(channel, user_key, login, display_name or login, reason, created)
+            if r[10] is None:  # written before migration 0004: rendered then, sent as stored
+                items.append(OutboxItem(report_id, attempts, report, None, (), r[11]))
+                continue
+            counts = UserCounts(channel, r[8], r[9], r[10])
+            items.append(OutboxItem(report_id, attempts, report, counts, tuple(flags[report_id])))
+        return items
 
     @_locked
     async def count_pending(self) -> int:
@@ -327,11 +338,16 @@ class Database:
         return None if row is None or row[0] is None else float(row[0])
 
     @_locked
-    async def mark_reports_sent(self, ids: Iterable[int], sent_at: float) -> None:
+    async def mark_reports_sent(
+        self, ids: Iterable[int], sent_at: float, payloads: Mapping[int, str] | None = None
+    ) -> None:
+        """Mark reports sent, keeping on record the embed JSON that was sent for each
+        (``payloads`` by report id; a report without one keeps its stored payload)."""
+        payloads = payloads or {}
         await self._write(
             "UPDATE reports SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "last_error = NULL WHERE id = ?",
-            [(sent_at, report_id) for report_id in ids],
+            "last_error = NULL, payload = coalesce(?, payload) WHERE id = ?",
+            [(sent_at, payloads.get(report_id), report_id) for report_id in ids],
         )
 
     @_locked
@@ -351,26 +367,16 @@ class Database:
         )
 
     async def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             await self._conn.executemany(sql, rows)
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
 
     @_locked
     async def prune_seen(self, before: float) -> int:
         """Forget dedup ids older than ``before``; flags and counters are kept."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             cursor = await self._conn.execute(
                 "DELETE FROM seen_messages WHERE seen_at < ?", (before,)
             )
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
         return cursor.rowcount
 
     # -- reads -------------------------------------------------------------------------
@@ -440,8 +446,7 @@ class Database:
     @_locked
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
         """Store moderators' actions seen in chat, in one transaction."""
-        await self._conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(self._conn):
             await self._conn.executemany(
                 """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
                                                   target_msg_id, duration, text, at)
@@ -460,10 +465,6 @@ class Database:
                     for e in events
                 ],
             )
-            await self._conn.execute("COMMIT")
-        except BaseException:
-            await _rollback(self._conn)
-            raise
 
     @_locked
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
@@ -494,8 +495,9 @@ class Database:
 
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
-            f"""SELECT msg_id, channel, login, text, score, labels, model_version, sent_at,
-                       flagged_at, report_id, evidence FROM flagged_messages {where}""",
+            f"""SELECT msg_id, channel, login, text, score, labels, model_version,
+                       policy_version, sent_at, flagged_at, report_id, evidence
+                FROM flagged_messages {where}""",
             params,
         ) as cursor:
             rows = await cursor.fetchall()
@@ -511,7 +513,8 @@ class Database:
                 r[7],
                 r[8],
                 r[9],
-                tuple(json.loads(r[10])),
+                r[10],
+                tuple(json.loads(r[11])),
             )
             for r in rows
         ]
@@ -593,16 +596,13 @@ async def _connect(
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
-        await apply_migrations(conn)
+        await apply_migrations(conn, _transaction)
         # Prove now, not at the first flag, that we can take the write lock and write: SQLite
         # silently opens an unwritable file read-only, so write the header and roll back.
         async with conn.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with _transaction(conn, commit=False):
             await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
-        finally:
-            await _rollback(conn)
         checkpointer = await aiosqlite.connect(path, isolation_level=None)
         await checkpointer.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
     except sqlite3.Error as exc:
@@ -622,7 +622,21 @@ async def _connect(
     )
 
 
-async def _rollback(conn: aiosqlite.Connection) -> None:
-    # A failed COMMIT may already have ended the transaction; never mask the first error.
-    with contextlib.suppress(sqlite3.Error):
-        await conn.execute("ROLLBACK")
+@contextlib.asynccontextmanager
+async def _transaction(conn: aiosqlite.Connection, *, commit: bool = True) -> AsyncIterator[None]:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error (cancellation included) roll back and
+    re-raise the *first* error: a failed ``COMMIT`` may already have ended the transaction,
+    so a failing ``ROLLBACK`` is swallowed rather than allowed to replace it.
+
+    IMMEDIATE takes the write lock at the start, so a busy database fails (or waits out
+    ``busy_timeout``) before any work is done, not at the commit. ``commit=False`` always
+    rolls back: it proves the lock can be taken and the file written, and leaves no trace.
+    """
+    await conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        await conn.execute("COMMIT" if commit else "ROLLBACK")
+    except BaseException:
+        with contextlib.suppress(sqlite3.Error):
+            await conn.execute("ROLLBACK")
+        raise

@@ -7,6 +7,8 @@ between the two cannot happen. Never edit a released migration; append a new one
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 
 import aiosqlite
 
@@ -98,11 +100,34 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE flagged_messages ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]';  -- JSON list
         """,
     ),
+    (
+        "0004_policy_version_and_report_snapshot",
+        """
+        ALTER TABLE flagged_messages ADD COLUMN policy_version TEXT;  -- NULL: flagged before
+        -- A report is rendered when it is sent, from its flags (report_id) and this snapshot
+        -- of what it said when it was written, and the sent embed is stored in payload
+        -- (empty until then). Reports written earlier have a rendered payload and no snapshot.
+        ALTER TABLE reports ADD COLUMN display_name TEXT;
+        ALTER TABLE reports ADD COLUMN messages_seen INTEGER;
+        ALTER TABLE reports ADD COLUMN messages_flagged INTEGER;
+        ALTER TABLE reports ADD COLUMN report_number INTEGER;  -- the user's nth in the channel
+        """,
+    ),
 )
 
 
-async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
-    """Apply pending migrations in order; return the names applied now."""
+#: Opens one write transaction on a connection: commits when the block ends, rolls back
+#: (without masking the first error) when it raises.
+Transaction = Callable[[aiosqlite.Connection], AbstractAsyncContextManager[None]]
+
+
+async def apply_migrations(conn: aiosqlite.Connection, transaction: Transaction) -> list[str]:
+    """Apply pending migrations in order; return the names applied now.
+
+    ``transaction`` is the database's one transaction helper
+    (``storage.database._transaction``), passed in rather than imported because the
+    database module imports this one.
+    """
     await conn.execute(
         "CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)"
     )
@@ -112,18 +137,13 @@ async def apply_migrations(conn: aiosqlite.Connection) -> list[str]:
     for name, sql in MIGRATIONS:
         if name in done:
             continue
-        await conn.execute("BEGIN IMMEDIATE")
-        try:
+        async with transaction(conn):
             for statement in _statements(sql):
                 await conn.execute(statement)
             await conn.execute(
                 "INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)",
                 (name, time.time()),
             )
-            await conn.execute("COMMIT")
-        except BaseException:
-            await conn.execute("ROLLBACK")
-            raise
         applied.append(name)
     return applied
 

@@ -30,6 +30,7 @@ class FlagRecord:
     score: float
     labels: tuple[str, ...]
     model_version: str
+    policy_version: str  # bot.policy.POLICY_VERSION: the policy that decided to flag
     sent_at: float
     flagged_at: float
     evidence: tuple[str, ...] = ()
@@ -77,6 +78,7 @@ class FlaggedMessage:
     score: float
     labels: tuple[str, ...]
     model_version: str
+    policy_version: str | None  # None: flagged before the policy's version was stored
     sent_at: float
     flagged_at: float
     report_id: int | None
@@ -100,14 +102,20 @@ class ReportSummary:
 
 @dataclass(frozen=True, slots=True)
 class OutboxItem:
-    """A pending report ready to send."""
+    """A pending report, due to be sent: the rows it is rendered from at send time.
+
+    ``counts`` is the snapshot taken when the report was written (its ``reports`` is this
+    report's number), so a report sent late or resent reads as it did when it was decided.
+    A report written before migration 0004 has no snapshot (``counts`` is None): it was
+    rendered when it was written, and ``payload`` is that embed's JSON, sent as stored.
+    """
 
     id: int
-    channel: str
-    login: str
-    payload: str
     attempts: int
-    created_at: float
+    report: ReportDraft  # display_name is the login for a report written before 0004
+    counts: UserCounts | None
+    flags: tuple[FlaggedMessage, ...]  # oldest first
+    payload: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

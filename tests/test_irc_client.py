@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.lab.loopback import FakeTwitchServer
-from bot.settings import Secret, parse_irc_url
+from bot.secret import Secret
 from bot.twitch.connection import Backoff, IrcClient, JoinLimiter, TwitchAuthError
+from bot.twitch.endpoint import parse_irc_url
 from bot.twitch.events import ChatMessage, Event
 
 
@@ -246,3 +250,25 @@ async def test_websocket_transport() -> None:
         stop.set()
         await asyncio.wait_for(task, 5)
         await runner.cleanup()
+
+
+def test_the_twitch_client_imports_nothing_of_bot_but_the_secret() -> None:
+    """``bot.twitch`` stands alone: importing it must not pull in the settings (and with
+    them the policy), nor anything else of ``bot`` but :mod:`bot.secret`."""
+    code = (
+        "import sys, bot.twitch.connection, bot.twitch.endpoint;"
+        "print(sorted(m for m in sys.modules if m.startswith('bot')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    loaded = set(ast.literal_eval(done.stdout))
+    assert loaded == {
+        "bot",
+        "bot.secret",
+        "bot.twitch",
+        "bot.twitch.connection",
+        "bot.twitch.endpoint",
+        "bot.twitch.events",
+        "bot.twitch.irc",
+    }

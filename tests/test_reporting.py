@@ -3,29 +3,24 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
-from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.lab.loopback import FakeDiscord, embed_problems, rate_limited, server_error
-from bot.reporting import (
-    DiscordSender,
-    LogSender,
-    OutboxWorker,
-    embed_chars,
-    escape_markdown,
-    pack_embeds,
-    render_report,
-)
-from bot.settings import Secret
+from bot.reporting.discord import DiscordSender, LogSender, embed_chars, pack_embeds
+from bot.reporting.outbox import OutboxWorker
+from bot.reporting.render import escape_markdown, render_report
+from bot.secret import Secret
 from storage.database import Database
+from storage.migrations import MIGRATIONS
 from storage.records import (
     BatchRecord,
     FlaggedMessage,
     FlagRecord,
-    OutboxItem,
     ReportDraft,
     SeenMessage,
     UserCounts,
@@ -41,6 +36,7 @@ def flagged(i: int, text: str = "you are trash", score: float = 0.8) -> FlaggedM
         score,
         ("insult",),
         "rules-x",
+        "policy-x",
         1_700_000_000.0 + i,
         1_700_000_100.0,
         None,
@@ -57,8 +53,8 @@ def test_escape_markdown_and_mentions() -> None:
 
 
 def test_render_report_shape() -> None:
-    embed = json.loads(
-        render_report(DRAFT, [flagged(1), flagged(2, "@here _hi_")], UserCounts("chan", 40, 2, 1))
+    embed = render_report(
+        DRAFT, [flagged(1), flagged(2, "@here _hi_")], UserCounts("chan", 40, 2, 1)
     )
     assert embed["url"] == "https://www.twitch.tv/troll"
     assert "Troll" in embed["title"] and "#chan" in embed["title"]
@@ -70,14 +66,77 @@ def test_render_report_shape() -> None:
     assert not embed_problems({"embeds": [embed]})
 
 
+def _json(embed: dict[str, Any]) -> str:
+    """How the outbox serialises an embed for the webhook and for ``reports.payload``."""
+    return json.dumps(embed, ensure_ascii=False)
+
+
+def test_render_report_json_is_pinned_byte_for_byte() -> None:
+    """The exact JSON the bot has always stored and sent: key order, escaping, the colour,
+    evidence wording (rules "matched", networks "driven by"), the footer, the timestamp."""
+    draft = ReportDraft("chan", "u1", "troll", "Troll", "3 flagged <@1> *msgs*", 1.7e9)
+    flags = [
+        flagged(1),
+        FlaggedMessage(
+            "m2",
+            "chan",
+            "troll",
+            "@here _hi_",
+            0.95,
+            ("insult",),
+            "cnn-3",
+            "policy-x",
+            1_700_000_002.0,
+            1_700_000_100.0,
+            None,
+            ("hi", "trash"),
+        ),
+        FlaggedMessage(
+            "m3",
+            "chan",
+            "troll",
+            "",
+            0.91,
+            ("insult",),
+            "rules-x",
+            "policy-x",
+            1_700_000_003.0,
+            1_700_000_100.0,
+            None,
+            ("x",),
+        ),
+    ]
+    assert _json(render_report(draft, flags, UserCounts("chan", 40, 3, 2))) == (
+        '{"title": "Flagged user: Troll in #chan", "description": "**Why:** 3 flagged '
+        "\\\\<\\\\@1\\\\> \\\\*msgs\\\\*\\n**In #chan:** 40 messages seen, 3 flagged, report #2"
+        '\\n**Categories:** insult", "url": "https://www.twitch.tv/troll", "fields": '
+        '[{"name": "0.80 · insult · 2023-11-14 22:13:21 UTC", "value": "you are trash", '
+        '"inline": false}, {"name": "0.95 · insult · driven by “hi”, “trash” · '
+        '2023-11-14 22:13:22 UTC", "value": "\\\\@here \\\\_hi\\\\_", "inline": false}, '
+        '{"name": "0.91 · insult · matched “x” · 2023-11-14 22:13:23 UTC", "value": '
+        '"(empty)", "inline": false}], "color": 15158332, "footer": {"text": "chatwarden · '
+        'model cnn-3, rules-x"}, "timestamp": "2023-11-14T22:13:20+00:00"}'
+    )
+    other = ReportDraft("chan", "u1", "troll", "트롤", "why", 1.7e9)
+    plain = FlaggedMessage(
+        "m1", "chan", "troll", "a | b", 0.5, (), "rules-x", None, 1_700_000_001.0, 1.7e9, None
+    )
+    assert _json(render_report(other, [plain], UserCounts("chan", 1, 1, 1))) == (
+        '{"title": "Flagged user: 트롤 \\\\(troll\\\\) in #chan", "description": "**Why:** why'
+        '\\n**In #chan:** 1 messages seen, 1 flagged, report #1", "url": '
+        '"https://www.twitch.tv/troll", "fields": [{"name": "0.50 · 2023-11-14 22:13:21 UTC", '
+        '"value": "a \\\\| b", "inline": false}], "color": 15965202, "footer": {"text": '
+        '"chatwarden · model rules-x"}, "timestamp": "2023-11-14T22:13:20+00:00"}'
+    )
+
+
 def test_huge_reports_are_truncated_to_discord_limits() -> None:
     flags = [flagged(i, "💀" * 600 + "x" * 2000) for i in range(40)]
     draft = ReportDraft("chan", "u1", "t" * 25, "N" * 300, "r" * 5000, 1.7e9)
-    embed = json.loads(render_report(draft, flags, UserCounts("chan", 99, 40, 3)))
+    embed = render_report(draft, flags, UserCounts("chan", 99, 40, 3))
     assert len(embed["fields"]) == 10
     assert "30 earlier flagged message(s) not shown" in embed["description"]
-    items = [OutboxItem(i, "chan", "t", json.dumps(embed), 0, 0.0) for i in range(12)]
-    packed = pack_embeds(items)
+    packed = pack_embeds([(i, embed) for i in range(12)])
     assert sum(len(ids) for ids, _ in packed) == 12
     for _ids, body in packed:
         assert body["allowed_mentions"] == {"parse": []}
@@ -87,13 +146,8 @@ def test_huge_reports_are_truncated_to_discord_limits() -> None:
 
 
 def test_small_reports_share_a_message() -> None:
-    payload = render_report(DRAFT, [flagged(1)], UserCounts("chan", 1, 1, 1))
-    items = [OutboxItem(i, "chan", "troll", payload, 0, 0.0) for i in range(13)]
-    assert [len(ids) for ids, _ in pack_embeds(items)] == [10, 3]
-
-
-def _render(d: ReportDraft, f: Sequence[FlaggedMessage], c: UserCounts) -> str:
-    return render_report(d, f, c)
+    embed = render_report(DRAFT, [flagged(1)], UserCounts("chan", 1, 1, 1))
+    assert [len(ids) for ids, _ in pack_embeds([(i, embed) for i in range(13)])] == [10, 3]
 
 
 async def _db_with_reports(path: Path, n: int) -> None:
@@ -113,13 +167,13 @@ async def _db_with_reports(path: Path, n: int) -> None:
                             0.95,
                             ("hate",),
                             "rules-x",
+                            "policy-x",
                             1.7e9 + i,
                             1.7e9,
                         ),
                     ),
                     (ReportDraft("chan", user, user, user, "high score", time.time()),),
                 ),
-                _render,
             )
 
 
@@ -211,3 +265,63 @@ async def test_log_sender_reports_to_the_log(
         await _run_worker_until(db, worker, lambda: worker.sent == 1)
     assert "REPORT Flagged user: user0 in #chan" in caplog.text
     assert "bad 0" not in caplog.text  # no chat text at INFO
+
+
+async def test_outbox_renders_at_send_time_and_keeps_what_it_sent(tmp_path: Path) -> None:
+    await _db_with_reports(tmp_path / "cw.db", 2)
+    with sqlite3.connect(tmp_path / "cw.db") as conn:  # rows only, nothing rendered yet
+        assert conn.execute("SELECT payload FROM reports").fetchall() == [("",), ("",)]
+    async with FakeDiscord() as discord, Database.open(tmp_path / "cw.db") as db:
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender)
+            await _run_worker_until(db, worker, lambda: worker.sent == 2)
+        assert worker.sent == 2
+    with sqlite3.connect(tmp_path / "cw.db") as conn:
+        stored = [json.loads(r[0]) for r in conn.execute("SELECT payload FROM reports ORDER BY id")]
+    assert stored == discord.embeds  # what was sent is what stays on record
+    assert [e["title"] for e in stored] == [f"Flagged user: user{i} in #chan" for i in range(2)]
+    assert "high score" in stored[0]["description"] and "report #1" in stored[0]["description"]
+
+
+def _database_before_0004(path: Path) -> None:
+    """A database as the bot left it before migration 0004: migrations 0001-0003 applied."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at REAL)")
+        for name, sql in MIGRATIONS[:3]:
+            conn.executescript(sql)
+            conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (name,))
+    assert [name for name, _ in MIGRATIONS[:3]][-1] == "0003_flag_evidence"
+
+
+async def test_a_report_written_before_0004_sends_its_stored_payload(tmp_path: Path) -> None:
+    """Before 0004 a report was rendered when it was written; its payload is sent as stored,
+    even though its flags and counts would now render differently."""
+    path = tmp_path / "old.db"
+    _database_before_0004(path)
+    old_payload = _json(render_report(DRAFT, [flagged(1)], UserCounts("chan", 7, 1, 1)))
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            """INSERT INTO reports (id, channel, user_key, login, reason, payload,
+                                    next_attempt, created_at)
+               VALUES (1, 'chan', 'u1', 'troll', 'why', ?, 0, 0)""",
+            (old_payload,),
+        )
+        conn.execute(
+            """INSERT INTO flagged_messages (msg_id, channel, user_key, login, text, score,
+                 labels, model_version, sent_at, flagged_at, report_id)
+               VALUES ('m1', 'chan', 'u1', 'troll', 'edited since', 0.8, '[]', 'v', 1, 1, 1)"""
+        )
+    async with FakeDiscord() as discord, Database.open(path) as db:  # migrates to 0004
+        [pending] = await db.pending_reports(now=1.0)
+        assert pending.counts is None and pending.payload == old_payload
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender)
+            await _run_worker_until(db, worker, lambda: worker.sent == 1)
+        assert discord.embeds == [json.loads(old_payload)]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT status, payload FROM reports").fetchall() == [
+            ("sent", old_payload)
+        ]
+        assert conn.execute("SELECT policy_version FROM flagged_messages").fetchall() == [
+            (None,)  # flagged before the policy's version was stored
+        ]

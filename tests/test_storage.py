@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import signal
 import sqlite3
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from storage.errors import StorageUnavailableError
 from storage.migrations import MIGRATIONS
 from storage.records import (
     BatchRecord,
-    FlaggedMessage,
     FlagRecord,
     ReportDraft,
     SeenMessage,
@@ -39,20 +37,9 @@ def flag(i: int, user: str = "u1", channel: str = "c", score: float = 0.7) -> Fl
         score,
         ("profanity",),
         "rules-test",
+        "policy-test",
         1000.0 + i,
         2000.0,
-    )
-
-
-def render(draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts) -> str:
-    return json.dumps(
-        {
-            "user": draft.login,
-            "flags": [f.msg_id for f in flags],
-            "seen": counts.messages_seen,
-            "flagged": counts.messages_flagged,
-            "reports": counts.reports,
-        }
     )
 
 
@@ -75,42 +62,41 @@ async def test_batch_counts_dedup_and_reports(tmp_path: Path) -> None:
             flags=(flag(1), flag(2, score=0.95)),
             reports=(ReportDraft("c", "u1", "login_u1", "Name_u1", "high score", 3000.0),),
         )
-        [report_id] = await db.record_batch(batch, render)
+        [report_id] = await db.record_batch(batch)
         assert await db.filter_unseen(["m1", "m2", "m4"]) == {"m4"}
         # a redelivered batch is ignored by the pipeline; even if written, flags stay unique
-        await db.record_batch(BatchRecord((), (flag(1),)), render)
+        await db.record_batch(BatchRecord((), (flag(1),)))
         assert await db.count("flagged_messages") == 2
         history = await db.history("LOGIN_U1")
         assert history is not None
         assert history.counts == (UserCounts("c", 2, 2, 1),)
         assert [f.msg_id for f in history.flags] == ["m2", "m1"]  # newest first
         assert all(f.report_id == report_id for f in history.flags)
+        # the report is stored as rows, to be rendered when it is sent
         [pending] = await db.pending_reports(now=3000.0)
-        assert json.loads(pending.payload) == {
-            "user": "login_u1",
-            "flags": ["m1", "m2"],
-            "seen": 2,
-            "flagged": 2,
-            "reports": 1,
-        }
+        assert pending.report == batch.reports[0] and pending.payload is None
+        assert pending.counts == UserCounts("c", 2, 2, 1)  # the counts when it was written
+        assert [f.msg_id for f in pending.flags] == ["m1", "m2"]  # oldest first
+        assert {f.policy_version for f in pending.flags} == {"policy-test"}
         # later flags are unreported until the next report takes them
-        await db.record_batch(BatchRecord((seen(5),), (flag(5),)), render)
+        await db.record_batch(BatchRecord((seen(5),), (flag(5),)))
         await db.record_batch(
             BatchRecord(
                 (seen(6),),
                 (flag(6),),
                 (ReportDraft("c", "u1", "login_u1", "Name_u1", "again", 4000.0),),
-            ),
-            render,
+            )
         )
         reports = await db.pending_reports(now=5000.0)
-        assert json.loads(reports[1].payload)["flags"] == ["m5", "m6"]
+        assert [f.msg_id for f in reports[1].flags] == ["m5", "m6"]
+        assert reports[1].counts == UserCounts("c", 4, 4, 2)  # report #2
+        assert reports[0].counts == UserCounts("c", 2, 2, 1)  # a snapshot: unchanged
 
 
 async def test_outbox_lifecycle(tmp_path: Path) -> None:
     async with Database.open(tmp_path / "cw.db") as db:
         draft = ReportDraft("c", "u1", "login_u1", "Name_u1", "why", 100.0)
-        [rid] = await db.record_batch(BatchRecord((seen(1),), (flag(1),), (draft,)), render)
+        [rid] = await db.record_batch(BatchRecord((seen(1),), (flag(1),), (draft,)))
         assert await db.next_report_due() == 100.0
         await db.mark_reports_retry([rid], next_attempt=200.0, error="HTTP 500")
         assert await db.pending_reports(now=150.0) == []
@@ -118,10 +104,12 @@ async def test_outbox_lifecycle(tmp_path: Path) -> None:
         assert item.attempts == 1
         await db.defer_reports([rid], 300.0)
         assert await db.pending_reports(now=250.0) == []
-        await db.mark_reports_sent([rid], sent_at=301.0)
+        await db.mark_reports_sent([rid], sent_at=301.0, payloads={rid: '{"title": "sent"}'})
         assert await db.pending_reports(now=1e12) == [] and await db.next_report_due() is None
         [summary] = (await db.history("login_u1")).reports  # type: ignore[union-attr]
         assert (summary.status, summary.attempts, summary.sent_at) == ("sent", 2, 301.0)
+    with sqlite3.connect(tmp_path / "cw.db") as conn:  # what was sent stays on record
+        assert conn.execute("SELECT payload FROM reports").fetchall() == [('{"title": "sent"}',)]
 
 
 async def test_flagged_users_worst_first(tmp_path: Path) -> None:
@@ -130,8 +118,7 @@ async def test_flagged_users_worst_first(tmp_path: Path) -> None:
             BatchRecord(
                 (seen(1), seen(2), seen(3, "u2"), seen(4, "u3", channel="d")),
                 (flag(1), flag(2), flag(3, "u2", score=0.99), flag(4, "u3", "d")),
-            ),
-            render,
+            )
         )
         users = await db.flagged_users(since=0)
         assert [(u.login, u.flagged) for u in users][:2] == [("login_u1", 2), ("login_u2", 1)]
@@ -141,7 +128,7 @@ async def test_flagged_users_worst_first(tmp_path: Path) -> None:
 
 async def test_prune_seen_keeps_flags(tmp_path: Path) -> None:
     async with Database.open(tmp_path / "cw.db") as db:
-        await db.record_batch(BatchRecord((seen(1), seen(500)), (flag(1),)), render)
+        await db.record_batch(BatchRecord((seen(1), seen(500)), (flag(1),)))
         assert await db.prune_seen(before=1100.0) == 1
         assert await db.count("seen_messages") == 1
         assert await db.count("flagged_messages") == 1
@@ -211,9 +198,9 @@ async def test_locked_database_fails_at_open(tmp_path: Path) -> None:
 async def test_flag_evidence_round_trips(tmp_path: Path) -> None:
     async with Database.open(tmp_path / "cw.db") as db:
         evidence = FlagRecord(
-            "m9", "c", "u1", "login_u1", "t", 0.9, (), "v", 1009.0, 2000.0, ("fuck", "shit")
+            "m9", "c", "u1", "login_u1", "t", 0.9, (), "v", "p", 1009.0, 2000.0, ("fuck", "shit")
         )
-        await db.record_batch(BatchRecord((seen(9),), (evidence, flag(1))), render)
+        await db.record_batch(BatchRecord((seen(9),), (evidence, flag(1))))
         history = await db.history("login_u1")
         assert history is not None
         assert {f.msg_id: f.evidence for f in history.flags} == {"m9": ("fuck", "shit"), "m1": ()}
@@ -231,13 +218,13 @@ async def test_checkpoints_run_in_the_background_not_in_commits(tmp_path: Path) 
     batches = [BatchRecord(tuple(seen(b * 5000 + i) for i in range(5000))) for b in range(40)]
     async with Database.open(path, checkpoint_interval=3600) as db:
         for batch in batches:
-            await db.record_batch(batch, render)
+            await db.record_batch(batch)
         assert _wal_pages(path) > 2000  # no commit reset the log (SQLite's default: 1,000)
         assert db.checkpoints == 0
     async with Database.open(path, checkpoint_interval=0.02) as db:
         for batch in batches[:10]:
             await db.record_batch(
-                BatchRecord(tuple(seen(int(m.msg_id[1:]) + 10**6) for m in batch.messages)), render
+                BatchRecord(tuple(seen(int(m.msg_id[1:]) + 10**6) for m in batch.messages))
             )
         for _ in range(200):
             if db.checkpointed_pages > 0:
@@ -270,9 +257,7 @@ async def test_a_failing_checkpoint_is_logged_once_retried_and_loses_nothing(
             async def write(batches: int) -> None:
                 nonlocal n
                 for _ in range(batches):
-                    await db.record_batch(
-                        BatchRecord(tuple(seen(n + i) for i in range(500))), render
-                    )
+                    await db.record_batch(BatchRecord(tuple(seen(n + i) for i in range(500))))
                     n += 500
                     await asyncio.sleep(0.03)  # a checkpoint runs between writes
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from bot.settings import IrcEndpoint, Secret
+from bot.secret import Secret
+from bot.twitch.endpoint import IrcEndpoint
 from bot.twitch.events import ChatMessage, Event, Notice, Ping, Reconnect, Welcome, to_event
 from bot.twitch.irc import MAX_LINE_BYTES, IrcParseError, parse_line
 

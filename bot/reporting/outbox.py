@@ -1,0 +1,112 @@
+"""The delivery loop: pending reports from the outbox table to a sender, until stopped.
+
+A report is written to the ``reports`` outbox as plain rows in the same transaction as the
+flags that caused it, and only then sent. :class:`OutboxWorker` renders each due report
+from those rows, sends them (several per webhook message), keeps what was sent on record
+in ``reports.payload``, waits out rate limits without counting them as failures, retries
+errors with exponential backoff, and leaves anything unsent in the outbox, so a restart
+sends it. A report written before migration 0004 was rendered then: its stored payload is
+sent as it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from bot.reporting.discord import Sender, pack_embeds
+from bot.reporting.render import render_report
+from storage.database import Database
+from storage.records import OutboxItem
+
+__all__ = ["OutboxWorker"]
+
+_log = logging.getLogger(__name__)
+
+
+class OutboxWorker:
+    """Sends pending reports until stopped; unsent ones stay in the outbox."""
+
+    def __init__(
+        self,
+        db: Database,
+        sender: Sender,
+        *,
+        retry_base: float = 2.0,
+        retry_cap: float = 300.0,
+        idle_poll: float = 5.0,
+    ) -> None:
+        self._db = db
+        self._sender = sender
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._idle_poll = idle_poll
+        self.wake = asyncio.Event()
+        self.sent = 0
+        self.failed = 0
+        self.rate_limited = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            items = await self._db.pending_reports(time.time(), limit=50)
+            if not items:
+                await self._sleep(stop, await self._until_due())
+                continue
+            payloads = {item.id: _payload(item) for item in items}
+            embeds = [(report_id, json.loads(p)) for report_id, p in payloads.items()]
+            for ids, body in pack_embeds(embeds):
+                if stop.is_set():
+                    return
+                result = await self._sender.send(body)
+                now = time.time()
+                if result.ok:
+                    was_sent = {report_id: payloads[report_id] for report_id in ids}
+                    await self._db.mark_reports_sent(ids, now, was_sent)
+                    self.sent += len(ids)
+                elif result.retry_after is not None:
+                    self.rate_limited += 1
+                    _log.warning("discord rate limit: waiting %.1f s", result.retry_after)
+                    await self._db.defer_reports(ids, now + result.retry_after)
+                    await self._sleep(stop, result.retry_after)
+                    break
+                else:
+                    self.failed += 1
+                    attempts = max(i.attempts for i in items if i.id in ids) + 1
+                    delay = min(self._retry_cap, self._retry_base * 2 ** (attempts - 1))
+                    _log.warning(
+                        "report delivery failed (%s); %d report(s) stay in the outbox, "
+                        "retry %d in %.0f s",
+                        result.error,
+                        len(ids),
+                        attempts,
+                        delay,
+                    )
+                    await self._db.mark_reports_retry(ids, now + delay, result.error or "")
+                if result.pause:
+                    await self._sleep(stop, result.pause)
+
+    async def _until_due(self) -> float:
+        due = await self._db.next_report_due()
+        if due is None:
+            return self._idle_poll
+        return max(0.05, min(self._idle_poll, due - time.time()))
+
+    async def _sleep(self, stop: asyncio.Event, seconds: float) -> None:
+        self.wake.clear()
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+
+def _payload(item: OutboxItem) -> str:
+    """The report's embed JSON: rendered now from its rows, or as stored before 0004."""
+    if item.counts is None:
+        assert item.payload is not None, "a report without a counts snapshot has a payload"
+        return item.payload
+    embed = render_report(item.report, item.flags, item.counts)
+    return json.dumps(embed, ensure_ascii=False)
