@@ -325,3 +325,25 @@ async def test_a_report_written_before_0004_sends_its_stored_payload(tmp_path: P
         assert conn.execute("SELECT policy_version FROM flagged_messages").fetchall() == [
             (None,)  # flagged before the policy's version was stored
         ]
+
+
+async def test_a_report_that_cannot_be_rendered_stays_queued_and_others_go_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored flag whose time no calendar holds makes rendering fail: that report stays in
+    the outbox with the error recorded, the delivery loop goes on and sends the others."""
+    await _db_with_reports(tmp_path / "cw.db", 3)
+    with sqlite3.connect(tmp_path / "cw.db") as conn:
+        conn.execute("UPDATE flagged_messages SET sent_at = 1e300 WHERE login = 'user1'")
+    async with FakeDiscord() as discord, Database.open(tmp_path / "cw.db") as db:
+        async with DiscordSender(Secret(discord.webhook_url)) as sender:
+            worker = OutboxWorker(db, sender, retry_base=30)
+            await _run_worker_until(db, worker, lambda: worker.sent == 2 and worker.failed >= 1)
+        assert worker.sent == 2 and worker.failed == 1
+        assert sorted(e["title"] for e in discord.embeds) == [
+            "Flagged user: user0 in #chan",
+            "Flagged user: user2 in #chan",
+        ]
+        [stuck] = await db.pending_reports(now=1e12)
+        assert stuck.report.login == "user1" and stuck.attempts == 1
+    assert "could not be rendered" in caplog.text

@@ -54,7 +54,9 @@ class OutboxWorker:
             if not items:
                 await self._sleep(stop, await self._until_due())
                 continue
-            payloads = {item.id: _payload(item) for item in items}
+            payloads = await self._render(items)
+            if not payloads:
+                continue
             embeds = [(report_id, json.loads(p)) for report_id, p in payloads.items()]
             for ids, body in pack_embeds(embeds):
                 if stop.is_set():
@@ -86,6 +88,22 @@ class OutboxWorker:
                     await self._db.mark_reports_retry(ids, now + delay, result.error or "")
                 if result.pause:
                     await self._sleep(stop, result.pause)
+
+    async def _render(self, items: list[OutboxItem]) -> dict[int, str]:
+        """Each due report's payload; one that cannot be rendered stays in the outbox, is
+        retried later like a failed send, and does not hold up the others."""
+        payloads: dict[int, str] = {}
+        for item in items:
+            try:
+                payloads[item.id] = _payload(item)
+            except Exception as exc:  # a bug in rendering must not stop the delivery loop
+                self.failed += 1
+                delay = min(self._retry_cap, self._retry_base * 2**item.attempts)
+                _log.error(
+                    "report %d could not be rendered (%r); retry in %.0f s", item.id, exc, delay
+                )
+                await self._db.mark_reports_retry([item.id], time.time() + delay, repr(exc))
+        return payloads
 
     async def _until_due(self) -> float:
         due = await self._db.next_report_due()
