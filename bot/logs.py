@@ -1,6 +1,6 @@
 """Logging set-up: one line per event, as text or JSON, never with secrets.
 
-Secrets are :class:`~bot.settings.Secret` values, masked wherever they are formatted; as a
+Secrets are :class:`~bot.secret.Secret` values, masked wherever they are formatted; as a
 second line of defence, a filter redacts anything shaped like a Twitch OAuth token or a
 Discord webhook token from every record before it is written. Chat text is logged only at
 DEBUG level.
