@@ -26,7 +26,8 @@ from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
-from model.scorer import Scorer, load_scorer
+from model.loading import load_scorer
+from model.scorer import Scorer
 from storage.database import Database
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
@@ -63,7 +64,7 @@ def initial_scorer(settings: Settings) -> Scorer:
     """Load the configured scorer. With a registry URI and the tracking server down, fall
     back to the model last fetched from it, else to the bundled model, with a warning."""
     from model.errors import TrackingUnavailableError
-    from model.scorer import load_last_cached
+    from model.loading import load_last_cached
 
     try:
         return load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)

@@ -461,7 +461,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "health":
         return _health(settings)
     if args.command == "bundle":
-        from model.scorer import BUNDLED_DIR
+        from model.loading import BUNDLED_DIR
         from model.training.card import ship
 
         dest = ship(args.model, BUNDLED_DIR)
@@ -681,7 +681,7 @@ def _score(
     settings: Settings, inp: TextIO, out: TextIO, batch_size: int, workers: int | None
 ) -> int:
     from bot.jsonl import default_workers, score_lines
-    from model.scorer import load_scorer
+    from model.loading import load_scorer
 
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
@@ -868,7 +868,7 @@ def _live_chat(settings: Settings, args: argparse.Namespace) -> int:
     )
     from bot.policy import Policy
     from model.evaluation.evaluate import write_section
-    from model.scorer import load_scorer
+    from model.loading import load_scorer
 
     data_dir = _need_data(settings)
     scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)

@@ -68,7 +68,7 @@ async def _database(path: Path) -> Check:
 
 def _model(settings: Settings) -> Check:
     from model.errors import ModelError
-    from model.scorer import load_scorer
+    from model.loading import load_scorer
 
     try:
         scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
@@ -76,6 +76,41 @@ def _model(settings: Settings) -> Check:
         fix = "set CHATWARDEN_MODEL_URI to 'bundled', 'rules' or a trained model folder"
         return Check("model", False, str(exc), fix)
     return Check("model", True, f"{scorer.name} {scorer.version}")
+
+
+def _data_dir(data: Path | None) -> Check:
+    """The data dir is optional: say so, and check only that a configured one exists."""
+    optional = "optional: only training, evaluation and measurements on real chat read it"
+    if data is None:
+        return Check("data dir", True, f"not set ({optional})")
+    if not data.is_dir():
+        return Check(
+            "data dir",
+            False,
+            f"{data}: no such folder",
+            f"fix or unset CHATWARDEN_DATA_DIR ({optional})",
+        )
+    return Check("data dir", True, f"{data} is a folder ({optional}; its content not checked)")
+
+
+def _packaged() -> Check:
+    """The files the default scorers read ship in the package: a missing one is a broken
+    installation, named here (the cue lists of the policy are read when it is imported, so
+    a missing one stops every command, doctor included, with its name)."""
+    from model.loading import BUNDLED_DIR
+    from model.wordlists import packaged_files
+
+    wanted = [*packaged_files(), *(BUNDLED_DIR / n for n in ("config.json", "tokenizer.json"))]
+    wanted.append(BUNDLED_DIR / "weights.pt")
+    missing = [str(path) for path in wanted if not path.is_file()]
+    if missing:
+        return Check(
+            "packaged files",
+            False,
+            "missing: " + ", ".join(missing),
+            "reinstall chatwarden: the package is incomplete",
+        )
+    return Check("packaged files", True, f"all {len(wanted)} present (word lists, bundled model)")
 
 
 async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> list[Check]:
@@ -113,19 +148,8 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
             else "not set: reports go to the log",
         )
     )
-    data = settings.data_dir
-    if data is not None and (data / "wordlists").is_dir():
-        checks.append(Check("data dir", True, str(data)))
-    else:
-        checks.append(
-            Check(
-                "data dir",
-                data is not None,
-                f"{data}: no wordlists/ inside" if data else "not set",
-                "set CHATWARDEN_DATA_DIR (needed by the rule "
-                "scorer, training and replay of the sample logs)",
-            )
-        )
+    checks.append(_data_dir(settings.data_dir))
+    checks.append(_packaged())
     checks.append(_model(settings))
     checks.append(await _database(settings.db))
     checks.append(await _irc(settings, irc_timeout))

@@ -34,7 +34,7 @@ from concurrent.futures.process import BrokenProcessPool
 from types import TracebackType
 from typing import Any, TextIO
 
-from model.scorer import Score, Scorer
+from model.scorer import Score, Scorer, explain_missing
 
 __all__ = ["default_workers", "score_lines", "verdicts"]
 
@@ -63,12 +63,9 @@ def _output(score: Score, flagged: bool) -> str:
 def verdicts(scorer: Scorer, threshold: float, texts: Sequence[str]) -> list[str]:
     """The output line of each text: its score, decision, labels and, for a flag, what
     drove it (the rules' matched terms, or a network's occlusion)."""
-    scored = scorer.score(texts)
-    explain = getattr(scorer, "explain", None)
-    unexplained = [i for i, s in enumerate(scored) if s.probability >= threshold and not s.evidence]
-    if explain is not None and unexplained:
-        for i, why in zip(unexplained, explain([texts[i] for i in unexplained]), strict=True):
-            scored[i] = Score(scored[i].probability, scored[i].labels, tuple(why))
+    scored = explain_missing(
+        scorer, texts, scorer.score(texts), lambda _, s: s.probability >= threshold
+    )
     return [_output(s, s.probability >= threshold) for s in scored]
 
 

@@ -27,7 +27,7 @@ from bot.batcher import MicroBatcher
 from bot.policy import POLICY_VERSION, Decision, Policy
 from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
-from model.scorer import Score, Scorer
+from model.scorer import Score, Scorer, explain_missing
 from storage.database import Database
 from storage.records import BatchRecord, FlagRecord, ReportDraft, SeenMessage
 
@@ -62,20 +62,12 @@ def explain_flags(
 ) -> list[Score]:
     """Scores of ``messages`` with evidence added for those ``policy`` may flag, when the
     scorer can explain itself (a network's occlusion words; the rules carry theirs)."""
-    explain = getattr(scorer, "explain", None)
-    if explain is None:
-        return scores
-    wanted = [
-        i
-        for i, (m, s) in enumerate(zip(messages, scores, strict=True))
-        if not s.evidence and policy.flags(m, s.probability)
-    ]
-    if not wanted:
-        return scores
-    out = list(scores)
-    for i, why in zip(wanted, explain([messages[i].text for i in wanted]), strict=True):
-        out[i] = Score(out[i].probability, out[i].labels, tuple(why))
-    return out
+    return explain_missing(
+        scorer,
+        [m.text for m in messages],
+        scores,
+        lambda i, s: policy.flags(messages[i], s.probability),
+    )
 
 
 class Pipeline:

@@ -42,8 +42,7 @@ class ModelWatcher:
 
     async def check(self) -> bool:
         """One check; True when a new version was swapped in."""
-        from model import registry
-        from model.scorer import _load_bundle_scorer
+        from model import loading, registry
 
         try:
             ref = await asyncio.to_thread(registry.resolve, self.uri)
@@ -60,15 +59,13 @@ class ModelWatcher:
             return False
         started = time.perf_counter()
         try:
-            folder = await asyncio.to_thread(registry.download, ref, self.cache_dir)
-            scorer = await asyncio.to_thread(_load_bundle_scorer, folder, ref.label)
+            scorer = await asyncio.to_thread(loading.load_reference, ref, self.cache_dir)
         except ModelError as exc:
             self.refused.add(ref.label)
             _log.error("refused model %s: %s; keeping %s", ref.label, exc, current)
             return False
         self.pipeline.scorer = scorer
         self.swaps += 1
-        (self.cache_dir / "last.txt").write_text(f"{folder.name}\n{ref.label}\n", encoding="utf-8")
         _log.info(
             "switched model %s → %s in %.2f s (at the next batch)",
             current,

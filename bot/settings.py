@@ -139,9 +139,21 @@ def _log_format(raw: str) -> str:
     return fmt
 
 
+#: The source checkout this code runs from (``pyproject.toml`` beside ``bot/``), if any.
+_CHECKOUT = Path(__file__).resolve().parents[1]
+
+
 def _default_data_dir() -> Path | None:
-    candidate = Path("../shared/data")
-    return candidate.resolve() if candidate.is_dir() else None
+    """``shared/data`` beside the source checkout (its ``../shared/data``), when there.
+
+    Anchored to the checkout, not the working folder, so every command finds the same data
+    dir wherever it is run from. Only training and evaluation need one: the bot's lists and
+    model ship in the package. An installed package (no checkout) has no default.
+    """
+    if not (_CHECKOUT / "pyproject.toml").is_file():
+        return None
+    candidate = _CHECKOUT.parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
 
 
 @dataclass(frozen=True)
@@ -159,6 +171,8 @@ class Settings:
     model_uri: str | None = None
     model_refresh_s: float = 60.0
     model_cache: Path | None = None
+    #: Optional: only training, evaluation and measurements on its real chat read it (the
+    #: bot's word lists and model ship in the package).
     data_dir: Path | None = None
     batch_max_size: int = 128
     batch_max_wait_ms: float = 25.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from model.scorer import Score, Scorer
+from model.scorer import Explainer, Score, Scorer
 
 __all__ = ["CachedScorer"]
 
@@ -48,8 +48,9 @@ class CachedScorer:
 
     def explain(self, texts: Sequence[str]) -> list[tuple[str, ...]]:
         """The inner scorer's explanation of its scores, when it has one."""
-        explain = getattr(self.inner, "explain", None)
-        return list(explain(texts)) if explain is not None else [() for _ in texts]
+        if isinstance(self.inner, Explainer):
+            return list(self.inner.explain(texts))
+        return [() for _ in texts]
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         cache = self._cache

@@ -12,7 +12,6 @@ model's decision whatever the language, and scores still rank messages within a 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Sequence
 
@@ -33,13 +32,6 @@ OCCLUDE_WORDS = 24
 WORD_CACHE = 200_000  # distinct words whose token ids are kept (a few tens of MB)
 _JOIN = 512  # new words encoded in one text
 CACHED_WORD_CHARS = 64  # longer words are tokenised again each time they come
-
-# oneDNN (torch's CPU kernels) keeps each LSTM shape it has run, with its scratch memory,
-# up to 1,024 of them by default; chat brings a new (batch, length) pair every few
-# batches, and on 300,000 lines of chat that cache alone grew the process by ~300 MB
-# (599-605 MB at 1,024, 470 at 256, 400 at 64; throughput within noise). Read once, when
-# the first kernel runs: set here, before any model is loaded; an explicit setting wins.
-os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "256")
 
 
 def language_of(text: str) -> str:

@@ -1,13 +1,19 @@
 """Rule-based baseline: English and Korean word lists with evasion-aware matching.
 
-Lists are read from ``<data dir>/wordlists`` (see ``DATA.md`` §4):
+The lists ship in the package (``model/lexicon/sources``, their licences in
+``ATTRIBUTION.md`` there; :meth:`RuleScorer.packaged`, the default), or are read from a data
+dir's ``wordlists/`` (:meth:`RuleScorer.from_data_dir`). :mod:`model.wordlists` reads them
+and the project's own lexicons, and makes the version from their content:
 
 * English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity, read from
   its description — Mild 0.6, Strong 0.8, Severe 0.95 — and categories: slurs → ``hate``,
   sexual terms → ``sexual``). Only racial, religious, sexual-orientation and gender slurs
   keep a severe score (flagged with no target).
-* Korean: LDNOOBW ``ko``, the systematic swear-root variants of ``nerv_filter_ko`` and the
-  original project's ``korean_badwords.json``.
+* Korean: LDNOOBW ``ko`` and the systematic swear-root variants of ``nerv_filter_ko``
+  (plus, from a data dir only, the original project's ``korean_badwords.json``: it states
+  no licence, so it is not shipped).
+* The project's lexicons (``model/lexicon/*.txt``, history in ``CHANGES.md`` there): slurs,
+  allow-lists and whole-token words.
 
 Matching works on normalised text (:func:`model.normalize.normalize`):
 
@@ -23,6 +29,7 @@ Matching works on normalised text (:func:`model.normalize.normalize`):
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -33,6 +40,7 @@ from typing import Any
 from model.errors import DataNotFoundError
 from model.normalize import normalize, skeleton
 from model.scorer import Score
+from model.wordlists import LEXICON_DIR, MATCHING_CODE, SOURCES_DIR, ContentHash, Lexicon
 
 __all__ = ["RuleScorer", "WordEntry"]
 
@@ -40,226 +48,8 @@ _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
-#: Bumped whenever matching or the built-in lists change, so that stored flags say which
-#: rules made them (the version is ``rules-r<REVISION>-en<terms>-ko<terms>``).
-REVISION = 11
-
 # Severity → probability of the baseline's score.
 _MILD, _STRONG, _SEVERE = 0.6, 0.8, 0.95
-
-#: English words that lists contain but that are harmless in Twitch chat.
-EN_ALLOW = frozenset(
-    [
-        "hell",
-        "damn",
-        "god",
-        "crap",
-        "sucks",
-        "suck",
-        "bloody",
-        "butt",
-        "balls",
-        "piss",
-        "pissed",
-        "spook",  # listed as a slur; in chat it means "scare" ("why did that spook me")
-        "spooks",
-        "fer",  # the skeleton of the listed "f'er"; in chat it is "for" ("we comin fer ya")
-        "jiggs",  # Jigglypuff in Smash chat far more often than the listed slur
-        "screw",
-        "xxx",
-        "sex",
-        "sexy",
-        "hot",
-        "gay",
-        "lesbian",
-        "queer",
-        "homo",
-        "trans",
-        "bi",
-        "jew",
-        "jewish",
-        "muslim",
-        "christian",
-        "black",
-        "white",
-        "asian",
-        "kill",
-        "shoot",
-        "shot",
-        "die",
-        "dead",
-        "drug",
-        "drugs",
-        "weed",
-        "beer",
-        "wine",
-        "booze",
-        "bang",
-        "banging",
-        "nude",
-        "naked",
-        "kinky",
-        "tit",
-        "ho",
-        "hoe",
-        "pussy",
-        "cock",
-        "cocks",
-        "dick",
-        "dicks",
-        "kitty",
-        "pawn",
-        "moist",
-        "busty",
-        "breast",
-        "breasts",
-        "nipple",
-        "nipples",
-        "strip",
-        "stripper",
-        "erotic",
-        "porn",
-        "camel",
-        "toe",
-        "thong",
-        "panties",
-        "bra",
-        "dominatrix",
-        # harmless in Twitch chat, flagged on real chat (docs/benchmarks.md, Live chat)
-        "fed",
-        "finger",
-        "fingers",
-        "nuggets",
-        "sack",
-        "69",
-        "knob",
-        "knobs",
-        "bugger",
-        "dong",
-        "kk",  # "ok" (not KKK)
-        "bj",  # Korean streamers are "BJ"s (broadcast jockeys)
-    ]
-)
-#: Korean words that must be a whole token (with an optional particle) to count.
-KO_WHOLE_TOKEN = frozenset(
-    [
-        "미친",
-        "새끼",
-        "보지",
-        "고자",
-        "망가",
-        "노모",
-        "유모",
-        "야사",
-        "호로",
-        "애자",
-        "에로",
-        "씹",
-        "자위",
-        "변태",
-        "거유",
-        "근친",
-        "몰카",
-        "야동",
-        "섹스",
-        "스와핑",
-        "후장",
-        "직촬",
-        "은꼴",
-        "포르노",
-        "하드코어",
-        "로리타",
-        "18",
-        "장애",
-        "개새",
-        "좆",
-    ]
-)
-#: Korean words that lists contain but that are harmless on their own (``미친`` is an
-#: intensifier: "crazy/amazing"); compounds such as ``미친놈`` stay listed.
-KO_ALLOW = frozenset(
-    [
-        "미친",
-        "미친거",
-        "ㅁㅊ",
-        "ㅁㅊㄷ",
-        "장애",
-        "애자",
-        "호로",
-        # harmless in Twitch chat: puppy, "a lie", a tip, single syllables, "입장에", and
-        # "sexy" (as in English, a compliment)
-        "강아지",
-        "구라",
-        "뽀찌",
-        "까",
-        "씨",
-        "꺄",
-        "장에",
-        "섹시",
-        "섹시해",
-        "섹시하다",
-        # the familiar "you (kid)", and 개 alone, an intensifier ("개 잘하네", "개 크게"; 개새끼
-        # and the like are listed whole): not insults (docs/labelling.md)
-        "임마",
-        "얌마",
-        "개",
-    ]
-)
-#: Tokens starting with these contain a listed root but are harmless words.
-KO_ALLOW_PREFIXES = (
-    "시발점",
-    "시발역",
-    "수박씨",
-    "보지마",
-    "보지도",
-    "보지는",
-    "보지않",
-    "보지말",
-    "미친듯",
-    "미친척",
-    "장애물",
-    "장애인",
-    "애자일",
-    "호로록",
-    "용병",  # 용병 신 (joined: 용병신) "mercenary god"
-    "후레쉬",  # a soju brand
-    "싸가지고",  # "packing" (싸다 + 가지고), not 싸가지 "rude"
-    "자지마",  # "don't sleep" (자지 마), not 자지
-    "자지말",
-    "구멍나",  # "a hole opened" (구멍 나다)
-    "구멍난",
-    "졸라주",  # "tighten" (조르다), not 졸라 "damn"
-    "졸라매",
-    "sexy",  # as in English, a compliment (sexy하세요)
-    "새끼치",  # "to breed" (새끼 치다: 바나나가 새끼친다), not the insult
-    "새끼친",
-    "새끼쳐",
-    "새기치",
-    "새기친",
-    "새기쳐",
-    "틀딱챔",  # an old champion or skin in a game (docs/labelling.md)
-    "틀딱스킨",
-)
-_EN_HATE = {
-    "racial / ethnic slurs",
-    "sexual orientation / gender",
-    "religious offense",
-    "mental disability",
-}
-_KO_HATE = frozenset(
-    [
-        "짱깨",
-        "쪽바리",
-        "뙤놈",
-        "한남충",
-        "김치녀",
-        "흑형",
-        "깜둥이",
-        "똥꼬충",
-        "급식충",
-        "맘충",
-    ]
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,14 +85,17 @@ class RuleScorer:
         en_words: dict[str, WordEntry],
         ko_words: dict[str, WordEntry],
         ko_roots: dict[str, WordEntry],
+        lexicon: Lexicon,
         version: str,
     ) -> None:
+        self._lexicon = lexicon
+        allow_en, allow_ko = lexicon.en_allow, lexicon.ko_allow
         self._en_words: dict[str, WordEntry] = {}
         self._en_phrases: dict[str, list[tuple[str, WordEntry]]] = {}
         for key, entry in en_words.items():
             if " " in key:
                 self._en_phrases.setdefault(key.split(" ", 1)[0], []).append((key, entry))
-            elif key not in EN_ALLOW and len(key) > 1:
+            elif key not in allow_en and len(key) > 1:
                 self._en_words[key] = entry
                 # Only the unsquashed skeleton is a key ("a$$" → "ass"); a token's squashed
                 # form ("fuuck" → "fuck") then matches words without doubled letters, and
@@ -310,9 +103,9 @@ class RuleScorer:
                 plain = skeleton(key, squash=False)
                 if len(plain) > 1:
                     self._en_words.setdefault(plain, entry)
-        self._ko_words = {k: v for k, v in ko_words.items() if k not in KO_ALLOW}
+        self._ko_words = {k: v for k, v in ko_words.items() if k not in allow_ko}
         # the allowed words are harmless inside longer words too (천장에, 위장에)
-        self._ko_roots = {k: v for k, v in ko_roots.items() if k not in KO_ALLOW}
+        self._ko_roots = {k: v for k, v in ko_roots.items() if k not in allow_ko}
         self._ko_max = max((len(k) for k in self._ko_words), default=0)
         self._version = version
 
@@ -321,20 +114,44 @@ class RuleScorer:
         return self._version
 
     @classmethod
+    def packaged(cls, sources: Path = SOURCES_DIR, lexicon_dir: Path = LEXICON_DIR) -> RuleScorer:
+        """The default: the lists shipped in the package (``model/lexicon``); no data dir."""
+        return cls._read(sources, lexicon_dir, extras=False)
+
+    @classmethod
     def from_data_dir(cls, data_dir: Path) -> RuleScorer:
-        """Read the EN and KO word lists from ``data_dir/wordlists``."""
+        """The lists of ``data_dir/wordlists`` (as ``data fetch`` lays them out), with the
+        optional extras found there: ``nerv_filter_ko`` and the student project's
+        ``korean_badwords.json``, which states no licence and so is not shipped (for
+        comparison only; its version differs from the packaged one)."""
         root = Path(data_dir) / "wordlists"
         if not root.is_dir():
             raise DataNotFoundError(
                 f"word lists not found: expected the folder {root} (from the data dir "
                 f"{data_dir}; set CHATWARDEN_DATA_DIR to the folder holding wordlists/)"
             )
+        return cls._read(root, LEXICON_DIR, extras=True)
+
+    @classmethod
+    def _read(cls, root: Path, lexicon_dir: Path, *, extras: bool) -> RuleScorer:
+        """Build from the source lists in ``root`` (each file named relative to it) and the
+        lexicon files; the version hashes all of them and the matching code. Without
+        ``extras``, every source must be there; with them, ``nerv_filter_ko`` and the
+        student list are read when present."""
+        content = ContentHash()
+        for path in MATCHING_CODE:
+            content.read(path.name, path)
+        lexicon = Lexicon.read(lexicon_dir, content)
+
+        def read(name: str) -> str:
+            return content.read(name, root / name)
+
         en: dict[str, WordEntry] = {}
         ko: dict[str, WordEntry] = {}
         roots: dict[str, WordEntry] = {}
-        for word in _lines(root / "ldnoobw" / "en"):
+        for word in _lines(read("ldnoobw/en")):
             _merge(en, word, WordEntry(_STRONG, "profanity"))
-        for row in _csv_rows(root / "surge_ai_profanity" / "profanity_en.csv"):
+        for row in _csv_rows(read("surge_ai_profanity/profanity_en.csv")):
             # the description, not the rating's first digit: "2.8" is described "Severe"
             severity = {"mild": _MILD, "strong": _STRONG, "severe": _SEVERE}.get(
                 (row.get("severity_description") or "").strip().lower()
@@ -342,7 +159,7 @@ class RuleScorer:
             categories = {row.get(f"category_{i}") or "" for i in (1, 2, 3)}
             label = (
                 "hate"
-                if categories & _EN_HATE
+                if categories & lexicon.en_hate_categories
                 else "sexual"
                 if "sexual anatomy / sexual acts" in categories
                 else "profanity"
@@ -355,27 +172,28 @@ class RuleScorer:
                 # (esports chat: 6.8 users reported per 10k messages instead of 2.9)
                 severity = _STRONG
             _merge(en, row["text"], WordEntry(severity or _STRONG, label))
-        for word in _lines(root / "ldnoobw" / "ko"):
+        for word in _lines(read("ldnoobw/ko")):
             _merge(ko, word, WordEntry(_STRONG, "profanity"))
-        # Optional extras (not fetched by `data fetch`): used when present.
-        nerv_path = root / "nerv_filter_ko" / "default_dic.json"
-        nerv = _json(nerv_path) if nerv_path.exists() else {}
+        nerv_name = "nerv_filter_ko/default_dic.json"
+        # required in the package; in a data dir an extra (`data fetch` does not fetch it)
+        nerv_wanted = not extras or (root / nerv_name).exists()
+        nerv = _json(read(nerv_name), root / nerv_name) if nerv_wanted else {}
         for root_word, spec in nerv.get("basic", {}).items():
             for form in [root_word, *spec.get("variants", [])]:
                 _merge(roots if len(form) >= 2 else ko, form, WordEntry(0.9, "profanity"))
-        bad_path = root / "boostcamp_korean_badwords" / "korean_badwords.json"
-        badwords = _json(bad_path) if bad_path.exists() else {}
-        for word in badwords.get("badwords", []):
-            if isinstance(word, str) and not word.isdigit():
-                _merge(ko, word, WordEntry(_STRONG, "profanity"))
-        for word in _KO_HATE:
+        bad_name = "boostcamp_korean_badwords/korean_badwords.json"
+        if extras and (root / bad_name).exists():
+            for word in _json(read(bad_name), root / bad_name).get("badwords", []):
+                if isinstance(word, str) and not word.isdigit():
+                    _merge(ko, word, WordEntry(_STRONG, "profanity"))
+        for word in lexicon.ko_hate:
             _merge(ko, word, WordEntry(_SEVERE, "hate"))
-        # ageist, but in game chat mostly "old" (틀딱챔, 틀딱스킨): hate only when aimed
-        _merge(ko, "틀딱", WordEntry(_STRONG, "hate"))
-        for word in KO_WHOLE_TOKEN:
+        for word in lexicon.ko_hate_aimed:
+            _merge(ko, word, WordEntry(_STRONG, "hate"))
+        for word in lexicon.ko_whole_token:
             roots.pop(normalize(word), None)
         counts = f"en{len(en)}-ko{len(ko) + len(roots)}"
-        return cls(en, ko, roots, version=f"rules-r{REVISION}-{counts}")
+        return cls(en, ko, roots, lexicon, version=f"rules-{content.hexdigest()}-{counts}")
 
     def score(self, texts: Sequence[str]) -> list[Score]:
         return [self._score_one(text) for text in texts]
@@ -416,10 +234,11 @@ class RuleScorer:
         return Score(probability, labels, evidence)
 
     def _match_english(self, token: str) -> Iterable[tuple[str, WordEntry]]:
-        if token in EN_ALLOW:
+        allow = self._lexicon.en_allow
+        if token in allow:
             return
         for cand in dict.fromkeys((token, skeleton(token, squash=False), skeleton(token))):
-            if cand in EN_ALLOW:  # e.g. "feed" squashes to the allowed "fed"
+            if cand in allow:  # e.g. "feed" squashes to the allowed "fed"
                 continue
             entry = self._en_words.get(cand)
             if entry is None and len(cand) > 3 and cand.endswith("s"):
@@ -429,10 +248,11 @@ class RuleScorer:
                 return
 
     def _match_korean(self, token: str) -> Iterable[tuple[str, WordEntry]]:
-        if token in KO_ALLOW:
+        lexicon = self._lexicon
+        if token in lexicon.ko_allow:
             return
         for cand in dict.fromkeys((token, skeleton(token))):
-            if cand.startswith(KO_ALLOW_PREFIXES):
+            if cand.startswith(lexicon.ko_allow_prefixes):
                 continue
             entry = self._ko_words.get(cand)
             if entry is not None:
@@ -440,12 +260,12 @@ class RuleScorer:
                 return
             for particle in _PARTICLES:
                 stem = cand.removesuffix(particle)
-                if stem != cand and stem in KO_WHOLE_TOKEN and stem in self._ko_words:
+                if stem != cand and stem in lexicon.ko_whole_token and stem in self._ko_words:
                     yield stem, self._ko_words[stem]
                     return
             for length in range(min(len(cand) - 1, self._ko_max), 1, -1):
                 prefix = cand[:length]
-                if prefix in KO_WHOLE_TOKEN:
+                if prefix in lexicon.ko_whole_token:
                     continue
                 entry = self._ko_words.get(prefix)
                 if entry is not None:
@@ -474,27 +294,19 @@ def _with_joined_letters(tokens: list[str]) -> list[str]:
     return out
 
 
-def _lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+def _lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def _csv_rows(path: Path) -> list[dict[str, str]]:
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            return list(csv.DictReader(handle))
-    except OSError as exc:
-        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+def _csv_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text, newline="")))
 
 
-def _json(path: Path) -> dict[str, Any]:
+def _json(text: str, path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataNotFoundError(f"word list missing or unreadable: {path} ({exc})") from exc
+        data = json.loads(text)
+    except ValueError as exc:
+        raise DataNotFoundError(f"word list unreadable: {path} ({exc})") from exc
     if not isinstance(data, dict):
         raise DataNotFoundError(f"word list {path} is not a JSON object")
     return data

@@ -1,28 +1,18 @@
 """The scorer interface: texts in, a toxic probability (and category labels) per text out.
 
-``bot`` talks to models only through :class:`Scorer` and :func:`load_scorer`, so the rule
-baseline and the neural models are interchangeable. Scorers are called from one dedicated
-inference thread; they need not be thread-safe but must not touch the event loop.
+``bot`` talks to models through :class:`Scorer` (and :mod:`model.loading`, which builds
+one from a URI), so the rule baseline and the neural models are interchangeable. Scorers
+are called from one dedicated inference thread; they need not be thread-safe but must not
+touch the event loop. This module imports no implementation, so any of them may import it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from model.errors import ModelLoadError
-
-__all__ = ["DEFAULT_MODEL_URI", "Score", "Scorer", "load_scorer"]
-
-#: What ``CHATWARDEN_MODEL_URI`` means when unset. The rule baseline for now: on real
-#: Twitch chat the bundled neural model scores about 4.3 % of messages as toxic and, even
-#: at the default sensitivity, reports 13 users per 2,000 messages (the rules 0.1-0.6), far
-#: too many false reports for moderators (docs/benchmarks.md). It becomes the default once
-#: it is precise on live chat.
-DEFAULT_MODEL_URI = "rules"
-BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
+__all__ = ["Explainer", "Score", "Scorer", "explain_missing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,68 +49,32 @@ class Scorer(Protocol):
         ...
 
 
-def load_scorer(uri: str | None, data_dir: Path | None, cache_dir: Path | None = None) -> Scorer:
-    """Load the scorer named by ``uri`` (``CHATWARDEN_MODEL_URI``).
+@runtime_checkable
+class Explainer(Protocol):
+    """A scorer that can say, after the fact, what drove its scores (a network's occlusion
+    words). Optional: the rules put their matched terms in :attr:`Score.evidence` at once,
+    and explaining costs a network several passes, so it is asked only for the few scores
+    that need it (:func:`explain_missing`)."""
 
-    Known URIs:
-
-    * ``rules`` (the default) — the word-list baseline, read from ``data_dir/wordlists``;
-    * ``bundled`` — the neural model shipped in ``model/bundled``;
-    * a folder path (or ``file://`` URI) holding a trained model bundle;
-    * ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH`` — from the
-      MLflow tracking server (``MLFLOW_TRACKING_URI``), downloaded into ``cache_dir``.
-    """
-    uri = (uri or DEFAULT_MODEL_URI).strip()
-    if uri.startswith(("models:/", "runs:/")):
-        return load_registered(uri, cache_dir or Path(".chatwarden-model-cache"))
-    if uri == "bundled":
-        return _load_bundle_scorer(BUNDLED_DIR)
-    if uri == "rules":
-        from model.rules import RuleScorer
-
-        if data_dir is None:
-            raise ModelLoadError(
-                "the rule scorer needs word lists, but no data dir is set: set "
-                "CHATWARDEN_DATA_DIR to the folder holding wordlists/ (e.g. ../shared/data)"
-            )
-        return RuleScorer.from_data_dir(data_dir)
-    path = Path(uri.removeprefix("file://")).expanduser()
-    if path.is_dir():
-        return _load_bundle_scorer(path)
-    raise ModelLoadError(
-        f"unknown model URI {uri!r}: expected 'bundled', 'rules' or the folder of a trained model"
-    )
+    def explain(self, texts: Sequence[str]) -> Sequence[tuple[str, ...]]:
+        """The words that drove the score of each text, in order."""
+        ...
 
 
-def load_registered(uri: str, cache_dir: Path) -> Scorer:
-    """Resolve ``uri`` on the tracking server, download (cached) and load it on the CPU."""
-    from model import registry
-
-    ref = registry.resolve(uri)
-    folder = registry.download(ref, cache_dir)
-    scorer = _load_bundle_scorer(folder, label=ref.label)
-    (cache_dir / "last.txt").write_text(folder.name + "\n" + ref.label + "\n", encoding="utf-8")
-    return scorer
-
-
-def load_last_cached(cache_dir: Path) -> Scorer | None:
-    """The model last loaded from the registry into ``cache_dir``, if any."""
-    marker = cache_dir / "last.txt"
-    if not marker.is_file():
-        return None
-    name, _, label = marker.read_text(encoding="utf-8").partition("\n")
-    folder = cache_dir / name.strip()
-    if not (folder / "config.json").is_file():
-        return None
-    return _load_bundle_scorer(folder, label=label.strip() or None)
-
-
-def _load_bundle_scorer(folder: Path, label: str | None = None) -> Scorer:
-    from model.bundle import load_bundle
-    from model.neural import TorchScorer
-
-    bundle = load_bundle(folder)
-    if label:
-        bundle.version = label
-    scorer: Scorer = TorchScorer(bundle)
-    return scorer
+def explain_missing(
+    scorer: Scorer,
+    texts: Sequence[str],
+    scores: Sequence[Score],
+    wanted: Callable[[int, Score], bool],
+) -> list[Score]:
+    """``scores`` with evidence filled in, by ``scorer`` when it is an :class:`Explainer`,
+    for the scores at index ``i`` that carry none and for which ``wanted(i, score)`` (e.g.
+    the ones the policy flags). ``wanted`` is not called when the scorer cannot explain."""
+    out = list(scores)
+    if not isinstance(scorer, Explainer):
+        return out
+    todo = [i for i, s in enumerate(out) if not s.evidence and wanted(i, s)]
+    if todo:
+        for i, why in zip(todo, scorer.explain([texts[i] for i in todo]), strict=True):
+            out[i] = Score(out[i].probability, out[i].labels, tuple(why))
+    return out

@@ -41,4 +41,5 @@ def data_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def rule_scorer() -> RuleScorer:
-    return RuleScorer.from_data_dir(DATA_DIR)
+    """The default rule scorer: the lists shipped in the package."""
+    return RuleScorer.packaged()

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from model.bundle import Bundle, load_bundle
 from model.data import load_examples
 from model.evaluation.evaluate import evaluate_scorer, evaluation_groups
+from model.loading import BUNDLED_DIR, load_scorer
 from model.neural import TorchScorer
-from model.scorer import BUNDLED_DIR, load_scorer
 from tests.conftest import DATA_DIR, ROOT
 
 
@@ -82,7 +82,7 @@ def test_score_command_with_the_bundled_model() -> None:
 
 
 def test_flags_of_the_network_say_which_words_drove_them() -> None:
-    from model.scorer import load_scorer
+    from model.loading import load_scorer
 
     scorer = load_scorer("bundled", None)
     texts = ["you are a stupid idiot lol", "씨발 꺼져 병신아"]
@@ -98,7 +98,7 @@ def test_flags_of_the_network_say_which_words_drove_them() -> None:
 async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
     import sqlite3
 
-    from model.scorer import load_scorer
+    from model.loading import load_scorer
     from storage.database import Database
     from tests.test_pipeline import chat, run_pipeline
 
@@ -200,7 +200,7 @@ def test_scoring_makes_no_reference_cycles() -> None:
 
     texts = [m.text for m in read_chat_log(DATA_DIR / "twitch_chat_en_madcookie" / "chat.log")]
     lines = [json.dumps({"text": t}) for t in texts[:3000]] + ["not json", '{"text": 1}']
-    for scorer in (TorchScorer(load_bundle(BUNDLED_DIR)), RuleScorer.from_data_dir(DATA_DIR)):
+    for scorer in (TorchScorer(load_bundle(BUNDLED_DIR)), RuleScorer.packaged()):
         gc.collect()
         assert gc.isenabled()
         score_lines(scorer, 0.5, lines, io.StringIO(), batch_size=1000)

@@ -4,7 +4,8 @@
 exclamations, insults aimed at someone, slurs, evasions, Korean swearing, markdown and HTML
 in chat. It is replayed by the ``chatwarden`` command as a user would run it, one message per
 batch (so the counts in a report never depend on batch timing), and every stored flag and
-report payload is compared with ``tests/golden/replay_<scorer>.json``. Wall-clock times
+report payload is compared with ``tests/golden/replay_<scorer>.json``. It runs on the
+defaults alone (no ``CHATWARDEN_DATA_DIR``): what ships in the package decides. Wall-clock times
 (``flagged_at``, ``created_at`` and the embed's ``timestamp``) are the only fields left out.
 
 A change that is meant to alter decisions or reports regenerates the files with
@@ -23,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -32,7 +33,6 @@ def _replay(scorer: str, db: Path, cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
     env.update(
         CHATWARDEN_MODEL_URI=scorer,
-        CHATWARDEN_DATA_DIR=str(DATA_DIR),
         CHATWARDEN_BATCH_MAX_SIZE="1",
         PYTHONPATH=str(ROOT),
     )

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 
 from model import normalize as normalize_module
 from model.errors import DataNotFoundError, ModelLoadError
+from model.loading import load_scorer
 from model.normalize import normalize, normalize_word, skeleton
 from model.rules import RuleScorer
-from model.scorer import Scorer, load_scorer
+from model.scorer import Scorer
 
 
 def test_normalize_steps() -> None:
@@ -114,7 +115,6 @@ def test_skeleton_undoes_evasion() -> None:
         "시.발",
         "씨발ㅋㅋ",
         "이 병신아",
-        "ㅅㅂ",
         "nigger",
     ],
 )
@@ -214,13 +214,12 @@ def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
     assert all(0.0 <= s.probability <= 1.0 for s in scores)
 
 
-def test_load_scorer(data_dir: Path, tmp_path: Path) -> None:
-    scorer = load_scorer("rules", data_dir)
+def test_load_scorer_needs_no_data_dir(tmp_path: Path) -> None:
+    scorer = load_scorer("rules", None)
     assert isinstance(scorer, Scorer) and scorer.name == "rules"
-    assert scorer.version.startswith("rules-")
+    assert scorer.version == RuleScorer.packaged().version
+    assert load_scorer(None, None).version == scorer.version  # the default
     with pytest.raises(ModelLoadError, match="unknown model URI"):
-        load_scorer("nope://x", data_dir)
-    with pytest.raises(ModelLoadError, match="CHATWARDEN_DATA_DIR"):
-        load_scorer("rules", None)
+        load_scorer("nope://x", None)
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "wordlists")):
-        load_scorer("rules", tmp_path)
+        RuleScorer.from_data_dir(tmp_path)

@@ -27,9 +27,10 @@ from bot.twitch.irc import parse_line
 from model.bundle import Bundle, load_bundle
 from model.cache import CachedScorer
 from model.errors import DataNotFoundError
+from model.loading import BUNDLED_DIR, load_scorer
 from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
-from model.scorer import BUNDLED_DIR, Scorer, load_scorer
+from model.scorer import Scorer
 
 __all__ = ["DEFAULT_LIVE_RATES", "BenchResult", "default_logs", "run_bench", "run_load_tests"]
 

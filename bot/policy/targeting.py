@@ -48,33 +48,39 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 
 from model.normalize import normalize, skeleton
 
-__all__ = ["NEAR", "is_directed"]
+__all__ = ["CUES_DIR", "NEAR", "CueListError", "is_directed"]
+
+#: The word sets the grammar below uses, one plain file each (``entry  # why``); their
+#: history is in ``cues/CHANGES.md`` and their content is part of the policy's version.
+CUES_DIR = Path(__file__).resolve().parent / "cues"
+
+
+class CueListError(RuntimeError):
+    """A packaged cue list is missing or unreadable: the installation is broken."""
+
+
+def _cues(name: str) -> frozenset[str]:
+    """The entries of ``cues/<name>.txt``: ``#`` starts a comment, blank lines are skipped.
+
+    Read once, at import (start-up): a broken installation fails before any chat is read."""
+    path = CUES_DIR / f"{name}.txt"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CueListError(f"cue list missing or unreadable: {path} ({exc})") from exc
+    entries = (line.split("#", 1)[0].strip() for line in text.splitlines())
+    return frozenset(entry for entry in entries if entry)
+
 
 #: How many words apart an English addressee and an offending term may be.
 NEAR = 2
 
 _MENTION = re.compile(r"@\w")
-_EN_SECOND_PERSON = frozenset(
-    [
-        "you",
-        "u",
-        "ur",
-        "your",
-        "youre",
-        "yours",
-        "yourself",
-        "ya",
-        "yall",
-        "y'all",
-        "you're",
-        "you've",
-        "you'll",
-        "thou",
-    ]
-)
+_EN_SECOND_PERSON = _cues("second_person")
 _EN_PHRASES = re.compile(
     r"\b(stfu|gtfo|kys|shut up|shut the fuck up|fuck (you|u|off|ya)|screw (you|u)|"
     r"go die|kill yourself|neck yourself|get lost|piss off|eat shit|"
@@ -87,261 +93,23 @@ _EN_OUTBURST = re.compile(
     r"piss off)\b"
 )
 #: Interjections that name nobody (their :func:`skeleton`): an outburst may carry them.
-_FILLER = frozenset(
-    skeleton(w)
-    for w in (
-        "lol",
-        "lel",
-        "lmao",
-        "lmfao",
-        "rofl",
-        "omg",
-        "yo",
-        "bro",
-        "brah",
-        "bruh",
-        "dude",
-        "man",
-        "just",
-        "pls",
-        "plz",
-        "please",
-        "and",
-        "so",
-        "oh",
-        "ok",
-        "okay",
-        "haha",
-        "ffs",
-        "jeez",
-        "geez",
-        "now",
-        "already",
-        "seriously",
-        "yes",
-        "no",
-        "nah",
-        # the whole chat is nobody in particular
-        "chat",
-        "chatters",
-        "chatter",
-        "everyone",
-        "everybody",
-        "guys",
-        "yall",
-        "y'all",
-        # common global and third-party emotes (channel emotes: see _CHANNEL_EMOTE)
-        "kekw",
-        "kekl",
-        "omegalul",
-        "lul",
-        "lulw",
-        "pepega",
-        "pogo",
-        "pog",
-        "pogu",
-        "pogchamp",
-        "poggers",
-        "sadge",
-        "monkas",
-        "kappa",
-        "4head",
-        "3head",
-        "letsgo",
-        "stare",
-        "okayge",
-        "clueless",
-        "aware",
-        "copium",
-        "icant",
-        "chatting",
-        "noted",
-        "yep",
-        "nope",
-        "nopers",
-        "jupijej",
-        "painschamp",
-        "ree",
-        "pepelaugh",
-        "pepehands",
-        "feelsbadman",
-        "feelsgoodman",
-        "residentsleeper",
-        "biblethump",
-        "notlikethis",
-        "wutface",
-        "kreygasm",
-        "heyguys",
-        "modcheck",
-        "catjam",
-        "ez",
-        "smh",
-        "smhead",
-    )
-)
+_FILLER = frozenset(skeleton(w) for w in _cues("fillers_emotes"))
 #: A channel emote: the channel's lower-case prefix, then the capitalised name (``hasREE``,
 #: ``nepuHeh``, ``alices18Kekw``); matched on the message as sent, before lower-casing.
 _CHANNEL_EMOTE = re.compile(r"[a-z][a-z0-9]{1,11}[A-Z][A-Za-z0-9]*")
 #: Words that make an exclamation of expletives (``what the fuck``, ``god damn it``).
-_EXCLAMATION_WORDS = frozenset(["what", "the", "it", "oh", "my", "a"])
-_EXCLAMATIONS = frozenset(["fucked up"])  # an adjective: ``kinda fucked up``, ``you fucked up``
-_ASS = frozenset(["ass", "asses", "arse"])
-_KICK = frozenset(["kick", "kicks", "kicking", "kickin", "kicked"])  # "you kick ass": praise
-_POSSESSIVE = frozenset(
-    [
-        "your",
-        "ur",
-        "yo",
-        "yer",
-        "his",
-        "her",
-        "my",
-        "our",
-        "their",
-        "yall",
-        "whole",
-        "lazy",
-        "clumsy",
-        "dumb",
-        "stupid",
-        "fat",
-        "broke",
-        "old",
-        "bitch",
-        "punk",
-        "sorry",
-    ]
-)
+_EXCLAMATION_WORDS = _cues("exclamation_words")
+_EXCLAMATIONS = _cues("exclamations")  # an adjective: ``kinda fucked up``, ``you fucked up``
+_ASS = _cues("ass")
+_KICK = _cues("kick")  # "you kick ass": praise
+_POSSESSIVE = _cues("possessives")
 #: Sexual topics and mostly-harmless listed words (see the module docstring): matched terms.
-_TOPICS = frozenset(
-    [
-        "hentai",
-        "yaoi",
-        "yuri",
-        "cum",
-        "cumming",
-        "horny",
-        "viagra",
-        "penis",
-        "penises",
-        "piss",
-        "pissing",
-        "boner",
-        "boners",
-        "bdsm",
-        "nude",
-        "nudity",
-        "porn",
-        "vibrator",
-        "semen",
-        "jizz",
-        "jizzed",
-        "dildo",
-        "fetish",
-        "omorashi",
-        "twink",
-        "weiner",
-        "wiener",
-        "sheet",
-        "sheets",
-        "peter",
-        "peters",
-    ]
-)
+_TOPICS = _cues("topics")
 #: Words that make a remark about someone's ``ass`` sexual (their :func:`skeleton`).
-_SEXUAL_CUES = frozenset(
-    skeleton(w)
-    for w in (
-        "want",
-        "wanna",
-        "grab",
-        "grabbing",
-        "slap",
-        "slapping",
-        "spank",
-        "spanking",
-        "eat",
-        "eating",
-        "lick",
-        "licking",
-        "show",
-        "nice",
-        "thicc",
-        "thick",
-        "sexy",
-        "hot",
-        "squeeze",
-        "touch",
-        "smack",
-        "pound",
-        "pounding",
-        "fuck",
-        "fucking",
-        "kiss",
-        "rub",
-        "bite",
-        "juicy",
-        "tight",
-        "cute",
-        "perfect",
-        "flat",
-        "booty",
-        "cheeks",
-        "sniff",
-        "smell",
-        "jiggle",
-        "bounce",
-        "clap",
-        "clapping",
-        "cock",
-        "dick",
-        "tongue",
-        "up",
-    )
-)
+_SEXUAL_CUES = frozenset(skeleton(w) for w in _cues("sexual_cues"))
 _LETTERS = re.compile(r"\b\w( \w)+\b")  # "s t f u"
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
-_EXPLETIVE_WORDS = (
-    "fuck",
-    "fuk",
-    "fuc",
-    "fck",
-    "fuq",
-    "fucks",
-    "fuckin",
-    "fuckn",
-    "fucking",
-    "fking",
-    "fkin",
-    "fkn",
-    "fcking",
-    "fuking",
-    "fucked",
-    "fuckd",
-    "fuckery",
-    "shit",
-    "shits",
-    "shitty",
-    "shite",
-    "shitting",
-    "damn",
-    "damned",
-    "dammit",
-    "damnit",
-    "goddamn",
-    "goddamned",
-    "goddamnit",
-    "god",
-    "hell",
-    "crap",
-    "crappy",
-    "bloody",
-    "wtf",
-    "dafuq",
-    "omfg",
-    "holy",
-)
-_EN_EXPLETIVES = frozenset(skeleton(w) for w in _EXPLETIVE_WORDS)
+_EN_EXPLETIVES = frozenset(skeleton(w) for w in _cues("expletives"))
 _KO_SECOND_PERSON = re.compile(
     r"(^|\s)(너|니가|니네|너네|니들|너희|느그|늬|당신|님|님이|님은|님아|님들|니|너는|너도|"
     r"네가|넌|널|니까짓|형|형이|형은|형아|누나|누나는|언니|언니는|방장|스트리머)(\s|$)"
