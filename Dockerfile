@@ -3,7 +3,7 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- build stage: a virtualenv with CPU-only torch and chatwarden ----------------------
+# --- build stage: a virtualenv with CPU-only torch and chatwarden's runtime -----------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -16,7 +16,10 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY model ./model
 COPY storage ./storage
-RUN pip install .
+# Runtime dependencies only: training, evaluation and plotting ([train]) stay out of the image.
+# EXTRAS adds extras, e.g. `--build-arg EXTRAS=mlflow` for models:/ and runs:/ model URIs.
+ARG EXTRAS=""
+RUN pip install "/src${EXTRAS:+[$EXTRAS]}"
 
 # --- runtime stage ---------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import ModelLoadError, TrackingUnavailableError
+from model.extras import needs_extra
 
 __all__ = [
     "REGISTERED_MODEL",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 REGISTERED_MODEL = "chatwarden-toxicity"
+# What a MissingExtraError says needs mlflow.
+_PURPOSE = "the MLflow registry (models:/ and runs:/ URIs, chatwarden models)"
 _ALIAS = re.compile(r"^models:/([^/@]+)@([\w-]+)$")
 _VERSION = re.compile(r"^models:/([^/@]+)/(\d+)$")
 _RUN = re.compile(r"^runs:/([0-9a-f]+)/(.+)$")
@@ -56,7 +59,8 @@ def _client() -> Any:
     # Fail fast when the server is down: the bot falls back and checks again later.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
-    from mlflow.tracking import MlflowClient
+    with needs_extra("mlflow", _PURPOSE):
+        from mlflow.tracking import MlflowClient
 
     from model.tracking import tracking_uri
 
@@ -84,7 +88,8 @@ class ModelVersionInfo:
 
 def register(run_id: str, alias: str | None = None, name: str = REGISTERED_MODEL) -> int:
     """Register the run's ``model/`` artifacts as a new version; optionally move ``alias``."""
-    from mlflow.exceptions import MlflowException
+    with needs_extra("mlflow", _PURPOSE):
+        from mlflow.exceptions import MlflowException
 
     client = _client()
     try:
@@ -129,7 +134,8 @@ def list_versions(name: str = REGISTERED_MODEL) -> list[ModelVersionInfo]:
 
 def resolve(uri: str) -> ModelRef:
     """Ask the tracking server what ``uri`` points at now (raises ModelLoadError)."""
-    from mlflow.exceptions import MlflowException
+    with needs_extra("mlflow", _PURPOSE):
+        from mlflow.exceptions import MlflowException
 
     client = _client()
     try:
@@ -169,7 +175,8 @@ def resolve(uri: str) -> ModelRef:
 
 def download(ref: ModelRef, cache: Path) -> Path:
     """Download ``ref``'s files into ``cache/<key>`` (once) and return that folder."""
-    import mlflow
+    with needs_extra("mlflow", _PURPOSE):
+        import mlflow
 
     target = cache / re.sub(r"[^\w.-]", "_", ref.cache_key)
     if (target / "config.json").is_file():

@@ -1,4 +1,5 @@
-"""MLflow tracking: the only module that imports mlflow (lazily).
+"""MLflow tracking: with :mod:`model.registry`, the only modules that import mlflow (lazily,
+so that a bot without the ``[mlflow]`` extra runs as long as it does not use MLflow).
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///mlflow.db`` in the working folder.
 Model files are logged as plain artifacts under ``model/`` (never MLflow's pt2 format,
@@ -12,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from model.extras import needs_extra
 
 __all__ = ["DEFAULT_TRACKING_URI", "MlflowRun", "tracking_uri"]
 
@@ -36,7 +39,8 @@ class MlflowRun:
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         # MLflow prints "View run … at <url>" to stdout, which would corrupt `--json` output.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        import mlflow
+        with needs_extra("train", "MLflow tracking"):
+            import mlflow
 
         self._mlflow = mlflow
         mlflow.set_tracking_uri(tracking_uri())

@@ -7,15 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from model.evaluation.metrics import Metrics, pr_curve
+from model.extras import needs_extra
 
 __all__ = ["confusion_png", "pr_curve_png"]
 
 
 def _pyplot() -> Any:
-    import matplotlib
+    with needs_extra("train", "plotting"):
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
 
     return plt
 

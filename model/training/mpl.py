@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from model.augment import augment, perturb
 from model.bundle import Bundle
 from model.data import Example
+from model.extras import needs_extra
 from model.networks import build_network
 from model.training.train import (
     TrainResult,
@@ -42,6 +42,9 @@ from model.training.train import (
     set_seed,
     thresholds_by_language,
 )
+
+with needs_extra("train", "training"):
+    from tqdm import tqdm
 
 __all__ = ["MODES", "SemiConfig", "train_semi"]
 

@@ -38,13 +38,16 @@ import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
-from tqdm import tqdm
 
 from model.data import Example
 from model.errors import ModelLoadError
 from model.evaluation.metrics import binary_metrics
+from model.extras import needs_extra
 from model.training.fetch import FetchError
 from model.training.train import length_batches
+
+with needs_extra("train", "training"):
+    from tqdm import tqdm
 
 __all__ = [
     "ENCODER_WHEEL",
@@ -242,8 +245,9 @@ class MiniLM(nn.Module):
 
     @classmethod
     def from_folder(cls, folder: Path) -> MiniLM:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        with needs_extra("train", "the teacher"):
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
 
         missing = [
             n
@@ -485,7 +489,8 @@ def _fingerprint(examples: Sequence[Example], config: TeacherConfig, encoder_dir
 
 
 def _save_teacher(result: TeacherResult, folder: Path) -> None:
-    from safetensors.torch import save_file
+    with needs_extra("train", "the teacher"):
+        from safetensors.torch import save_file
 
     tmp = folder.with_name(folder.name + ".part")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -508,8 +513,9 @@ def _save_teacher(result: TeacherResult, folder: Path) -> None:
 
 
 def _load_teacher(folder: Path, encoder_dir: Path, config: TeacherConfig) -> TeacherResult:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    with needs_extra("train", "the teacher"):
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
 
     figures = json.loads((folder / _RESULT).read_text(encoding="utf-8"))
     teacher = Teacher.pretrained(encoder_dir, config.max_len)

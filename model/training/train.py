@@ -17,16 +17,19 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from model.augment import augment
 from model.bundle import Bundle
 from model.chatlogs import CHAT_SOURCES, SHIPPABLE_CHAT, iter_chat
 from model.data import SHIPPABLE, Example, load_examples
 from model.evaluation.metrics import best_threshold
+from model.extras import needs_extra
 from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
+
+with needs_extra("train", "training"):
+    from tqdm import tqdm
 
 if TYPE_CHECKING:
     from model.training.teacher import Teacher
