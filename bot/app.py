@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.pipeline import DecisionHook, Pipeline
+from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy import Policy, PolicyConfig
 from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
@@ -80,12 +80,22 @@ def initial_scorer(settings: Settings) -> Scorer:
         return fallback
 
 
+class _WakeOutbox(PipelineObserver):
+    """New reports wake the outbox at once instead of at its next poll."""
+
+    def __init__(self, outbox: OutboxWorker) -> None:
+        self._outbox = outbox
+
+    def reports_created(self, count: int) -> None:
+        self._outbox.wake.set()
+
+
 @asynccontextmanager
 async def open_runtime(
     settings: Settings,
     *,
     use_discord: bool = True,
-    on_decisions: DecisionHook | None = None,
+    observers: Sequence[PipelineObserver] = (),
 ) -> AsyncIterator[Runtime]:
     """Load the scorer, open the database and the reporter; close all on exit."""
     scorer = initial_scorer(settings)
@@ -115,8 +125,7 @@ async def open_runtime(
             max_wait=settings.batch_max_wait_ms / 1000,
             queue_size=settings.queue_size,
             score_cache=settings.score_cache,
-            on_reports=outbox.wake.set,
-            on_decisions=on_decisions,
+            observers=[_WakeOutbox(outbox), *observers],
         )
         # What is loaded by now (modules, the model, settings) lives as long as the process:
         # frozen out of the cyclic garbage collector, whose full passes over it stalled
@@ -177,9 +186,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 from bot.metrics import BotMetrics, MetricsServer
 
                 metrics = BotMetrics(rt.pipeline, rt.outbox, client)
-                rt.pipeline.on_batch = metrics.observe_batch
-                rt.pipeline.on_delays = metrics.observe_delays
-                rt.pipeline.on_write = metrics.observe_write
+                rt.pipeline.observers.append(metrics)
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)
                 _log.info(

@@ -11,7 +11,7 @@ for them; only the per-batch histograms are observed as batches are scored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 
-from bot.pipeline import Pipeline
+from bot.pipeline import Pipeline, PipelineObserver
 from bot.reporting import OutboxWorker
 from bot.twitch.connection import IrcClient
 
@@ -105,8 +105,9 @@ class _LiveCollector(Collector):
 
 
 @dataclass
-class BotMetrics:
-    """Everything the endpoints read; histograms are fed by the pipeline's batch hook."""
+class BotMetrics(PipelineObserver):
+    """Everything the endpoints read; it watches the pipeline (one of its observers), which
+    feeds the histograms."""
 
     pipeline: Pipeline
     outbox: OutboxWorker
@@ -151,14 +152,12 @@ class BotMetrics:
         )
         self._delay_max = 0.0
 
-    def observe_batch(self, size: int, seconds: float) -> None:
+    def batch_scored(self, size: int, seconds: float) -> None:
         self.batch_size.observe(size)
         self.scoring_seconds.observe(seconds)
 
-    def observe_write(self, seconds: float) -> None:
+    def batch_written(self, seconds: float, delays: Sequence[float]) -> None:
         self.write_seconds.observe(seconds)
-
-    def observe_delays(self, delays: list[float]) -> None:
         observe = self.decision_delay.observe
         for delay in delays:
             observe(max(0.0, delay))

@@ -31,7 +31,7 @@ from model.scorer import Score, Scorer, explain_missing
 from storage.database import Database
 from storage.records import BatchRecord, FlagRecord, ReportDraft, SeenMessage
 
-__all__ = ["Pipeline", "PipelineStats"]
+__all__ = ["Pipeline", "PipelineObserver", "PipelineStats"]
 
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -39,8 +39,30 @@ _R = TypeVar("_R")
 
 ScoredBatch = tuple[list[ChatMessage], list[Score], str]
 
-#: Called after each written batch with (message, score, decision) for every new message.
-DecisionHook = Callable[[Sequence[tuple[ChatMessage, Score, Decision]]], None]
+Decided = Sequence[tuple[ChatMessage, Score, Decision]]
+
+
+class PipelineObserver:
+    """What the pipeline tells whoever watches it (metrics, the outbox, a measurement).
+
+    Every method is called on the event loop and does nothing here: a watcher overrides
+    what it needs. It must return quickly, since the pipeline waits for it.
+    """
+
+    def batch_scored(self, size: int, seconds: float) -> None:
+        """A batch of ``size`` messages was scored (and explained) in ``seconds``."""
+
+    def batch_written(self, seconds: float, delays: Sequence[float]) -> None:
+        """A batch's write stage took ``seconds`` (the seen-id check, the policy's
+        decisions and the transaction, retries of a locked or failing database included);
+        ``delays`` are the new messages' seconds from their Twitch timestamp (tmi-sent-ts)
+        to their stored decision."""
+
+    def reports_created(self, count: int) -> None:
+        """A written batch created ``count`` (at least one) reports in the outbox."""
+
+    def decided(self, decisions: Decided) -> None:
+        """(message, score, decision) of every new message of a written batch."""
 
 
 @dataclass(slots=True)
@@ -84,10 +106,7 @@ class Pipeline:
         max_wait: float = 0.025,
         queue_size: int = 10_000,
         score_cache: int = 0,
-        on_reports: Callable[[], None] | None = None,
-        on_decisions: DecisionHook | None = None,
-        on_batch: Callable[[int, float], None] | None = None,
-        on_write: Callable[[float], None] | None = None,
+        observers: Sequence[PipelineObserver] = (),
         write_retry_cap: float = 30.0,
         dedup_horizon: float = 2 * 86400.0,
         maintenance_every: float = 3600.0,
@@ -98,16 +117,8 @@ class Pipeline:
         self.policy = policy
         self.batcher: MicroBatcher[ChatMessage] = MicroBatcher(max_batch, max_wait, queue_size)
         self._executor = executor
-        self._on_reports = on_reports
-        self._on_decisions = on_decisions
-        self.on_batch = on_batch
-        #: Called after each written batch with every new message's delay, in seconds, from
-        #: its Twitch timestamp (tmi-sent-ts) to its stored decision.
-        self.on_delays: Callable[[list[float]], None] | None = None
-        #: Called after each batch's write stage with the seconds it took (the seen-id
-        #: check, the policy's decisions and the transaction, retries of a locked or
-        #: failing database included).
-        self.on_write = on_write
+        #: Told about every scored and written batch (a watcher may join later).
+        self.observers: list[PipelineObserver] = list(observers)
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
@@ -155,8 +166,8 @@ class Pipeline:
                 )
                 elapsed = time.perf_counter() - started
                 self.stats.score_seconds += elapsed
-                if self.on_batch is not None:
-                    self.on_batch(len(batch), elapsed)
+                for observer in self.observers:
+                    observer.batch_scored(len(batch), elapsed)
                 await self._scored.put((batch, scores, scorer.version))
         finally:
             await self._scored.put(None)
@@ -265,19 +276,21 @@ class Pipeline:
         record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
         if messages:
             await self._retry(self.db.record_batch, record)
-        if self.on_write is not None:
-            self.on_write(time.perf_counter() - started)
-        if messages and self.on_delays is not None:
+        if self.observers:
+            seconds = time.perf_counter() - started
             done = time.time()
-            self.on_delays([done - m.sent_at for m in messages])
+            delays = [done - m.sent_at for m in messages]
+            for observer in self.observers:
+                observer.batch_written(seconds, delays)
         self.stats.batches += 1
         self.stats.scored += len(messages)
         self.stats.flagged += len(flags)
         self.stats.reports += len(reports)
-        if reports and self._on_reports is not None:
-            self._on_reports()
-        if self._on_decisions is not None and decided:
-            self._on_decisions(decided)
+        for observer in self.observers:
+            if reports:
+                observer.reports_created(len(reports))
+            if decided:
+                observer.decided(decided)
 
     async def _retry(
         self, func: Callable[_P, Awaitable[_R]], *args: _P.args, **kwargs: _P.kwargs

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.pipeline import Pipeline
+from bot.pipeline import Decided, Pipeline, PipelineObserver
 from bot.policy import Policy, PolicyConfig
 from bot.twitch.events import ChatMessage
 from model.rules import RuleScorer
@@ -43,6 +43,28 @@ async def run_pipeline(
     return pipeline
 
 
+class Watcher(PipelineObserver):
+    """Counts what the pipeline tells its observers."""
+
+    def __init__(self) -> None:
+        self.scored = 0
+        self.writes: list[float] = []
+        self.reports = 0
+        self.decided_count = 0
+
+    def batch_scored(self, size: int, seconds: float) -> None:
+        self.scored += size
+
+    def batch_written(self, seconds: float, delays: Sequence[float]) -> None:
+        self.writes.append(seconds)
+
+    def reports_created(self, count: int) -> None:
+        self.reports += count
+
+    def decided(self, decisions: Decided) -> None:
+        self.decided_count += len(decisions)
+
+
 async def test_every_message_is_scored_and_redeliveries_count_once(
     tmp_path: Path, rule_scorer: RuleScorer
 ) -> None:
@@ -52,18 +74,14 @@ async def test_every_message_is_scored_and_redeliveries_count_once(
         ChatMessage(f"id-{i}", m.channel, m.login, m.display_name, m.text, m.sent_at, m.user_id)
         for i, m in enumerate(messages)
     ]
-    reports = 0
-
-    def on_reports() -> None:
-        nonlocal reports
-        reports += 1
-
+    watcher = Watcher()
     async with Database.open(tmp_path / "cw.db") as db:
-        p = await run_pipeline(db, rule_scorer, messages, on_reports=on_reports)
+        p = await run_pipeline(db, rule_scorer, messages, observers=[watcher])
         assert p.stats.scored == 300 and p.stats.duplicates == 0
         assert await db.count("seen_messages") == 300
         assert await db.count("flagged_messages") == p.stats.flagged == 150
-        assert p.stats.reports >= 1 and reports >= 1
+        assert p.stats.reports >= 1 and watcher.reports == p.stats.reports
+        assert watcher.decided_count == 300 and watcher.scored == 300
         # the same messages again (a reconnect replaying history): nothing counts twice
         p2 = await run_pipeline(db, rule_scorer, messages[:100])
         assert p2.stats.duplicates == 100 and p2.stats.scored == 0
@@ -84,10 +102,11 @@ async def test_locked_database_is_retried_not_dropped(
             holder.execute("ROLLBACK")
 
         release = asyncio.create_task(release_later())
-        writes: list[float] = []
+        watcher = Watcher()
         p = await run_pipeline(
-            db, rule_scorer, [chat(i, "fuck off") for i in range(20)], on_write=writes.append
+            db, rule_scorer, [chat(i, "fuck off") for i in range(20)], observers=[watcher]
         )
+        writes = watcher.writes
         await release
         holder.close()
         assert p.stats.write_retries >= 1
