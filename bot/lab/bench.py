@@ -13,7 +13,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -249,3 +249,64 @@ def run_load_tests(
     lines/s, then flat out."""
     chat = [(m.login, m.text) for path in logs for m in read_chat_log(path)]
     return [asyncio.run(load_test(settings, chat, r)) for r in (*rates, None)]
+
+
+# --- what `chatwarden bench` shows --------------------------------------------------------
+
+
+def bench_figures(results: Sequence[BenchResult], live: Sequence[LoadResult]) -> list[object]:
+    """Every row as a JSON object with its rate; the live bot's rows also with lines lost."""
+    return [{**asdict(r), "rate": r.rate} for r in results] + [
+        {"name": "live bot", **asdict(r), "rate": r.rate, "lost": r.lost} for r in live
+    ]
+
+
+def bench_table(results: Sequence[BenchResult]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the in-process measurements; ms per 128 is the cost of one
+    scorer batch, the unit the pipeline's latency budget is counted in."""
+    return (
+        ["benchmark", "items", "seconds", "rate", "ms per 128"],
+        [
+            [
+                r.name,
+                f"{r.items:,}",
+                f"{r.seconds:.3f}",
+                f"{r.rate:,.0f} {r.unit}",
+                f"{128_000 / r.rate:.1f}" if r.rate else "-",
+            ]
+            for r in results
+        ],
+    )
+
+
+def live_table(live: Sequence[LoadResult]) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the live-bot runs, one per offered rate."""
+    return (
+        [
+            "offered",
+            "sent",
+            "stored",
+            "lost",
+            "sustained",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "ready",
+            "peak RSS",
+        ],
+        [
+            [
+                f"{r.target_rate:,.0f}/s" if r.target_rate else "flat out",
+                f"{r.sent:,}",
+                f"{r.stored:,}",
+                f"{r.lost:,}",
+                f"{r.rate:,.0f} msg/s",
+                f"{r.p50_ms:.1f}",
+                f"{r.p99_ms:.1f}",
+                f"{r.max_ms:.1f}",
+                f"{r.ready_s:.2f} s",
+                f"{r.peak_rss_mb:.0f} MB",
+            ]
+            for r in live
+        ],
+    )

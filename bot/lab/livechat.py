@@ -392,3 +392,174 @@ def evaluate_labels(
             )
         )
     return out
+
+
+# --- one run of `chatwarden evaluate --live-chat` ---------------------------------------
+
+#: The Korean logs whose ``BAN:`` lines are the weak moderation signal of :class:`BanResult`.
+BAN_LOGS = "twitch_chat_ko_boostcamp/twitch"
+
+#: A terminal table: its column headers and its rows, every cell already text.
+Table = tuple[list[str], list[list[str]]]
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChatReport:
+    """Everything one ``--live-chat`` run measured, for the terminal, JSON and markdown."""
+
+    scorer: str  # the scorer's version
+    scorer_name: str
+    sensitivity: Sensitivity
+    chats: tuple[LiveChatResult, ...]
+    ban: BanResult | None
+    labelled: tuple[LabelResult, ...]
+    audit: tuple[AuditResult, ...]
+
+    def figures(self) -> dict[str, object]:
+        """The aggregate figures, for ``--json`` (no chat text)."""
+        return {
+            "scorer": self.scorer,
+            "sensitivity": str(self.sensitivity),
+            "chat": [r.figures() for r in self.chats],
+            "bans": self.ban.figures() if self.ban else None,
+            "labelled": [r.figures() for r in self.labelled],
+            "audit": [r.figures() for r in self.audit],
+        }
+
+    def chat_table(self) -> Table:
+        return (
+            ["chat", "messages", "flagged", "flagged/10k", "users reported", "reported users/10k"],
+            [
+                [
+                    r.chat,
+                    f"{r.messages:,}",
+                    f"{r.flagged:,}",
+                    f"{r.flagged_per_10k:.1f}",
+                    f"{r.users_reported:,}",
+                    f"{r.users_reported_per_10k:.2f}",
+                ]
+                for r in self.chats
+            ],
+        )
+
+    def labelled_table(self) -> Table:
+        return (
+            ["chat", "labelled", "toxic", "flagged", "precision", "recall"],
+            [
+                [
+                    r.chat,
+                    f"{r.messages}",
+                    f"{r.toxic}",
+                    f"{r.flagged}",
+                    f"{r.precision:.0%}",
+                    f"{r.recall:.0%}",
+                ]
+                for r in self.labelled
+            ],
+        )
+
+    def audit_table(self) -> Table:
+        return (
+            ["chat", "audit of", "flags read", "toxic", "still flagged", "precision"],
+            [
+                [
+                    a.source,
+                    a.stratum,
+                    f"{a.audited}",
+                    f"{a.toxic}",
+                    f"{a.still_flagged}",
+                    f"{a.true_flags}/{a.still_flagged}",
+                ]
+                for a in self.audit
+            ],
+        )
+
+    def markdown(self) -> str:
+        """The section of ``docs/benchmarks.md``: one row per chat, the audits, the bans."""
+        by_chat = {r.chat: r for r in self.labelled}
+        rows = [
+            f"| {self.scorer} | {self.sensitivity} | {r.chat} | {r.messages:,} | "
+            f"{r.flagged_per_10k:.1f} | {r.users_reported_per_10k:.2f} | "
+            + (
+                f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].flagged} | "
+                f"{by_chat[r.chat].true_flags}/{by_chat[r.chat].toxic} |"
+                if r.chat in by_chat
+                else "- | - |"
+            )
+            for r in self.chats
+        ]
+        body = [
+            "| scorer | sensitivity | chat | messages | flagged per 10k | "
+            "users reported per 10k | labelled: precision | labelled: recall |",
+            "|---|---|---|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
+        body.append(
+            "\nFresh audits (random medium flags of the rules named, on chats that "
+            "`--live-chat` does not replay, read by hand; toxic of those still flagged): "
+            + "; ".join(
+                f"{a.source} {a.stratum} {a.true_flags}/{a.still_flagged} ({a.audited} read)"
+                for a in self.audit
+            )
+            + "."
+        )
+        if self.ban:
+            body.append(
+                f"\nBan signal: {self.ban.ban_flagged} of {self.ban.ban_messages} banned users' "
+                f"last messages flagged ({self.ban.ban_recall:.1%}); "
+                f"{self.ban.never_banned_rate:.2%} of never-banned users' messages flagged."
+            )
+        return "\n".join(body)
+
+
+def measure_live_chat(
+    scorer: Scorer,
+    config: PolicyConfig,
+    sensitivity: Sensitivity,
+    data_dir: Path,
+    *,
+    sample: int = 20,
+) -> LiveChatReport:
+    """Replay the chats of :func:`default_logs`, the ban logs, the hand labels and the fresh
+    audits through ``scorer`` and the policy at ``sensitivity``.
+
+    Every log is checked first: a missing one is a clear error before minutes of scoring."""
+    logs = default_logs(data_dir)
+    for path in (p for paths in logs.values() for p in paths):
+        if not path.is_file():
+            raise FileNotFoundError(f"live-chat log missing: {path}")
+    bans = sorted((data_dir / BAN_LOGS).glob("*.log.gz"))
+    results, ban = evaluate_live_chat(
+        scorer, config, logs, ban_logs=bans, sample=sample, sensitivity=sensitivity
+    )
+    labelled = evaluate_labels(
+        scorer, Policy.for_sensitivity(config, sensitivity), load_labels(data_dir)
+    )
+    audit = evaluate_audit(
+        scorer, Policy.for_sensitivity(config, sensitivity), load_audit(data_dir)
+    )
+    return LiveChatReport(
+        scorer.version,
+        scorer.name,
+        sensitivity,
+        tuple(results),
+        ban,
+        tuple(labelled),
+        tuple(audit),
+    )
+
+
+def write_live_chat(path: Path, report: LiveChatReport, model_uri: str | None) -> None:
+    """Write the report's markdown as the section of ``path`` for this scorer and
+    sensitivity, stamped with the command that makes it again."""
+    from model.evaluation.evaluate import write_section
+
+    env = f"CHATWARDEN_MODEL_URI={model_uri or 'rules'}"
+    if str(report.sensitivity) != "medium":
+        env += f" CHATWARDEN_SENSITIVITY={report.sensitivity}"
+    write_section(
+        path,
+        f"live-chat:{report.scorer_name}:{report.sensitivity}",
+        f"`{env} chatwarden evaluate --live-chat --write {path}`",
+        report.markdown(),
+    )

@@ -2,13 +2,14 @@
 
 MLflow receives the parameters, per-epoch metrics, test metrics and the artifacts:
 ``model/`` (``tokenizer.json``, ``weights.pt``, ``config.json``, ``metrics.json``) and
-``plots/`` (confusion matrices, precision-recall curves).
+``plots/`` (confusion matrices, precision-recall curves). :func:`train_model` is the whole of
+``chatwarden train``: the labelled sets, an optional teacher, the experiment and the registry.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +22,9 @@ from model.neural import TorchScorer
 from model.training.train import TrainConfig, TrainResult, train
 
 if TYPE_CHECKING:
-    from model.training.teacher import TeacherResult
+    from model.training.teacher import TeacherConfig, TeacherResult
 
-__all__ = ["ExperimentResult", "run_experiment"]
+__all__ = ["ExperimentResult", "TrainedModel", "run_experiment", "train_model"]
 
 
 @dataclass
@@ -116,3 +117,101 @@ def _run(
             tracked.log_artifacts(plots, "plots")
         tracked.log_text(markdown_table(rows), "evaluation.md")
     return ExperimentResult(result, rows, folder, tracked.run_id if tracked else None)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainedModel:
+    experiment: ExperimentResult
+    #: the new version of the registered model, when the run was registered
+    registered_version: int | None
+
+
+def train_model(
+    config: TrainConfig,
+    data_dir: Path,
+    out_dir: Path,
+    *,
+    cache_dir: Path,
+    teacher: TeacherConfig | None = None,
+    track: bool = True,
+    register: bool = False,
+    alias: str | None = None,
+    progress: bool = True,
+    on_teacher: Callable[[TeacherResult], None] | None = None,
+) -> TrainedModel:
+    """Load ``config``'s labelled sets, fine-tune the ``teacher`` if one is asked for (kept in
+    ``cache_dir``), run one experiment and, with ``register``, make it a new version of the
+    registered model (``alias`` pointed at it).
+
+    ``on_teacher`` hears of the teacher as soon as it is ready, before the long training
+    starts, so that its scores can be shown while the network trains."""
+    examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
+    taught = _teach(examples, cache_dir, teacher, progress, on_teacher)
+    result = run_experiment(
+        config,
+        data_dir,
+        out_dir,
+        track=track,
+        progress=progress,
+        examples=examples,
+        teacher=taught,
+    )
+    version = None
+    if register and result.run_id:
+        from model.registry import register as register_run
+
+        version = register_run(result.run_id, alias)
+    return TrainedModel(result, version)
+
+
+def train_architectures(
+    data_dir: Path,
+    out_dir: Path,
+    examples: Sequence[Example],
+    *,
+    epochs: int,
+    max_examples: int | None,
+    cache_dir: Path,
+    teacher: TeacherConfig | None = None,
+    teacher_weight: float = TrainConfig.teacher_weight,
+    track: bool = True,
+    progress: bool = True,
+    on_teacher: Callable[[TeacherResult], None] | None = None,
+) -> list[Path]:
+    """One experiment for each network (cnn, bilstm, cnn_bilstm), all on the same
+    ``examples`` and the same teacher (fine-tuned once), for the benchmark table; the folders
+    they were saved in, in that order."""
+    taught = _teach(examples, cache_dir, teacher, progress, on_teacher)
+    folders = []
+    for arch in ("cnn", "bilstm", "cnn_bilstm"):
+        config = TrainConfig(
+            arch=arch, epochs=epochs, max_examples=max_examples, teacher_weight=teacher_weight
+        )
+        result = run_experiment(
+            config,
+            data_dir,
+            out_dir,
+            track=track,
+            progress=progress,
+            examples=examples,
+            teacher=taught,
+        )
+        folders.append(result.folder)
+    return folders
+
+
+def _teach(
+    examples: Sequence[Example],
+    cache_dir: Path,
+    config: TeacherConfig | None,
+    progress: bool,
+    on_teacher: Callable[[TeacherResult], None] | None,
+) -> TeacherResult | None:
+    if config is None:
+        return None
+    from model.training.teacher import teach
+
+    result = teach(examples, cache_dir, config, progress=progress)
+    if on_teacher is not None:
+        on_teacher(result)
+    return result

@@ -1,0 +1,109 @@
+"""What every command module shares: argument types, the terminal table, times and text.
+
+Kept free of heavy imports: every ``chatwarden`` start (``run`` too) imports this module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, TypeAlias
+
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
+
+__all__ = [
+    "Command",
+    "CommandError",
+    "count",
+    "duration",
+    "need_data",
+    "one_line",
+    "positive",
+    "positive_rate",
+    "table",
+    "when",
+]
+
+#: What a sub-parser's ``set_defaults(func=...)`` names: the parsed arguments and the loaded
+#: settings in, the exit status out.
+Command: TypeAlias = Callable[[argparse.Namespace, Settings], int]
+
+
+class CommandError(Exception):
+    """A failure the user can fix, raised by a command: one line on stderr, exit status 2.
+
+    Commands translate into it the error types that ``main`` cannot name up front without
+    importing their modules on every start (e.g. ``model.training``'s ``FetchError``)."""
+
+
+def duration(raw: str) -> float:
+    """``90s``, ``30m``, ``24h``, ``7d``, ``2w`` or plain seconds, as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", raw)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a duration (e.g. 90s, 30m, 24h, 7d)")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * unit
+
+
+def positive(raw: str, least: int = 1) -> int:
+    """A whole number of at least ``least`` (1 unless told), or argparse's usage error."""
+    try:
+        value = int(raw)
+    except ValueError:
+        value = least - 1
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least {least}")
+    return value
+
+
+def count(raw: str) -> int:
+    """A whole number of at least 0."""
+    return positive(raw, least=0)
+
+
+def positive_rate(raw: str) -> float:
+    """A finite rate above 0 (``inf`` and ``nan`` would make a load test never end)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a rate above 0 (lines per second)")
+    return value
+
+
+def need_data(settings: Settings) -> Path:
+    """The data dir, for the commands that cannot work without it (a user error if unset)."""
+    if settings.data_dir is None:
+        raise ValueError("no data dir: set CHATWARDEN_DATA_DIR to the folder holding DATA.md")
+    return settings.data_dir
+
+
+def when(ts: float | None) -> str:
+    """A Unix time as UTC to the second, ``-`` when there is none."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def table(rows: list[list[str]], headers: list[str], out: TextIO) -> None:
+    """Left-aligned columns under a dashed rule: readable in a terminal, easy to ``grep``."""
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    """Chat text on one line of at most ``limit`` characters, so a table row stays a row."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

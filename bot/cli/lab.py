@@ -1,0 +1,154 @@
+"""Commands that measure the bot: ``bench``, and the work of ``evaluate --live-chat``.
+
+The measuring is done by :mod:`bot.lab`, imported only when one of these runs: the bot
+itself never loads the lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli._common import count, need_data, one_line, positive_rate, table
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.cli._common import Subparsers
+
+__all__ = ["BENCH_STREAM", "live_chat", "register"]
+
+#: Lines of `chatwarden bench`'s long-stream rows: several times the line memo and the
+#: verdict cache (65,536 distinct texts by default), so forgetting old lines is measured too.
+BENCH_STREAM = 300_000
+
+
+def register(sub: Subparsers) -> None:
+    bench = sub.add_parser(
+        "bench",
+        help="measure parser, scorer and pipeline throughput",
+        description="Measure, on real chat logs from the data dir: IRC lines parsed per "
+        "second on one core, messages scored per second (with and without the verdict "
+        "cache), each network alone at 128 x 64 tokens, messages per second through the "
+        "whole pipeline in one process, and a live bot: a real `chatwarden run` process fed "
+        "the log over a loopback Twitch IRC socket at each --rate and flat out (sustained "
+        "rate, p50/p99/max latency from line to stored decision, time to ready, peak RSS, "
+        "lines lost). Compare rows of one run: shared machines vary by tens of percent.",
+    )
+    bench.add_argument(
+        "logs",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="chat logs to use (default: a Korean and an English log)",
+    )
+    bench.add_argument("--repeats", type=int, default=3, help="best of N runs (default 3)")
+    bench.add_argument(
+        "--rate",
+        type=positive_rate,
+        action="append",
+        metavar="LINES_PER_S",
+        help="a fixed rate for a live-bot run; repeat for several (default: 2000, about all "
+        "of Twitch's chat in 2020, and 5000); a last run goes flat out",
+    )
+    bench.add_argument(
+        "--no-live",
+        action="store_true",
+        help="skip the runs of a live bot process fed over loopback IRC",
+    )
+    bench.add_argument(
+        "--stream",
+        type=count,
+        default=BENCH_STREAM,
+        metavar="N",
+        help="also score the first N lines of every chat log of the data dir, interleaved, "
+        f"through `chatwarden score` (default {BENCH_STREAM:,}: several times the line "
+        "memo, so forgetting is measured too; 0 skips)",
+    )
+    bench.add_argument("--json", action="store_true", help="results as JSON")
+    bench.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.lab.bench import (
+        DEFAULT_LIVE_RATES,
+        bench_figures,
+        bench_table,
+        default_logs,
+        live_table,
+        run_bench,
+        run_load_tests,
+    )
+
+    logging.getLogger("bot").setLevel(logging.WARNING)
+    if settings.data_dir is None and not args.logs:
+        raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
+    logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
+    results = run_bench(settings, logs, repeats=args.repeats, stream=args.stream)
+    rates = args.rate or DEFAULT_LIVE_RATES
+    live = [] if args.no_live else run_load_tests(settings, logs, rates)
+    if args.json:
+        print(json.dumps(bench_figures(results, live)))
+        return 0
+    headers, rows = bench_table(results)
+    table(rows, headers, sys.stdout)
+    if live:
+        print(
+            "\nlive bot: `chatwarden run` fed over loopback IRC, reports to a "
+            "loopback Discord; latency = line sent → decision stored"
+        )
+        headers, rows = live_table(live)
+        table(rows, headers, sys.stdout)
+    return 0
+
+
+def live_chat(args: argparse.Namespace, settings: Settings) -> int:
+    """``evaluate --live-chat``: the configured scorer and policy on the data dir's chat."""
+    from bot.app import policy_config
+    from bot.lab.livechat import measure_live_chat, write_live_chat
+    from model.loading import load_scorer
+
+    data_dir = need_data(settings)
+    scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
+    report = measure_live_chat(
+        scorer,
+        policy_config(settings, scorer),
+        settings.sensitivity,
+        data_dir,
+        sample=args.sample,
+    )
+    if args.json:
+        print(json.dumps(report.figures()))
+    else:
+        print(f"scorer {report.scorer}, sensitivity {report.sensitivity}, default policy\n")
+        headers, rows = report.chat_table()
+        table(rows, headers, sys.stdout)
+        if report.ban:
+            ban = report.ban
+            print(
+                f"\nbanned users' last messages flagged: {ban.ban_flagged}/{ban.ban_messages} "
+                f"({ban.ban_recall:.1%}); never-banned users' messages flagged: "
+                f"{ban.never_banned_rate:.2%}"
+            )
+        print("\nhand-labelled chat (bot/lab/labels/live_chat_dev.tsv):")
+        headers, rows = report.labelled_table()
+        table(rows, headers, sys.stdout)
+        print(
+            "\nfresh audits (bot/lab/labels/fresh_audit.tsv: random medium flags of the rules "
+            "named, on chats --live-chat does not replay):"
+        )
+        headers, rows = report.audit_table()
+        table(rows, headers, sys.stdout)
+        for r in report.chats:
+            print(f"\nmost-flagged messages ({r.chat}, normalised):")
+            for text, n in r.top_flagged:
+                print(f"  {n:>5}  {one_line(text, 70)}")
+            print(f"random flags to read ({r.chat}, stratified by score):")
+            for score, text in r.sample:
+                print(f"  {score:.2f}  {one_line(text, 70)}")
+    if args.write:
+        write_live_chat(args.write, report, settings.model_uri)
+    return 0

@@ -1,0 +1,187 @@
+"""Commands that watch chat, live or recorded: ``run``, ``score``, ``replay``, ``doctor``,
+``health``.
+
+The bot's modules are imported inside each command, so that ``chatwarden history`` does not
+pay for the runtime and ``chatwarden run`` does not pay for the lab or for training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli._common import positive
+from bot.settings import Settings, parse_channels
+
+if TYPE_CHECKING:
+    from bot.cli._common import Subparsers
+
+__all__ = ["register"]
+
+
+def register(sub: Subparsers) -> None:
+    run = sub.add_parser(
+        "run",
+        help="watch Twitch channels and report flagged users",
+        description="Join the channels (anonymously unless a bot login is "
+        "set), score every message, store flags and send reports. Stop with "
+        "Ctrl-C or SIGTERM: queued messages are still scored and stored.",
+    )
+    run.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="channel to watch (repeatable; adds to CHATWARDEN_CHANNELS)",
+    )
+    run.add_argument("--db", type=Path, help="SQLite file (CHATWARDEN_DB, default ./chatwarden.db)")
+    run.set_defaults(func=_run)
+
+    score = sub.add_parser(
+        "score",
+        help="score JSONL from stdin",
+        description='Read lines {"text": "..."} on stdin; write one JSON '
+        'object per line, same order: {"score", "flagged", "labels", "why"} '
+        "(why: the words that drove a flag).",
+    )
+    score.add_argument(
+        "--batch-size",
+        type=positive,
+        default=2048,
+        help="texts per scorer call (default 2048; output comes a batch at a time, so use "
+        "1 to follow a live pipe line by line)",
+    )
+    score.add_argument(
+        "--workers",
+        type=positive,
+        default=None,
+        metavar="N",
+        help="processes that score large batches side by side (default: one per CPU; "
+        "1 scores everything in this process)",
+    )
+    score.set_defaults(func=_score)
+
+    replay = sub.add_parser(
+        "replay",
+        help="shadow mode: replay recorded chat logs",
+        description="Push recorded chat (raw IRC lines or Chatty logs, "
+        ".gz allowed) through the same batcher, scorer, policy and "
+        "storage as `run`. Reports go to the log unless --discord.",
+    )
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    replay.add_argument(
+        "--rate", type=float, help="messages per second (default: as fast as possible)"
+    )
+    replay.add_argument("--limit", type=int, help="stop after this many messages")
+    replay.add_argument(
+        "--discord", action="store_true", help="send reports to CHATWARDEN_DISCORD_WEBHOOK_URL"
+    )
+    replay.add_argument("--json", action="store_true", help="print the summary as JSON")
+    replay.set_defaults(func=_replay)
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check settings, database, model, webhook and Twitch reachability",
+        description="Check the set-up and print what is wrong and how to fix it "
+        "(exit status 1 when a check fails).",
+    )
+    doctor.add_argument("--json", action="store_true", help="checks as JSON")
+    # broken settings are one of the things doctor reports, so it loads them itself
+    doctor.set_defaults(func=None, before_settings=_doctor)
+
+    health = sub.add_parser(
+        "health",
+        help="exit 0 if the running bot's /healthz says healthy (for container health checks)",
+        description="Ask the running bot's health endpoint (CHATWARDEN_METRICS_PORT) whether "
+        "IRC is connected, the database writable and a model loaded.",
+    )
+    health.set_defaults(func=_health)
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run_bot
+
+    extra = parse_channels(",".join(args.channel)) if args.channel else ()
+    channels = tuple(dict.fromkeys((*settings.channels, *extra)))
+    asyncio.run(run_bot(settings.with_overrides(channels=channels)))
+    return 0
+
+
+def _score(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.jsonl import default_workers, score_lines
+    from model.loading import load_scorer
+
+    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
+    workers = default_workers() if args.workers is None else args.workers
+    _, errors = score_lines(
+        scorer, threshold, sys.stdin, sys.stdout, args.batch_size, settings.score_cache, workers
+    )
+    if errors:
+        print(
+            f"chatwarden: {errors} input line(s) were not valid JSON objects with a "
+            '"text" string (marked with "error" in the output)',
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.app import run_replay
+
+    summary = asyncio.run(
+        run_replay(settings, args.files, rate=args.rate, use_discord=args.discord, limit=args.limit)
+    )
+    if args.json:
+        print(json.dumps({**asdict(summary), "messages_per_second": summary.messages_per_second}))
+    else:
+        print(
+            f"replayed {summary.messages} messages from {summary.files} file(s) in "
+            f"{summary.seconds:.1f} s ({summary.messages_per_second:,.0f} msg/s) with "
+            f"{summary.scorer}: {summary.scored} scored, {summary.duplicates} duplicates, "
+            f"{summary.flagged} flagged, {summary.reports} reports "
+            f"({summary.reports_sent} sent); database {settings.db}"
+        )
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from bot.doctor import run_checks
+
+    checks = asyncio.run(run_checks(lambda: Settings.from_env(os.environ, args.env_file)))
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks]))
+    else:
+        for c in checks:
+            print(f"{'ok  ' if c.ok else 'FAIL'}  {c.name:<16} {c.detail}")
+            if not c.ok and c.fix:
+                print(f"      {'':<16} fix: {c.fix}")
+    return 0 if all(c.ok for c in checks) else 1
+
+
+def _health(args: argparse.Namespace, settings: Settings) -> int:
+    import urllib.error
+    import urllib.request
+
+    if settings.metrics_port is None:
+        raise ValueError("health needs CHATWARDEN_METRICS_PORT (the bot serves /healthz there)")
+    host = "127.0.0.1" if settings.metrics_host in {"0.0.0.0", ""} else settings.metrics_host
+    url = f"http://{host}:{settings.metrics_port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=4) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(exc.read().decode())
+        return 1
+    except OSError as exc:
+        print(f"chatwarden: no answer from {url}: {exc}", file=sys.stderr)
+        return 1
