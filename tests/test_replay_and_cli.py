@@ -260,9 +260,11 @@ def test_user_errors_exit_2_with_one_line(
 ) -> None:
     code, _ = run_cli(["history", "x", "--db", str(tmp_path / "none.db")], monkeypatch)
     assert code == 2 and "no chatwarden database" in capsys.readouterr().err
-    monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("CHATWARDEN_MODEL_URI", str(tmp_path / "no-model"))
     code, _ = run_cli(["score"], monkeypatch, '{"text": "x"}\n')
-    assert code == 2 and "word lists not found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and str(tmp_path / "no-model") in err and len(err.splitlines()) == 1
+    monkeypatch.delenv("CHATWARDEN_MODEL_URI")
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     code, _ = run_cli(["replay", str(tmp_path / "nope.log")], monkeypatch)
     assert code == 2 and "no chat log at" in capsys.readouterr().err
@@ -362,12 +364,15 @@ def test_doctor_reports_what_is_wrong(
     assert code == 1 and "FAIL  settings" in out and "CHATWARDEN_BATCH_MAX_SIZE" in out
 
 
-def test_live_chat_evaluation_on_real_logs(rule_scorer: object) -> None:
+def test_live_chat_evaluation_on_real_logs() -> None:
     from bot.lab.livechat import evaluate_live_chat
     from bot.policy import PolicyConfig, Sensitivity
     from model.rules import RuleScorer
 
-    assert isinstance(rule_scorer, RuleScorer)
+    # the research lists (with the unlicensed Korean list of the data dir): the packaged
+    # default flags none of this log's banned users' last messages, and the ban figures
+    # must be seen counting something
+    rule_scorer = RuleScorer.from_data_dir(DATA_DIR)
     ko = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
     en = DATA_DIR / "twitch_chat_en_madcookie" / "dist" / "1209297939.txt"
     logs = {"ko": [ko], "en": [en]}
