@@ -58,11 +58,11 @@ class BenchResult:
 
 
 def default_logs(data_dir: Path) -> list[Path]:
-    """A Korean Chatty log and an English raw IRC log from the data dir."""
-    logs = [
-        data_dir / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz",
-        data_dir / "twitch_chat_en_madcookie" / "chat.log",
-    ]
+    """A Korean Chatty log and an English raw IRC log from the data dir
+    (:func:`model.chatlogs.bench_logs`), checked to be there."""
+    from model.chatlogs import bench_logs
+
+    logs = bench_logs(data_dir)
     for path in logs:
         if not path.is_file():
             raise DataNotFoundError(f"benchmark chat log missing: {path}")
