@@ -119,7 +119,7 @@ def _chatty(number: int, line: str, state: _TextLogState) -> ChatLine | None:
     if match is None:
         return None
     stamp, symbols, name, text = match.groups()
-    sent = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S").replace(tzinfo=state.tz)
+    sent = datetime.fromisoformat(stamp).replace(tzinfo=state.tz)
     named = _CHATTY_NAME.match(name)
     display, login = (named.group(1), named.group(2)) if named else (name, name)
     badges = frozenset(_CHATTY_BADGES[s] for s in symbols if s in _CHATTY_BADGES)
@@ -215,11 +215,12 @@ def read_text_log(path: Path) -> Iterator[tuple[int, str, ChatLine | None]]:
         for number, raw in enumerate(handle, 1):
             line = raw.rstrip("\r\n")
             chat = None
-            if line and not _header(line, state):
-                chat = next(
-                    (c for fmt in _LINE_FORMATS if (c := fmt(number, line, state)) is not None),
-                    None,
-                )
+            if line:
+                for fmt in _LINE_FORMATS:
+                    if (chat := fmt(number, line, state)) is not None:
+                        break
+                else:
+                    _header(line, state)
             yield number, line, chat
 
 
