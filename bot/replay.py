@@ -83,7 +83,7 @@ def _message(path: Path, chat: ChatLine) -> ChatMessage:
         chat.login,
         chat.display_name,
         chat.text,
-        chat.sent_at if chat.sent_at is not None else 0.0,
+        chat.sent_at if chat.sent_at is not None else 0.0,  # text logs always date lines
         badges=chat.badges,
         is_action=chat.is_action,
     )

@@ -207,9 +207,9 @@ def read_text_log(path: Path) -> Iterator[tuple[int, str, ChatLine | None]]:
     or None)``, blank lines included, so callers can count lines and handle what is not
     chat (BAN lines; raw IRC in ``bot.replay``).
 
-    Formats are recognised per line, not per file, because the header lines that date
-    and place the messages (``# Log started``, ``--- Day changed``, ``has joined``) are
-    themselves lines of the file."""
+    Formats are told apart per line, not per file: their line shapes do not overlap, and
+    the header lines that date and place the messages (``# Log started``, ``--- Day
+    changed``, ``has joined``) arrive in the same stream, so one pass handles any of them."""
     state = _TextLogState(_channel_from_name(path))
     with _open_text(path) as handle:
         for number, raw in enumerate(handle, 1):
