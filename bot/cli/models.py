@@ -323,9 +323,9 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig) -> int:
-    from bot.semisup import compare_semi_supervised, markdown
     from model.evaluation.evaluate import write_section
     from model.training.mpl import SemiConfig
+    from model.training.semisup import compare_semi_supervised, markdown
 
     if args.register or args.alias:
         raise ValueError("--mpl models learn from chat logs without a licence: not registrable")

@@ -32,7 +32,16 @@ from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import Scorer
 
-__all__ = ["DEFAULT_LIVE_RATES", "BenchResult", "default_logs", "run_bench", "run_load_tests"]
+__all__ = [
+    "DEFAULT_LIVE_RATES",
+    "BenchResult",
+    "bench_figures",
+    "bench_table",
+    "default_logs",
+    "live_table",
+    "run_bench",
+    "run_load_tests",
+]
 
 #: The fixed rates of the live-bot runs (lines/s): about all of Twitch's chat in 2020, and
 #: the sustained rate the pipeline is meant to carry with a p99 under 100 ms.
@@ -59,11 +68,11 @@ class BenchResult:
 
 
 def default_logs(data_dir: Path) -> list[Path]:
-    """A Korean Chatty log and an English raw IRC log from the data dir."""
-    logs = [
-        data_dir / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz",
-        data_dir / "twitch_chat_en_madcookie" / "chat.log",
-    ]
+    """A Korean Chatty log and an English raw IRC log from the data dir
+    (:func:`model.chatlogs.bench_logs`), checked to be there."""
+    from model.chatlogs import bench_logs
+
+    logs = bench_logs(data_dir)
     for path in logs:
         if not path.is_file():
             raise DataNotFoundError(f"benchmark chat log missing: {path}")

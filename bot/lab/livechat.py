@@ -28,39 +28,24 @@ from bot.pipeline import explain_flags
 from bot.policy import Policy, PolicyConfig, Sensitivity
 from bot.replay import iter_log, read_ban_targets, read_chat_log
 from bot.twitch.events import ChatMessage
+from model.chatlogs import ban_logs, chat_of, live_chat_logs
 from model.errors import DataNotFoundError
 from model.normalize import normalize
 from model.scorer import Score, Scorer
 
-__all__ = ["BanResult", "LiveChatResult", "default_logs", "evaluate_live_chat"]
+__all__ = [
+    "BanResult",
+    "LiveChatReport",
+    "LiveChatResult",
+    "default_logs",
+    "evaluate_live_chat",
+    "measure_live_chat",
+    "write_live_chat",
+]
 
-_KO = "twitch_chat_ko_boostcamp/twitch"
-_EN = "twitch_chat_en_madcookie"
-_ESPORTS = "twitch_chat_en_spannbauer/data"
-
-
-def default_logs(data_dir: Path) -> dict[str, list[Path]]:
-    """The logs of each chat: three Korean channels (Chatty logs), the English VTuber VOD
-    chat and the English esports chat (irssi logs), all with user names. The esports logs
-    have no licence: they are measured on, never trained on or copied."""
-    ko = [data_dir / _KO / f"#{name}.log.gz" for name in ("yd0821", "yapyap30", "runner0608")]
-    en = [
-        data_dir / _EN / "chat.log",
-        *sorted((data_dir / _EN).glob("*.txt")),
-        *sorted((data_dir / _EN / "dist").glob("*.txt")),
-    ]
-    esports = [
-        data_dir / _ESPORTS / name
-        for name in ("#mew2king.log", "#mvg_league.log", "beyondthesummit_2017-03-04.log")
-    ]
-    return {"ko": ko, "en": en, "en-esports": esports}
-
-
-def chat_of(source: str) -> str:
-    """Which chat of :func:`default_logs` a log (its path inside the data dir) belongs to."""
-    if source.startswith(_ESPORTS):
-        return "en-esports"
-    return "ko" if source.startswith("twitch_chat_ko") else "en"
+#: The logs of each chat (``ko``, ``en``, ``en-esports``); they, and ``chat_of`` (which chat a
+#: log belongs to), are part of the catalogue of the data dir's chat in :mod:`model.chatlogs`.
+default_logs = live_chat_logs
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,9 +381,6 @@ def evaluate_labels(
 
 # --- one run of `chatwarden evaluate --live-chat` ---------------------------------------
 
-#: The Korean logs whose ``BAN:`` lines are the weak moderation signal of :class:`BanResult`.
-BAN_LOGS = "twitch_chat_ko_boostcamp/twitch"
-
 #: A terminal table: its column headers and its rows, every cell already text.
 Table = tuple[list[str], list[list[str]]]
 
@@ -528,7 +510,7 @@ def measure_live_chat(
     for path in (p for paths in logs.values() for p in paths):
         if not path.is_file():
             raise FileNotFoundError(f"live-chat log missing: {path}")
-    bans = sorted((data_dir / BAN_LOGS).glob("*.log.gz"))
+    bans = ban_logs(data_dir)  # the Korean logs whose BAN: lines are BanResult's signal
     results, ban = evaluate_live_chat(
         scorer, config, logs, ban_logs=bans, sample=sample, sensitivity=sensitivity
     )

@@ -19,10 +19,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.lab.livechat import default_logs
-from bot.replay import read_ban_targets, read_chat_log
 from model.bundle import Bundle, save_bundle
-from model.chatlogs import CHAT_SOURCES, iter_chat
+from model.chatlogs import (
+    CHAT_SOURCES,
+    ban_logs,
+    iter_chat,
+    live_chat_logs,
+    read_ban_targets,
+    read_chat_lines,
+)
 from model.data import load_examples
 from model.evaluation.evaluate import evaluate_scorer, evaluation_groups, probabilities
 from model.evaluation.metrics import average_precision
@@ -52,13 +57,12 @@ class BanSet:
 
 
 def ban_set(data_dir: Path, negatives: int = 20_000, seed: int = 7) -> BanSet:
-    ko_dir = data_dir / "twitch_chat_ko_boostcamp" / "twitch"
-    targets = [m for path in sorted(ko_dir.glob("*.log.gz")) for m in read_ban_targets(path)]
+    targets = [m for path in ban_logs(data_dir) for m in read_ban_targets(path)]
     banned = {m.login for m in targets}
     clean = [
         m.text
-        for path in default_logs(data_dir)["ko"]
-        for m in read_chat_log(path)
+        for path in live_chat_logs(data_dir)["ko"]
+        for m in read_chat_lines(path)
         if m.login not in banned
     ]
     clean = random.Random(seed).sample(clean, min(negatives, len(clean)))
