@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.pipeline import Pipeline, PipelineObserver
-from bot.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy, PolicyConfig
 from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
-from bot.policy import POLICY_VERSION, Decision, Policy
+from bot.policy.policy import Decision, Policy
+from bot.policy.version import POLICY_VERSION
 from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer, explain_missing

@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from bot.batcher import BatcherClosed, MicroBatcher
-from bot.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy, PolicyConfig
 from bot.twitch.events import ChatMessage
 
 
@@ -241,7 +241,7 @@ def test_an_english_addressee_must_be_near_what_offends(
 
 
 def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
-    from bot.policy import Sensitivity
+    from bot.policy.sensitivity import Sensitivity
 
     config = PolicyConfig(flag_threshold=0.5)
     medium = Policy.for_sensitivity(config, Sensitivity("medium"))
@@ -256,7 +256,7 @@ def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
 
 
 def test_per_channel_sensitivity() -> None:
-    from bot.policy import Sensitivity
+    from bot.policy.sensitivity import Sensitivity
 
     policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity.parse("medium,filtered=high"))
     assert policy.decide(said("holy shit", channel="filtered"), 0.6).flagged

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from bot.lab.loopback import FakeDiscord, FakeTwitchServer
-from bot.policy import POLICY_VERSION
+from bot.policy.version import POLICY_VERSION
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -129,7 +129,7 @@ def test_the_runtime_install_has_no_optional_package(install: Install) -> None:
     assert _run([install.python, "-c", probe], 60, cwd=install.home).strip() == "[]"
     _run([install.venv / "bin" / "pip", "check"], 60)
     # the installed cue lists and policy files are the checkout's: same policy revision
-    probe = "from bot.policy import POLICY_VERSION; print(POLICY_VERSION)"
+    probe = "from bot.policy.version import POLICY_VERSION; print(POLICY_VERSION)"
     installed = _run([install.python, "-c", probe], 60, cwd=install.home, env=user_env())
     assert installed.strip() == POLICY_VERSION
 

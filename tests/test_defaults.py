@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from bot.doctor import run_checks
 from bot.settings import Settings
 from tests.conftest import ROOT
+
+GOLDEN_LOG = ROOT / "tests" / "golden" / "chat.log"
 
 
 def test_score_from_an_empty_folder_without_a_data_dir(tmp_path: Path) -> None:
@@ -66,3 +69,42 @@ def test_doctor_says_the_data_dir_is_optional(tmp_path: Path) -> None:
     assert not absent["data dir"]["ok"] and "no such folder" in str(absent["data dir"]["detail"])
     assert absent["model"]["ok"]  # the bot does not need it
     assert "CHATWARDEN_DATA_DIR" in str(absent["data dir"]["fix"])
+
+
+@pytest.mark.parametrize(
+    ("broken", "named"),
+    [
+        ("bot/policy/cues/second_person.txt", "second_person.txt"),
+        ("model/lexicon/en_allow.txt", "en_allow.txt"),
+    ],
+)
+def test_a_missing_packaged_resource_is_one_line_naming_it(
+    tmp_path: Path, broken: str, named: str
+) -> None:
+    """A broken installation (a packaged list deleted) stops ``replay`` at start-up with one
+    line naming the file and exit status 2, before any chat is read; no traceback."""
+    install = tmp_path / "install"
+    for package in ("bot", "model", "storage"):
+        shutil.copytree(
+            ROOT / package,
+            install / package,
+            ignore=shutil.ignore_patterns("__pycache__", "weights.pt", "tokenizer.json"),
+        )
+    for name in ("weights.pt", "tokenizer.json"):  # the bundled model is not copied twice
+        (install / "model" / "bundled" / name).symlink_to(ROOT / "model" / "bundled" / name)
+    (install / broken).unlink()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
+    env.update(PYTHONPATH=str(install))
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "replay", "--db", "t.db", str(GOLDEN_LOG)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and done.stdout == ""
+    assert not (tmp_path / "t.db").exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.pipeline import Decided, Pipeline, PipelineObserver
-from bot.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy, PolicyConfig
 from bot.twitch.events import ChatMessage
 from model.rules import RuleScorer
 from model.scorer import Score

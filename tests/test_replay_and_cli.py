@@ -366,7 +366,8 @@ def test_doctor_reports_what_is_wrong(
 
 def test_live_chat_evaluation_on_real_logs() -> None:
     from bot.lab.livechat import evaluate_live_chat
-    from bot.policy import PolicyConfig, Sensitivity
+    from bot.policy.policy import PolicyConfig
+    from bot.policy.sensitivity import Sensitivity
     from model.rules import RuleScorer
 
     # the research lists (with the unlicensed Korean list of the data dir): the packaged
@@ -402,7 +403,8 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
     tmp_path: Path, rule_scorer: object
 ) -> None:
     from bot.lab.livechat import AUDIT, evaluate_audit, load_audit
-    from bot.policy import Policy, PolicyConfig, Sensitivity
+    from bot.policy.policy import Policy, PolicyConfig
+    from bot.policy.sensitivity import Sensitivity
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
 
@@ -472,7 +474,8 @@ def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.Monkey
 
 def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: object) -> None:
     from bot.lab.livechat import LABELS, evaluate_labels, load_labels, text_hash
-    from bot.policy import Policy, PolicyConfig, Sensitivity
+    from bot.policy.policy import Policy, PolicyConfig
+    from bot.policy.sensitivity import Sensitivity
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
 

@@ -22,6 +22,7 @@ from bot import __version__
 from bot.cli import lab, models, records, watch
 from bot.cli._common import Command, CommandError
 from bot.logs import setup_logging
+from bot.policy.errors import CueListError
 from bot.settings import Settings, SettingsError
 from bot.twitch.connection import TwitchAuthError
 from model.errors import ModelError
@@ -47,6 +48,7 @@ _USER_ERRORS = (
     FileNotFoundError,
     TwitchAuthError,
     CommandError,
+    CueListError,
     ValueError,
 )
 

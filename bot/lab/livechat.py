@@ -25,7 +25,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.pipeline import explain_flags
-from bot.policy import Policy, PolicyConfig, Sensitivity
+from bot.policy.policy import Policy, PolicyConfig
+from bot.policy.sensitivity import Sensitivity
 from bot.replay import iter_log, read_ban_targets, read_chat_log
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ban_logs, chat_of, live_chat_logs

@@ -1,16 +1,8 @@
-"""The flag/report decision: the policy, its sensitivity presets and the targeting gate
-(is a message aimed at someone?). Pure and synchronous; imports nothing of the runtime."""
+"""The flag/report decision: :mod:`~bot.policy.policy` (windows, cool-down, exemptions),
+:mod:`~bot.policy.sensitivity` (presets), :mod:`~bot.policy.targeting` (is a message aimed
+at someone? its cue lists in ``cues/``) and :mod:`~bot.policy.version` (the revision stored
+on every flag). Pure and synchronous; imports nothing of the runtime.
 
-from bot.policy.policy import Decision, Policy, PolicyConfig, with_sensitivity
-from bot.policy.sensitivity import SENSITIVITIES, Sensitivity
-from bot.policy.version import POLICY_VERSION
-
-__all__ = [
-    "POLICY_VERSION",
-    "SENSITIVITIES",
-    "Decision",
-    "Policy",
-    "PolicyConfig",
-    "Sensitivity",
-    "with_sensitivity",
-]
+Nothing is imported here, so that settings can read a sensitivity without loading the cue
+lists; :mod:`~bot.policy.errors` is as light, for the command line to name a broken one.
+"""

@@ -50,6 +50,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.policy.errors import CueListError
 from model.normalize import normalize, skeleton
 
 __all__ = ["CUES_DIR", "NEAR", "CueListError", "is_directed"]
@@ -57,10 +58,6 @@ __all__ = ["CUES_DIR", "NEAR", "CueListError", "is_directed"]
 #: The word sets the grammar below uses, one plain file each (``entry  # why``); their
 #: history is in ``cues/CHANGES.md`` and their content is part of the policy's version.
 CUES_DIR = Path(__file__).resolve().parent / "cues"
-
-
-class CueListError(RuntimeError):
-    """A packaged cue list is missing or unreadable: the installation is broken."""
 
 
 def _cues(name: str) -> frozenset[str]:
