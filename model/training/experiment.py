@@ -80,7 +80,7 @@ def _run(
         data_dir,
         progress=progress,
         examples=examples,
-        teacher=teacher.teacher if teacher else None,
+        label=teacher.teacher.label if teacher else None,
         on_epoch=tracked.on_epoch if tracked else None,
     )
     bundle = result.bundle

@@ -34,14 +34,8 @@ from model.bundle import Bundle
 from model.data import Example
 from model.extras import needs_extra
 from model.networks import build_network
-from model.training.train import (
-    TrainResult,
-    _encode,
-    _tensor,
-    predict,
-    set_seed,
-    thresholds_by_language,
-)
+from model.training.batching import encode, predict, set_seed, tensor
+from model.training.train import TrainResult, thresholds_by_language
 
 with needs_extra("train", "training"):
     from tqdm import tqdm
@@ -103,8 +97,8 @@ def train_semi(
     history: list[dict[str, float]] = []
     texts = [e.text for e in labeled]
 
-    def encode(batch: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        return _tensor(_encode(tokenizer, batch, max_len))
+    def batch_tensor(batch: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        return tensor(encode(tokenizer, batch, max_len))
 
     bar = tqdm(
         range(1, cfg.steps + 1),
@@ -115,14 +109,14 @@ def train_semi(
     )
     for step in bar:
         li = rng.sample(range(len(labeled)), min(cfg.batch_size, len(labeled)))
-        x_l = encode([augment(texts[i], rng, 0.2) for i in li])
+        x_l = batch_tensor([augment(texts[i], rng, 0.2) for i in li])
         y_l = labels[li]
         u = rng.sample(
             range(len(unlabeled)), min(cfg.batch_size * cfg.unlabeled_ratio, len(unlabeled))
         )
         weak = [unlabeled[i] for i in u]
-        x_uw = encode(weak)
-        x_us = encode([perturb(t, rng) for t in weak])
+        x_uw = batch_tensor(weak)
+        x_us = batch_tensor([perturb(t, rng) for t in weak])
         student.train()
         if mode == "pseudo":
             with torch.no_grad():
@@ -178,7 +172,7 @@ def train_semi(
     _finetune(student, labeled, tokenizer, max_len, bce, cfg, rng, progress)
     student.eval()
     dev = teacher_result.dev
-    dev_probs = predict(student, _encode(tokenizer, [e.text for e in dev], max_len))
+    dev_probs = predict(student, encode(tokenizer, [e.text for e in dev], max_len))
     thresholds = thresholds_by_language(dev, dev_probs)
     version = f"{base.config.arch}-{mode}-{time.strftime('%Y%m%d%H%M%S')}"
     return Bundle(student, base.config, tokenizer, thresholds, max_len, version), history
@@ -204,8 +198,8 @@ def _finetune(
         for batch in tqdm(
             batches, desc=f"fine-tune {epoch + 1}", unit="batch", disable=not progress, leave=False
         ):
-            ids, mask = _tensor(
-                _encode(tokenizer, [augment(labeled[i].text, rng, 0.2) for i in batch], max_len)
+            ids, mask = tensor(
+                encode(tokenizer, [augment(labeled[i].text, rng, 0.2) for i in batch], max_len)
             )
             y = torch.tensor([float(labeled[i].label) for i in batch])
             out = loss(student(ids, mask)[0], y)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,19 +27,20 @@ from model.extras import needs_extra
 from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
+from model.training.batching import encode, length_batches, predict, set_seed, tensor
 
 with needs_extra("train", "training"):
     from tqdm import tqdm
 
-if TYPE_CHECKING:
-    from model.training.teacher import Teacher
+#: Gives each training example its teacher's probability (``Example.teacher``), e.g.
+#: :meth:`model.training.teacher.Teacher.label`.
+Labeler = Callable[..., list[Example]]
 
 __all__ = [
+    "Labeler",
     "TrainConfig",
     "TrainResult",
     "chat_negatives",
-    "length_batches",
-    "set_seed",
     "soft_target",
     "train",
 ]
@@ -108,51 +109,6 @@ class TrainResult:
     examples: dict[str, int] = field(default_factory=dict)
 
 
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _encode(tokenizer: Any, texts: Sequence[str], max_len: int) -> list[list[int]]:
-    return [e.ids[:max_len] for e in tokenizer.encode_batch_fast([normalize(t) for t in texts])]
-
-
-def length_batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    """Length-bucketed batches: shuffle, sort within pools of 50 batches, shuffle batches."""
-    order = list(range(len(lengths)))
-    rng.shuffle(order)
-    pool = batch_size * 50
-    batches: list[list[int]] = []
-    for start in range(0, len(order), pool):
-        chunk = sorted(order[start : start + pool], key=lambda i: lengths[i])
-        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-
-def _tensor(rows: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(1, max(len(r) for r in rows))
-    ids = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        if row:
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids, ids != 0
-
-
-@torch.no_grad()
-def predict(network: nn.Module, encoded: Sequence[Sequence[int]], batch: int = 256) -> list[float]:
-    network.eval()
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    out = [0.0] * len(encoded)
-    for start in range(0, len(order), batch):
-        chunk = order[start : start + batch]
-        ids, mask = _tensor([encoded[i] for i in chunk])
-        probs = torch.sigmoid(network(ids, mask)[0]).tolist()
-        for i, p in zip(chunk, probs, strict=True):
-            out[i] = float(p)
-    return out
-
-
 def thresholds_by_language(examples: Sequence[Example], probs: Sequence[float]) -> dict[str, float]:
     """Per-language thresholds that maximise toxic-class F1 on ``examples``."""
     out: dict[str, float] = {}
@@ -203,22 +159,22 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, float]], None] | None = None,
     examples: Sequence[Example] | None = None,
-    teacher: Teacher | None = None,
+    label: Labeler | None = None,
 ) -> TrainResult:
     """Train one network; return it with its tokenizer and dev-chosen thresholds.
 
     ``examples`` may pass already loaded data (it must come from ``load_examples`` with
-    this config's sources, languages and seed). With a ``teacher``, each training text of
-    its language gets the teacher's probability, mixed into the target
-    (``config.teacher_weight``)."""
+    this config's sources, languages and seed). With ``label`` (a teacher's
+    :meth:`~model.training.teacher.Teacher.label`), each training text of the teacher's
+    language gets its probability, mixed into the target (``config.teacher_weight``)."""
     started = time.perf_counter()
     set_seed(config.seed)
     rng = random.Random(config.seed)
     if examples is None:
         examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     train_set = _subsample([e for e in examples if e.split == "train"], config.max_examples, rng)
-    if teacher is not None:
-        train_set = teacher.label(train_set, progress=progress)
+    if label is not None:
+        train_set = label(train_set, progress=progress)
     if config.chat_negatives > 0 and "en" in config.langs:
         train_set = train_set + chat_negatives(data_dir, config.chat_negatives)
     dev_cap = None if config.max_examples is None else max(500, config.max_examples // 4)
@@ -261,14 +217,14 @@ def train(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup)))
     )
 
-    dev_encoded = _encode(tokenizer, [e.text for e in dev_set], config.max_len)
+    dev_encoded = encode(tokenizer, [e.text for e in dev_set], config.max_len)
     history: list[dict[str, float]] = []
     best: tuple[float, dict[str, torch.Tensor]] | None = None
     stale = 0
     for epoch in range(1, config.epochs + 1):
         network.train()
         texts = [augment(e.text, rng, config.aug_rate) for e in train_set]
-        encoded = _encode(tokenizer, texts, config.max_len)
+        encoded = encode(tokenizer, texts, config.max_len)
         batches = length_batches([len(x) for x in encoded], config.batch_size, rng)
         running = 0.0
         bar = tqdm(
@@ -279,7 +235,7 @@ def train(
             leave=False,
         )
         for step, batch in enumerate(bar, 1):
-            ids, mask = _tensor([encoded[i] for i in batch])
+            ids, mask = tensor([encoded[i] for i in batch])
             index = torch.tensor(batch)
             logit, cat_logits = network(ids, mask)
             loss = toxic_loss(logit, targets[index])
