@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -96,12 +97,18 @@ async def open_runtime(
     *,
     use_discord: bool = True,
     observers: Sequence[PipelineObserver] = (),
+    shadow: str | None = None,
 ) -> AsyncIterator[Runtime]:
-    """Load the scorer, open the database and the reporter; close all on exit."""
+    """Load the scorer, open the database and the reporter; close all on exit.
+
+    ``shadow`` names a replay run: its reports are stored as that run's shadow reports,
+    and its outbox reads only those, so the live bot never sends them.
+    """
     scorer = initial_scorer(settings)
     _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(Database.open(settings.db))
+        db.shadow = shadow
         executor = stack.enter_context(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-scorer")
         )
@@ -259,7 +266,11 @@ async def run_replay(
     use_discord: bool = False,
     limit: int | None = None,
 ) -> ReplaySummary:
-    """Replay recorded logs through the pipeline (shadow mode)."""
+    """Replay recorded logs through the pipeline (shadow mode).
+
+    Its reports are marked as this run's shadow reports: ``run`` never sends them, and only
+    this run sends them, to Discord when ``use_discord``, else to the log.
+    """
     for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"no chat log at {path}")
@@ -267,7 +278,8 @@ async def run_replay(
     installed = _install_signal_handlers(stop)
     stats = ReplayStats()
     try:
-        async with open_runtime(settings, use_discord=use_discord) as rt:
+        shadow = f"replay {time.strftime('%Y-%m-%dT%H:%M:%S')} {uuid.uuid4().hex[:12]}"
+        async with open_runtime(settings, use_discord=use_discord, shadow=shadow) as rt:
             started = time.perf_counter()
 
             async def feed() -> None:

@@ -66,6 +66,20 @@ async def _database(path: Path) -> Check:
     return Check("database", True, f"{path} writable; {flags} flags, {pending} reports pending")
 
 
+async def _webhook(settings: Settings) -> Check:
+    """A GET on the webhook: Discord answers 404 for a deleted one, 401 for a wrong token."""
+    from bot.reporting.discord import check_webhook
+
+    if settings.discord_webhook_url is None:
+        return Check("discord webhook", True, "not set: reports go to the log")
+    exists, detail = await check_webhook(settings.discord_webhook_url)
+    fix = (
+        "create a webhook in the Discord channel's settings (Integrations) and set "
+        "CHATWARDEN_DISCORD_WEBHOOK_URL to its URL"
+    )
+    return Check("discord webhook", exists, detail, "" if exists else fix)
+
+
 def _model(settings: Settings) -> Check:
     from model.errors import ModelError
     from model.loading import load_scorer
@@ -139,15 +153,7 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
             else f"bot account {settings.twitch_login}",
         )
     )
-    checks.append(
-        Check(
-            "discord webhook",
-            True,
-            "configured (Discord webhook URL)"
-            if settings.discord_webhook_url
-            else "not set: reports go to the log",
-        )
-    )
+    checks.append(await _webhook(settings))
     checks.append(_data_dir(settings.data_dir))
     checks.append(_packaged())
     checks.append(_model(settings))

@@ -4,8 +4,9 @@ Counters are read from the live stats objects at scrape time, so the hot path pa
 for them; only the per-batch histograms are observed as batches are scored.
 
 * ``GET /metrics`` — Prometheus text format.
-* ``GET /healthz`` — JSON; 200 when IRC is connected, the database is writable and a
-  model is loaded, else 503 with the failing checks.
+* ``GET /healthz`` — JSON; 200 when IRC is connected, the database is writable, a model
+  is loaded and the Discord webhook accepts reports, else 503 with the failing checks
+  (``"reporting": "degraded"`` and how many reports wait when the webhook is gone).
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ class _LiveCollector(Collector):
         pending = GaugeMetricFamily("chatwarden_reports_pending", "Reports waiting in the outbox.")
         pending.add_metric([], m.pending_reports)
         yield pending
+        degraded = GaugeMetricFamily(
+            "chatwarden_reporting_degraded",
+            "1 while the Discord webhook refuses reports (deleted or wrong URL: 401/403/404).",
+        )
+        degraded.add_metric([], 1.0 if m.outbox.degraded is not None else 0.0)
+        yield degraded
         depth = GaugeMetricFamily("chatwarden_queue_depth", "Messages waiting to be scored.")
         depth.add_metric([], m.pipeline.batcher.depth)
         yield depth
@@ -172,8 +179,12 @@ class BotMetrics(PipelineObserver):
             "db_writable": not self.pipeline.stats.write_failing,
             "model_loaded": True,
             "model_version": self.pipeline.scorer.version,
+            "reporting": "degraded" if self.outbox.degraded is not None else "ok",
+            "reporting_error": self.outbox.degraded,
+            "reports_pending": self.pending_reports,
         }
         ok = bool(checks["db_writable"]) and checks["irc_connected"] is not False
+        ok = ok and self.outbox.degraded is None
         return ok, checks
 
 
@@ -207,6 +218,7 @@ class MetricsServer:
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def _health(self, request: web.Request) -> web.Response:
+        self.metrics.pending_reports = await self.metrics.pipeline.db.count_pending()
         ok, checks = self.metrics.health()
         return web.Response(
             text=json.dumps({"ok": ok, **checks}),

@@ -42,7 +42,7 @@ def parse_channels(raw: str) -> tuple[str, ...]:
             continue
         if not _CHANNEL.match(name):
             raise SettingsError(
-                f"CHATWARDEN_CHANNELS: {item!r} is not a Twitch channel login "
+                "CHATWARDEN_CHANNELS: an entry is not a Twitch channel login "
                 "(expected 1-25 letters, digits or underscores, e.g. 'shroud,pokimane')"
             )
         if name not in channels:
@@ -64,9 +64,8 @@ def parse_webhook(raw: str) -> Secret:
     discord = parts.scheme == "https" and host in _DISCORD_HOSTS
     loopback = parts.scheme in {"http", "https"} and host in _LOOPBACK
     if not (discord or loopback) or not _WEBHOOK_PATH.match(parts.path):
-        shown = f"{parts.scheme}://{host}{'/…' if parts.path else ''}"
         raise SettingsError(
-            f"CHATWARDEN_DISCORD_WEBHOOK_URL: {shown} is not a Discord webhook URL "
+            "CHATWARDEN_DISCORD_WEBHOOK_URL: not a Discord webhook URL "
             "(expected https://discord.com/api/webhooks/<id>/<token>)"
         )
     return Secret(raw.strip())
@@ -91,7 +90,7 @@ def _bool(key: str) -> Callable[[str], bool]:
             return True
         if value in {"0", "false", "no", "off"}:
             return False
-        raise SettingsError(f"{key}: expected true or false, got {raw!r}")
+        raise SettingsError(f"{key}: expected true or false")
 
     return parse
 
@@ -103,7 +102,7 @@ def _number(
         try:
             value = kind(raw.strip())
         except ValueError as exc:
-            raise SettingsError(f"{key}: expected a {kind.__name__}, got {raw!r}") from exc
+            raise SettingsError(f"{key}: expected a {kind.__name__}") from exc
         if not low <= value <= high:
             raise SettingsError(f"{key}: {value} is outside {low}..{high}")
         return value
@@ -126,16 +125,14 @@ def _sensitivity(raw: str) -> Sensitivity:
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise SettingsError(
-            f"CHATWARDEN_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR, got {raw!r}"
-        )
+        raise SettingsError("CHATWARDEN_LOG_LEVEL: expected DEBUG, INFO, WARNING or ERROR")
     return level
 
 
 def _log_format(raw: str) -> str:
     fmt = raw.strip().lower()
     if fmt not in {"text", "json"}:
-        raise SettingsError(f"CHATWARDEN_LOG_FORMAT: expected text or json, got {raw!r}")
+        raise SettingsError("CHATWARDEN_LOG_FORMAT: expected text or json")
     return fmt
 
 
@@ -195,15 +192,25 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
         """Read settings; raise :class:`SettingsError` naming the first bad key."""
         values: dict[str, str] = {}
+        lines: dict[str, int] = {}
         if env_file is not None and env_file.is_file():
-            values.update(read_env_file(env_file))
-        values.update({k: v for k, v in environ.items() if k.startswith("CHATWARDEN_")})
+            values.update(read_env_file(env_file, lines))
+        from_environ = {k: v for k, v in environ.items() if k.startswith("CHATWARDEN_")}
+        values.update(from_environ)
+        for key in from_environ:
+            lines.pop(key, None)
         kwargs: dict[str, Any] = {}
         for key, (attr, parse) in _PARSERS.items():
             raw = values.get(key)
             if raw is None or (raw.strip() == "" and attr not in {"flag_threshold"}):
                 continue
-            kwargs[attr] = parse(raw)
+            try:
+                kwargs[attr] = parse(raw)
+            except SettingsError as exc:
+                if key in lines and env_file is not None:
+                    # the messages name the key and what was expected, never the value
+                    raise SettingsError(f"{env_file}:{lines[key]}: {exc}") from None
+                raise SettingsError(str(exc)) from None
         if "data_dir" not in kwargs:
             kwargs["data_dir"] = _default_data_dir()
         settings = cls(**kwargs)
@@ -238,8 +245,12 @@ class Settings:
         return self.twitch_token is None
 
 
-def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes."""
+def read_env_file(path: Path, lines: dict[str, int] | None = None) -> dict[str, str]:
+    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes.
+
+    ``lines`` receives each key's line number. An error names the file, the line and the
+    key when there is one, never the line's text: it may hold a token.
+    """
     out: dict[str, str] = {}
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         stripped = line.strip()
@@ -250,11 +261,18 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, sep, value = stripped.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
-            raise SettingsError(f"{path}:{number}: expected KEY=value, got {line!r}")
+            raise SettingsError(
+                f"{path}:{number}: expected KEY=value (a key of capitals, digits and "
+                "underscores); the line is not shown, it may hold a secret"
+            )
         value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        if value[:1] in {'"', "'"}:
+            if len(value) < 2 or value[-1] != value[0]:
+                raise SettingsError(f"{path}:{number}: {key}: unterminated quote")
             value = value[1:-1]
         out[key] = value
+        if lines is not None:
+            lines[key] = number
     return out
 
 

@@ -258,8 +258,8 @@ class Database:
         cursor = await conn.execute(
             """INSERT INTO reports (channel, user_key, login, reason, payload, next_attempt,
                                     created_at, display_name, messages_seen, messages_flagged,
-                                    report_number)
-               VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?)""",
+                                    report_number, shadow)
+               VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)""",
             (
                 draft.channel,
                 draft.user_key,
@@ -271,6 +271,7 @@ class Database:
                 counts.messages_seen,
                 counts.messages_flagged,
                 counts.reports + 1,
+                self.shadow,
             ),
         )
         report_id = cursor.lastrowid
@@ -289,14 +290,20 @@ class Database:
 
     # -- the outbox --------------------------------------------------------------------
 
+    #: The replay run whose reports this connection writes and reads (``reports.shadow``),
+    #: or None for the live bot. Every outbox query below sees only its own kind: the live
+    #: bot never reads, counts or sends a shadow report, a replay only its own.
+    shadow: str | None = None
+
     @_locked
     async def pending_reports(self, now: float, limit: int = 10) -> list[OutboxItem]:
         """Pending reports whose next attempt is due, oldest first, with their flags."""
         async with self._conn.execute(
             """SELECT id, attempts, channel, user_key, login, display_name, reason, created_at,
                       messages_seen, messages_flagged, report_number, payload FROM reports
-               WHERE status = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?""",
-            (now, limit),
+               WHERE status = 'pending' AND shadow IS ? AND next_attempt <= ?
+               ORDER BY id LIMIT ?""",
+            (self.shadow, now, limit),
         ) as cursor:
             rows = list(await cursor.fetchall())
         flags: dict[int, list[FlaggedMessage]] = defaultdict(list)
@@ -322,8 +329,10 @@ class Database:
 
     @_locked
     async def count_pending(self) -> int:
+        """Reports waiting in this connection's outbox (live, or this replay's own)."""
         async with self._conn.execute(
-            "SELECT count(*) FROM reports WHERE status = 'pending'"
+            "SELECT count(*) FROM reports WHERE status = 'pending' AND shadow IS ?",
+            (self.shadow,),
         ) as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
@@ -332,7 +341,8 @@ class Database:
     async def next_report_due(self) -> float | None:
         """When the earliest pending report is due (None when the outbox is empty)."""
         async with self._conn.execute(
-            "SELECT min(next_attempt) FROM reports WHERE status = 'pending'"
+            "SELECT min(next_attempt) FROM reports WHERE status = 'pending' AND shadow IS ?",
+            (self.shadow,),
         ) as cursor:
             row = await cursor.fetchone()
         return None if row is None or row[0] is None else float(row[0])

@@ -113,6 +113,14 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE reports ADD COLUMN report_number INTEGER;  -- the user's nth in the channel
         """,
     ),
+    (
+        "0005_shadow_reports",
+        """
+        -- NULL: a live report, sent by `run`. Otherwise the replay run that wrote it: a
+        -- shadow report, which `run` never sends and only that replay (with --discord) may.
+        ALTER TABLE reports ADD COLUMN shadow TEXT;
+        """,
+    ),
 )
 
 

@@ -322,6 +322,8 @@ class FakeDiscord:
         self.received: list[dict[str, Any]] = []
         self.requests = 0
         self.default_remaining = "4"
+        #: a deleted webhook: every request answers 404 Unknown Webhook, as Discord does
+        self.deleted = False
         self._runner: web.AppRunner | None = None
         self.port = 0
 
@@ -332,6 +334,7 @@ class FakeDiscord:
     async def __aenter__(self) -> FakeDiscord:
         app = web.Application()
         app.router.add_post("/api/webhooks/{id}/{token}", self._execute)
+        app.router.add_get("/api/webhooks/{id}/{token}", self._get)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -347,8 +350,27 @@ class FakeDiscord:
     def embeds(self) -> list[dict[str, Any]]:
         return [embed for body in self.received for embed in body.get("embeds", [])]
 
+    async def _get(self, request: web.Request) -> web.Response:
+        """Discord's Get Webhook with Token: the webhook object, or 404 once deleted."""
+        if self.deleted:
+            return _unknown_webhook()
+        return web.json_response(
+            {
+                "type": 1,
+                "id": request.match_info["id"],
+                "name": "chatwarden reports",
+                "avatar": None,
+                "channel_id": "199737254929760256",
+                "guild_id": "199737254929760257",
+                "application_id": None,
+                "token": request.match_info["token"],
+            }
+        )
+
     async def _execute(self, request: web.Request) -> web.Response:
         self.requests += 1
+        if self.deleted:
+            return _unknown_webhook()
         try:
             body = await request.json()
         except json.JSONDecodeError:
@@ -373,3 +395,7 @@ class FakeDiscord:
         if request.query.get("wait") == "true":
             return web.json_response({"id": str(self.requests), **body}, headers=headers)
         return web.Response(status=204, headers=headers)
+
+
+def _unknown_webhook() -> web.Response:
+    return web.json_response({"message": "Unknown Webhook", "code": 10015}, status=404)

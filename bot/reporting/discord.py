@@ -108,6 +108,9 @@ class SendResult:
     retry_after: float | None = None  # rate limited: wait this long, not a failure
     error: str | None = None
     pause: float = 0.0  # bucket exhausted: wait this long before the next send
+    #: 401/403/404: the webhook was deleted or its token is wrong; no retry can succeed
+    #: until the URL is fixed
+    webhook_gone: bool = False
 
 
 class Sender(Protocol):
@@ -171,7 +174,45 @@ class DiscordSender:
             if retry_after is None:
                 retry_after = _float(headers.get("Retry-After"))
             return SendResult(ok=False, retry_after=max(retry_after or 1.0, pause))
-        return SendResult(ok=False, error=f"HTTP {status}: {text[:200]}", pause=pause)
+        return SendResult(
+            ok=False,
+            error=f"HTTP {status}: {text[:200]}",
+            pause=pause,
+            webhook_gone=status in _GONE,
+        )
+
+
+#: Discord's answers for a webhook that does not exist (deleted, 404 "Unknown Webhook",
+#: code 10015) or whose token is wrong (401 "Invalid Webhook Token", code 50027).
+_GONE = {401, 403, 404}
+
+
+async def check_webhook(url: Secret, within: float = 5.0) -> tuple[bool, str]:
+    """GET the webhook (Discord answers its JSON with the token in the URL, no bot token
+    needed): ``(exists, what to say)``. The URL and its token never appear in the answer."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=within)) as session,
+            session.get(url.reveal()) as response,
+        ):
+            status = response.status
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return False, f"cannot reach Discord: {type(exc).__name__}: {exc or 'timeout'}"
+    body: dict[str, Any] = {}
+    with contextlib.suppress(ValueError):
+        loaded = json.loads(text)
+        body = loaded if isinstance(loaded, dict) else {}
+    if 200 <= status < 300:
+        name = body.get("name") or "?"
+        return True, f"webhook {name!r} exists (channel {body.get('channel_id', '?')})"
+    message = body.get("message") or text[:100]
+    if status in _GONE:
+        return False, (
+            f"Discord answers {status} {message!r}: the webhook was deleted or the URL is "
+            "wrong; reports would stay queued and never arrive"
+        )
+    return False, f"Discord answers HTTP {status} {message!r}"
 
 
 def _float(value: object) -> float | None:

@@ -47,6 +47,8 @@ class OutboxWorker:
         self.sent = 0
         self.failed = 0
         self.rate_limited = 0
+        #: Why reporting is degraded (the webhook answered 401/403/404), None while it works
+        self.degraded: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -67,6 +69,12 @@ class OutboxWorker:
                     was_sent = {report_id: payloads[report_id] for report_id in ids}
                     await self._db.mark_reports_sent(ids, now, was_sent)
                     self.sent += len(ids)
+                    if self.degraded is not None:
+                        self.degraded = None
+                        _log.info("discord webhook works again: reporting resumed")
+                elif result.webhook_gone:
+                    await self._webhook_gone(ids, result.error or "", now)
+                    break
                 elif result.retry_after is not None:
                     self.rate_limited += 1
                     _log.warning("discord rate limit: waiting %.1f s", result.retry_after)
@@ -88,6 +96,24 @@ class OutboxWorker:
                     await self._db.mark_reports_retry(ids, now + delay, result.error or "")
                 if result.pause:
                     await self._sleep(stop, result.pause)
+
+    async def _webhook_gone(self, ids: list[int], error: str, now: float) -> None:
+        """The webhook is deleted or refused: keep the reports queued, retry rarely, and
+        say so once (not once per retry)."""
+        self.failed += 1
+        await self._db.mark_reports_retry(ids, now + self._retry_cap, error)
+        if self.degraded is None:
+            self.degraded = error
+            _log.error(
+                "discord webhook refused the reports (%s): it was deleted or "
+                "CHATWARDEN_DISCORD_WEBHOOK_URL is wrong; %d report(s) stay queued in the "
+                "outbox and are retried every %.0f s (check: chatwarden doctor)",
+                error,
+                await self._db.count_pending(),
+                self._retry_cap,
+            )
+        else:
+            _log.debug("discord webhook still refused (%s)", error)
 
     async def _render(self, items: list[OutboxItem]) -> dict[int, str]:
         """Each due report's payload; one that cannot be rendered stays in the outbox, is
