@@ -272,3 +272,18 @@ def test_the_twitch_client_imports_nothing_of_bot_but_the_secret() -> None:
         "bot.twitch.events",
         "bot.twitch.irc",
     }
+
+
+def test_a_bad_irc_url_never_shows_its_credentials() -> None:
+    from bot.twitch.endpoint import EndpointError, parse_irc_url
+
+    for raw in (
+        "ircs://bot:hunter2secret@irc.example:99999",
+        "ftp://bot:hunter2secret@irc.example",
+        "ircs://bot:hunter2secret@",
+        "bot:hunter2secret@irc.example",
+    ):
+        with pytest.raises(EndpointError) as caught:
+            parse_irc_url(raw)
+        assert "hunter2secret" not in str(caught.value) and "***" in str(caught.value)
+        assert caught.value.__cause__ is None  # the parser's own message holds the URL too

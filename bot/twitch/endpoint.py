@@ -39,16 +39,25 @@ class IrcEndpoint:
         return f"{self.scheme}://{self.host}:{self.port}"
 
 
+def _shown(raw: str) -> str:
+    """``raw`` as an error may show it: any ``user:password@`` before the host is masked."""
+    scheme, sep, rest = raw.strip().partition("://")
+    netloc, slash, path = rest.partition("/")
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{slash}{path}" if sep else "***" if "@" in raw else raw
+
+
 def parse_irc_url(raw: str) -> IrcEndpoint:
     """``ircs://``, ``irc://``, ``wss://`` or ``ws://`` HOST[:PORT]; the port defaults by scheme."""
     parts = urlsplit(raw.strip())
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
         raise EndpointError(
-            f"{raw!r} is not supported (expected "
+            f"{_shown(raw)!r} is not supported (expected "
             "ircs://HOST:PORT for TLS, irc://HOST:PORT for plain TCP, or wss:// / ws://)"
         )
     try:
         port = parts.port or _DEFAULT_PORTS[parts.scheme]
-    except ValueError as exc:
-        raise EndpointError(f"bad port in {raw!r}") from exc
+    except ValueError:
+        raise EndpointError(f"bad port in {_shown(raw)!r}") from None
     return IrcEndpoint(parts.scheme, parts.hostname, port)
