@@ -123,9 +123,13 @@ def test_corrupt_and_not_gzip_files_do_not_stop_the_good_ones(tmp_path: Path) ->
     assert {synthetic_msg_id(good.name, n) for n in range(2, 502)} <= ids
 
 
-def test_sigterm_stops_a_long_replay_and_keeps_what_was_scored(tmp_path: Path) -> None:
-    """SIGTERM ~2 s into a long replay (small batches, so it is still far from done):
-    the process exits 0 within seconds and the database holds every message it scored."""
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_a_long_replay_and_keeps_what_was_scored(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """SIGTERM (or Ctrl-C's SIGINT) ~2 s into a long replay (small batches, so it is far
+    from done): the process exits 0 within seconds and the database holds every message
+    it scored."""
     log = BOOSTCAMP / "#yapyap30.log.gz"
     db = tmp_path / "t.db"
     cmd = [str(CHATWARDEN), "replay", "--db", str(db), "--json", str(log)]
@@ -138,9 +142,9 @@ def test_sigterm_stops_a_long_replay_and_keeps_what_was_scored(tmp_path: Path) -
             while not db.exists() and time.monotonic() < deadline:  # started for real
                 time.sleep(0.1)
             time.sleep(2.0)
-            assert proc.poll() is None, "the replay ended before SIGTERM; use a longer log"
+            assert proc.poll() is None, "the replay ended before the signal; use a longer log"
             sent = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(sig)
             out, err = proc.communicate(timeout=30)
             stopped_in = time.monotonic() - sent
         finally:
