@@ -3,6 +3,8 @@
 ``run_bot`` watches Twitch chat; ``run_replay`` pushes recorded logs through the same
 batcher, scorer, policy and storage. SIGINT/SIGTERM stop reading, flush the queued
 batches, write every flag and leave unsent reports in the outbox; then the process exits 0.
+Replay reads each log in isolation: a truncated, corrupt or unreadable one is logged once
+and listed in the summary's ``failed``, and the other logs are still replayed and stored.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
+from model.chatlogs import ChatLogError
 from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
@@ -252,6 +255,8 @@ class ReplaySummary:
     reports_sent: int
     seconds: float
     scorer: str
+    #: one line per log that could not be read to its end (what was read of it is stored)
+    failed: tuple[str, ...] = ()
 
     @property
     def messages_per_second(self) -> float:
@@ -282,19 +287,30 @@ async def run_replay(
         async with open_runtime(settings, use_discord=use_discord, shadow=shadow) as rt:
             started = time.perf_counter()
 
+            failed: list[str] = []
+            crashed: list[BaseException] = []
+
             async def feed() -> None:
+                # Never raises: a failure here must not cancel the pipeline mid-batch (its
+                # stages then waited on each other for good, deaf to SIGTERM); the pipeline
+                # is closed, drains what was submitted, and the error is raised after.
                 sent = 0
                 try:
                     for path in files:
-                        for message in read_chat_log(path, stats):
-                            if stop.is_set() or (limit is not None and sent >= limit):
-                                return
-                            await rt.pipeline.submit(message)
-                            sent += 1
-                            if rate:
-                                delay = started + sent / rate - time.perf_counter()
-                                if delay > 0:
-                                    await asyncio.sleep(delay)
+                        try:
+                            for message in read_chat_log(path, stats):
+                                if stop.is_set() or (limit is not None and sent >= limit):
+                                    return
+                                await rt.pipeline.submit(message)
+                                sent += 1
+                                if rate:
+                                    delay = started + sent / rate - time.perf_counter()
+                                    if delay > 0:
+                                        await asyncio.sleep(delay)
+                        except ChatLogError as exc:  # the CLI prints it, once
+                            failed.append(str(exc))
+                except Exception as exc:
+                    crashed.append(exc)
                 finally:
                     await rt.pipeline.close()
 
@@ -309,6 +325,8 @@ async def run_replay(
                 await _drain_outbox(rt, stop)
                 outbox_stop.set()
                 await outbox_task
+            if crashed:
+                raise crashed[0]
             elapsed = time.perf_counter() - started
             s = rt.pipeline.stats
             return ReplaySummary(
@@ -322,6 +340,7 @@ async def run_replay(
                 reports_sent=rt.outbox.sent,
                 seconds=elapsed,
                 scorer=rt.scorer.version,
+                failed=tuple(failed),
             )
     finally:
         loop = asyncio.get_running_loop()

@@ -37,6 +37,7 @@ import csv
 import gzip
 import json
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
@@ -51,6 +52,7 @@ __all__ = [
     "CHAT_SOURCES",
     "SHIPPABLE_CHAT",
     "ChatLine",
+    "ChatLogError",
     "ChatSource",
     "ban_logs",
     "bench_logs",
@@ -83,6 +85,32 @@ class ChatLine:
     text: str
     badges: frozenset[str] = field(default=frozenset())
     is_action: bool = False  # "/me" narration (irssi's "* nick waves")
+
+
+class ChatLogError(DataNotFoundError):
+    """A chat log that cannot be read to its end (truncated or corrupt ``.gz``, I/O error,
+    not a regular file). ``str()`` is one line naming the file and how far it was read;
+    the lines before ``line`` were yielded and are good."""
+
+    def __init__(self, path: Path, line: int, reason: str) -> None:
+        self.path = path
+        self.line = line  # the last line read whole (0: none)
+        self.reason = reason
+        where = f"after line {line}" if line else "at its start"
+        super().__init__(f"cannot read chat log {path} {where}: {reason}")
+
+
+#: What reading a damaged or unreadable file raises: OSError (I/O, gzip.BadGzipFile),
+#: EOFError (a .gz cut short), zlib.error (corrupt deflate data).
+_READ_ERRORS = (OSError, EOFError, zlib.error)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, EOFError):
+        return f"truncated file ({exc})"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 # --- text logs (Chatty, Korean-locale exports, irssi) ------------------------------------
@@ -209,19 +237,36 @@ def read_text_log(path: Path) -> Iterator[tuple[int, str, ChatLine | None]]:
 
     Formats are told apart per line, not per file: their line shapes do not overlap, and
     the header lines that date and place the messages (``# Log started``, ``--- Day
-    changed``, ``has joined``) arrive in the same stream, so one pass handles any of them."""
+    changed``, ``has joined``) arrive in the same stream, so one pass handles any of them.
+
+    A file that cannot be read to its end (truncated or corrupt ``.gz``, I/O error, not a
+    regular file, a line with an impossible date) raises :class:`ChatLogError` after the
+    lines read before the damage.
+    Only regular files are opened: a FIFO or device could block the reader for good."""
     state = _TextLogState(_channel_from_name(path))
-    with _open_text(path) as handle:
-        for number, raw in enumerate(handle, 1):
-            line = raw.rstrip("\r\n")
-            chat = None
-            if line:
-                for fmt in _LINE_FORMATS:
-                    if (chat := fmt(number, line, state)) is not None:
-                        break
-                else:
-                    _header(line, state)
-            yield number, line, chat
+    number = 0
+    try:
+        if not path.is_file():
+            reason = "no such file" if not path.exists() else "not a regular file"
+            raise ChatLogError(path, 0, reason)
+        with _open_text(path) as handle:
+            for number, raw in enumerate(handle, 1):
+                line = raw.rstrip("\r\n")
+                chat = None
+                if line:
+                    try:
+                        for fmt in _LINE_FORMATS:
+                            if (chat := fmt(number, line, state)) is not None:
+                                break
+                        else:
+                            _header(line, state)
+                    except ValueError as exc:  # an impossible date: damaged data
+                        reason = f"line {number} is damaged ({exc})"
+                        raise ChatLogError(path, number - 1, reason) from exc
+                yield number, line, chat
+    except _READ_ERRORS as exc:
+        # the error comes while reading the line after ``number``, the last one yielded
+        raise ChatLogError(path, number, _reason(exc)) from exc
 
 
 def read_chat_lines(path: Path) -> Iterator[ChatLine]:

@@ -72,7 +72,10 @@ def register(sub: Subparsers) -> None:
         help="shadow mode: replay recorded chat logs",
         description="Push recorded chat (raw IRC lines or Chatty logs, "
         ".gz allowed) through the same batcher, scorer, policy and "
-        "storage as `run`. Reports go to the log unless --discord.",
+        "storage as `run`. Reports go to the log unless --discord. A file that cannot be "
+        "read to its end (e.g. a truncated .gz) is named on stderr, the others are still "
+        "replayed, and the exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
+        "read is scored and stored (exit 0).",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
     replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
@@ -150,6 +153,16 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary.flagged} flagged, {summary.reports} reports "
             f"({summary.reports_sent} sent); database {settings.db}"
         )
+    # each failure was logged as it came; the summary repeats them last, where a user looks
+    for failure in summary.failed:
+        print(f"chatwarden: {failure}", file=sys.stderr)
+    if summary.failed:
+        print(
+            f"chatwarden: {len(summary.failed)} of {summary.files} file(s) could not be read "
+            "to their end; what was read of them and the other files is stored (exit 1)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
