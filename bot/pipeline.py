@@ -15,6 +15,7 @@ counted (never silently dropped).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -170,8 +171,16 @@ class Pipeline:
                 for observer in self.observers:
                     observer.batch_scored(len(batch), elapsed)
                 await self._scored.put((batch, scores, scorer.version))
-        finally:
+        except asyncio.CancelledError:
+            # the write stage is cancelled with us: nobody may read the end marker again, and
+            # waiting for room in a full queue would hang the task group's cancellation
+            with contextlib.suppress(asyncio.QueueFull):
+                self._scored.put_nowait(None)
+            raise
+        except BaseException:
             await self._scored.put(None)
+            raise
+        await self._scored.put(None)
 
     def _score_and_explain(
         self, scorer: Scorer, batch: list[ChatMessage], texts: list[str]

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -241,3 +242,40 @@ async def test_runtime_runs_a_neural_scorer_on_the_configured_torch_threads(
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(rt.pipeline._executor, torch.get_num_threads) == 1
     assert torch.get_num_threads() == before  # restored for whatever runs next
+
+
+async def test_cancelling_a_stuck_pipeline_ends_it(tmp_path: Path, rule_scorer: RuleScorer) -> None:
+    """Writes stuck on a locked database fill the queue between the stages; cancelling the
+    pipeline then ends both stages at once (the scorer once waited for room for its end
+    marker in a queue nobody read any more, and the cancellation hung)."""
+    path = tmp_path / "cw.db"
+    async with Database.open(path, busy_timeout_ms=20) as db:
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with ThreadPoolExecutor(1) as executor:
+                watcher = Watcher()
+                pipeline = Pipeline(
+                    rule_scorer,
+                    db,
+                    Policy(PolicyConfig()),
+                    executor,
+                    max_batch=4,
+                    max_wait=0.001,
+                    observers=[watcher],
+                )
+                runner = asyncio.create_task(pipeline.run())
+                for i in range(64):
+                    await pipeline.submit(chat(i, "fuck you"))
+                # one batch in the write stage, two queued, the fourth waiting for room
+                deadline = time.monotonic() + 10
+                while watcher.scored < 16 and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                assert watcher.scored >= 16 and not watcher.writes
+                await asyncio.sleep(0.1)
+                runner.cancel()
+                done, _ = await asyncio.wait([runner], timeout=5)
+                assert done == {runner} and runner.cancelled()
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
