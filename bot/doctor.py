@@ -50,7 +50,9 @@ async def _database(path: Path) -> Check:
     if not path.exists():
         folder = path.parent.resolve()
         if folder.is_dir() and os.access(folder, os.W_OK):
-            return Check("database", True, f"{path} will be created at the first run")
+            return Check(
+                "database", True, f"{path} will be created at the first run (folder writable)"
+            )
         return Check(
             "database",
             False,
@@ -97,14 +99,16 @@ def _data_dir(data: Path | None) -> Check:
     optional = "optional: only training, evaluation and measurements on real chat read it"
     if data is None:
         return Check("data dir", True, f"not set ({optional})")
+    # a relative CHATWARDEN_DATA_DIR is relative to the working folder: say where it points
+    shown = str(data) if data.is_absolute() else f"{data} (= {data.resolve()})"
     if not data.is_dir():
         return Check(
             "data dir",
             False,
-            f"{data}: no such folder",
+            f"{shown}: no such folder",
             f"fix or unset CHATWARDEN_DATA_DIR ({optional})",
         )
-    return Check("data dir", True, f"{data} is a folder ({optional}; its content not checked)")
+    return Check("data dir", True, f"{shown} is a folder ({optional}; its content not checked)")
 
 
 def _packaged() -> Check:
@@ -134,7 +138,8 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
         return [Check("settings", False, str(exc), "see .env.example for every key")]
     checks = [Check("settings", True, "environment and .env parse")]
     if settings.channels:
-        checks.append(Check("channels", True, ", ".join(f"#{c}" for c in settings.channels)))
+        names = ", ".join(f"#{c}" for c in settings.channels)
+        checks.append(Check("channels", True, f"{names} set (not looked up on Twitch)"))
     else:
         checks.append(
             Check(
@@ -150,7 +155,7 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
             True,
             "anonymous, read-only (justinfan)"
             if settings.anonymous
-            else f"bot account {settings.twitch_login}",
+            else f"bot account {settings.twitch_login} set (token not tried here)",
         )
     )
     checks.append(await _webhook(settings))

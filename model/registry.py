@@ -110,8 +110,47 @@ def set_alias(alias: str, version: int, name: str = REGISTERED_MODEL) -> None:
     _client().set_registered_model_alias(name, alias, str(version))
 
 
+def _existing_store() -> None:
+    """Raise ModelLoadError when the tracking URI is a local SQLite file that does not
+    exist: opening it would create an empty ``mlflow.db`` in the working folder."""
+    from model.tracking import tracking_uri
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise ModelLoadError(
+                f"no MLflow tracking store at {path.resolve()} ({uri}): register a model "
+                "with `chatwarden train --register` in this folder, or set "
+                "MLFLOW_TRACKING_URI to your tracking server"
+            )
+
+
 def list_versions(name: str = REGISTERED_MODEL) -> list[ModelVersionInfo]:
+    """The registered versions of ``name``, newest first; [] when it has none or does not
+    exist. Raises ModelLoadError when there is no local store (nothing is created), and
+    TrackingUnavailableError when the server does not answer."""
+    _existing_store()
+    with needs_extra("mlflow", _PURPOSE):
+        from mlflow.exceptions import MlflowException
+
     client = _client()
+    try:
+        return _list_versions(client, name)
+    except MlflowException as exc:
+        if "RESOURCE_DOES_NOT_EXIST" in str(exc.error_code):
+            return []
+        if any(marker in str(exc) for marker in _UNREACHABLE):
+            from model.tracking import tracking_uri
+
+            raise TrackingUnavailableError(
+                f"the MLflow tracking server at {tracking_uri()} did not answer "
+                "(is it running? MLFLOW_TRACKING_URI)"
+            ) from exc
+        raise
+
+
+def _list_versions(client: Any, name: str) -> list[ModelVersionInfo]:
     out = []
     # search results leave `aliases` empty: the registered model holds the alias map
     alias_map = dict(client.get_registered_model(name).aliases or {})

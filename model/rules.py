@@ -7,8 +7,9 @@ and the project's own lexicons, and makes the version from their content:
 
 * English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity, read from
   its description — Mild 0.6, Strong 0.8, Severe 0.95 — and categories: slurs → ``hate``,
-  sexual terms → ``sexual``). Only racial, religious, sexual-orientation and gender slurs
-  keep a severe score (flagged with no target).
+  sexual terms → ``sexual``, except generic profanity filed as sexual, ``fuck you``:
+  ``profanity``, see ``model/lexicon/en_profanity.txt``). Only racial, religious,
+  sexual-orientation and gender slurs keep a severe score (flagged with no target).
 * Korean: LDNOOBW ``ko`` and the systematic swear-root variants of ``nerv_filter_ko``
   (plus, from a data dir only, the original project's ``korean_badwords.json``: it states
   no licence, so it is not shipped).
@@ -40,7 +41,13 @@ from typing import Any
 from model.errors import DataNotFoundError
 from model.normalize import normalize, skeleton
 from model.scorer import Score
-from model.wordlists import LEXICON_DIR, MATCHING_CODE, SOURCES_DIR, ContentHash, Lexicon
+from model.wordlists import (
+    LEXICON_DIR,
+    MATCHING_CODE,
+    SOURCES_DIR,
+    ContentHash,
+    Lexicon,
+)
 
 __all__ = ["RuleScorer", "WordEntry"]
 
@@ -151,6 +158,10 @@ class RuleScorer:
         roots: dict[str, WordEntry] = {}
         for word in _lines(read("ldnoobw/en")):
             _merge(en, word, WordEntry(_STRONG, "profanity"))
+        # Surge's generic profanity (`fuck you`) is not sexual: see en_profanity.txt
+        not_sexual = lexicon.en_profanity
+        profane_roots = {e for e in not_sexual if not e.startswith("!")}
+        sexual_words = tuple(e[1:].strip() for e in not_sexual if e.startswith("!"))
         for row in _csv_rows(read("surge_ai_profanity/profanity_en.csv")):
             # the description, not the rating's first digit: "2.8" is described "Severe"
             severity = {"mild": _MILD, "strong": _STRONG, "severe": _SEVERE}.get(
@@ -164,6 +175,14 @@ class RuleScorer:
                 if "sexual anatomy / sexual acts" in categories
                 else "profanity"
             )
+            forms = {row.get(f"canonical_form_{i}") or "" for i in (1, 2, 3)} - {""}
+            if (
+                label == "sexual"
+                and forms
+                and forms <= profane_roots
+                and not any(w in row["text"].lower() for w in sexual_words)
+            ):
+                label = "profanity"
             if severity == _SEVERE and (label != "hate" or "mental disability" in categories):
                 # only slurs are severe enough to flag with no target; the list's severe
                 # profanity (``motherfucker``) is an exclamation in chat like the rest, and

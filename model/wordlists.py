@@ -100,6 +100,8 @@ class Lexicon:
     en_allow: frozenset[str]
     #: Surge AI categories whose terms are labelled ``hate``.
     en_hate_categories: frozenset[str]
+    #: Surge canonical forms that are profanity, not ``sexual``; ``!`` entries stay sexual.
+    en_profanity: tuple[str, ...]
     #: Korean words that are harmless on their own, and inside longer words.
     ko_allow: frozenset[str]
     #: Korean words that count only as a whole token (with an optional particle).
@@ -122,6 +124,7 @@ class Lexicon:
         return cls(
             en_allow=frozenset(entries["en_allow"]),
             en_hate_categories=frozenset(entries["en_hate_categories"]),
+            en_profanity=entries["en_profanity"],
             ko_allow=frozenset(entries["ko_allow"]),
             ko_whole_token=frozenset(entries["ko_whole_token"]),
             ko_allow_prefixes=entries["ko_allow_prefixes"],

@@ -574,13 +574,22 @@ class _Opener:
 async def _connect(
     path: Path, readonly: bool, busy_timeout_ms: int, checkpoint_interval: float = 1.0
 ) -> Database:
+    if path.is_dir():
+        # checked first: aiosqlite's failed connect leaves its thread to report to a closed
+        # event loop ("Event loop is closed" traceback after the error)
+        raise StorageUnavailableError(
+            f"{path} is a folder, not a database file: point CHATWARDEN_DB (or --db) at a "
+            "file, e.g. chatwarden.db"
+        )
     if readonly:
         if not path.is_file():
             raise StorageUnavailableError(
                 f"no chatwarden database at {path}: run the bot first, or point "
                 "CHATWARDEN_DB (or --db) at the right file"
             )
-        uri = f"file:{path.resolve()}?mode=ro"
+        # as_uri() percent-escapes the path: a raw `#`, `?` or `%` would end or garble the
+        # file name (and drop mode=ro: SQLite then created an empty file at the cut name)
+        uri = f"{path.resolve().as_uri()}?mode=ro"
         ro_conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
         try:
             await ro_conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")

@@ -75,8 +75,11 @@ def test_score_command_with_the_bundled_model() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [o["flagged"] for o in out] == [True, False, True, False, False]
-    assert all(o["flagged"] == (o["score"] >= 0.5) for o in out)
+    # toxic: the model's own call; flagged: the bot's at medium (occlusion names only the
+    # exclamation `shit` in the first text, so the targeting gate does not count `you`)
+    assert [o["toxic"] for o in out] == [True, False, True, False, False]
+    assert all(o["toxic"] == (o["score"] >= 0.5) for o in out)
+    assert [o["flagged"] for o in out] == [False, False, True, False, False]
     assert out[0]["why"] and all(w in texts[0].split() for w in out[0]["why"])  # occlusion
     assert out[1]["why"] == [] == out[4]["why"]
 

@@ -132,11 +132,12 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     results = [json.loads(line) for line in out.splitlines()]
     assert code == 1  # some lines were bad, and said so
     assert len(results) == 6
-    assert results[0] == {"score": 0.0, "flagged": False, "labels": [], "why": []}
-    assert results[1]["flagged"] and results[1]["score"] >= 0.5
+    assert results[0] == {"score": 0.0, "flagged": False, "toxic": False, "labels": [], "why": []}
+    # toxic: the scorer's call; flagged: the bot's (medium: a bare `fuck you` names nobody)
+    assert results[1]["toxic"] and not results[1]["flagged"] and results[1]["score"] >= 0.5
     assert results[1]["why"] == ["fuck", "fuck you"]  # the listed terms the rules matched
     assert "error" in results[2] and "error" in results[3]
-    assert results[4]["flagged"] is False and results[5]["flagged"] is True
+    assert results[4]["toxic"] is False and results[5]["toxic"] is True
     assert "2 input line(s)" in capsys.readouterr().err
 
 

@@ -437,7 +437,12 @@ def _data_fetch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _models(args: argparse.Namespace, settings: Settings) -> int:
+    import logging
+
     from model.registry import REGISTERED_MODEL, list_versions, set_alias
+
+    # a server that is down is said in one line (below), not once more per retry
+    logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
     if args.set_alias:
         alias, number = args.set_alias

@@ -20,6 +20,8 @@ from bot.cli._common import positive
 from bot.settings import Settings, parse_channels
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from bot.cli._common import Subparsers
 
 __all__ = ["register"]
@@ -47,8 +49,10 @@ def register(sub: Subparsers) -> None:
         "score",
         help="score JSONL from stdin",
         description='Read lines {"text": "..."} on stdin; write one JSON '
-        'object per line, same order: {"score", "flagged", "labels", "why"} '
-        "(why: the words that drove a flag).",
+        'object per line, same order: {"score", "flagged", "toxic", "labels", "why"} '
+        "(flagged: the bot's decision at CHATWARDEN_SENSITIVITY; toxic: the scorer's "
+        "own call at the flag threshold; why: the words that drove it). A blank line "
+        'gets {"score": null, ...}, a bad one {"error": ...}.',
     )
     score.add_argument(
         "--batch-size",
@@ -118,18 +122,40 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _score(args: argparse.Namespace, settings: Settings) -> int:
+    import io
+
+    from bot.app import policy_config
     from bot.jsonl import default_workers, score_lines
+    from bot.policy.policy import Policy
     from model.loading import load_scorer
 
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
+    policy = Policy.for_sensitivity(policy_config(settings, scorer), settings.sensitivity)
     workers = default_workers() if args.workers is None else args.workers
-    _, errors = score_lines(
-        scorer, threshold, sys.stdin, sys.stdout, args.batch_size, settings.score_cache, workers
-    )
+    # bytes in, UTF-8 out, whatever the locale: an invalid byte spoils its line only
+    # (streams without a byte buffer, as in tests, are used as they are)
+    lines: Iterable[str | bytes] = getattr(sys.stdin, "buffer", sys.stdin)
+    raw = getattr(sys.stdout, "buffer", None)
+    sys.stdout.flush()
+    utf8 = None if raw is None else io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+    try:
+        _, errors = score_lines(
+            scorer,
+            threshold,
+            lines,
+            sys.stdout if utf8 is None else utf8,
+            args.batch_size,
+            settings.score_cache,
+            workers,
+            policy,
+        )
+    finally:
+        if utf8 is not None:
+            utf8.detach()  # flushes; sys.stdout keeps the buffer
     if errors:
         print(
-            f"chatwarden: {errors} input line(s) were not valid JSON objects with a "
+            f"chatwarden: {errors} input line(s) were not valid UTF-8 JSON objects with a "
             '"text" string (marked with "error" in the output)',
             file=sys.stderr,
         )
