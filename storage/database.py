@@ -6,19 +6,21 @@ background, every ``checkpoint_interval`` seconds, instead of inside whichever c
 fills the log: such commits are the slow ones, and most likely the live bot's rare
 0.25-0.5 s writes on a slow disk (docs/benchmarks.md, "Live bot").
 
-The WAL is bounded: at most ``WAL_LIMIT_BYTES`` (64 MiB) beside the database, however
-long the run. A PASSIVE checkpoint copies pages back but never lets the log restart while
-the writer keeps appending, so a fast replay once left a 9.25 GB ``-wal`` beside an 88 MB
-database (and replaying the largest single Korean log, 312 MB beside 5 MB). So the
-checkpointer also watches the ``-wal`` file's size (a ``stat`` every 50 ms); past half the
-limit it runs a PASSIVE checkpoint (copies nearly everything, blocks nobody), then a
-``TRUNCATE`` one with the writer paused on ``lock`` (only the few pages written meanwhile
-are left to copy), which empties the file. Should a writer outrun that (a starved CPU),
-a write that finds the log past 3/4 of the limit waits for it to be emptied first, so
-the file never passes the limit by more than one batch. ``journal_size_limit`` cuts the
-file back to the limit whenever SQLite itself restarts the log. If a reader in another process keeps
-the log from restarting (the writer then waits at most 0.25 s), that is logged once and
-retried every ``checkpoint_interval``.
+The WAL is bounded: its file stays under ``WAL_LIMIT_BYTES`` (64 MiB), however long the
+run. A PASSIVE checkpoint copies pages back but never lets the log restart while the
+writer keeps appending, so a fast replay of all the Korean logs once left a 9.7 GB
+``-wal`` beside an 88 MB database (the largest single log: 313 MB beside 5 MB). So the
+checkpointer also looks at the ``-wal`` file's size every 50 ms; past half the limit it
+runs a PASSIVE checkpoint (copies nearly everything, blocks nobody), then a RESTART one
+with the writer paused on ``lock`` (only the pages written meanwhile are left to copy;
+5-20 ms, where TRUNCATE, which also gives the file's blocks back, took 20-50 ms), so the
+next commit writes the log from its start, and ``journal_size_limit`` (half the limit)
+cuts the file back to half the limit: it grows past that again only when the live log
+does. Should a writer outrun those rounds (a starved CPU), a write that finds the file
+past 3/4 of the limit has the log restarted first, so the file never passes the limit
+by more than a batch or two. If a reader in another process keeps the log from
+restarting (the writer then waits at most 0.25 s), that is logged once and retried
+every ``checkpoint_interval``.
 
 Use as an async context manager::
 
@@ -105,8 +107,8 @@ class Database:
         #: background checkpoints run, and WAL pages they copied into the database file
         self.checkpoints = 0
         self.checkpointed_pages = 0
-        #: TRUNCATE checkpoints run because the WAL passed half of ``wal_limit``
-        self.wal_truncations = 0
+        #: RESTART checkpoints run because the WAL passed half of ``wal_limit``
+        self.wal_restarts = 0
         #: writes that waited for the log to be emptied first (see ``_make_room``)
         self.wal_waits = 0
         self.wal_limit = wal_limit
@@ -160,8 +162,8 @@ class Database:
     async def _checkpoint_loop(self, conn: aiosqlite.Connection, interval: float) -> None:
         """Copy the WAL into the database file now and then, off the write path. PASSIVE
         never waits for the writer or readers; what it cannot copy now waits for the next
-        round. Past half of ``wal_limit`` the log is also emptied (TRUNCATE), see the module
-        docstring. A failure is logged and retried; it never stops the bot."""
+        round. Past half of ``wal_limit`` the log is also restarted (RESTART), see the
+        module docstring. A failure is logged and retried; it never stops the bot."""
         loop = asyncio.get_running_loop()
         poll = min(interval, _WAL_POLL)
         due = loop.time() + interval
@@ -172,11 +174,11 @@ class Database:
                 continue  # after a failure, retried every interval only
             due = loop.time() + interval
             async with self._checkpointing:
-                await self._checkpoint_round(conn, truncate=too_big)
+                await self._checkpoint_round(conn, restart=too_big)
 
     async def _make_room(self) -> None:
         """Before a write: if the log has passed 3/4 of ``wal_limit`` (the background
-        rounds fell behind a fast writer), empty it first. Skipped while checkpoints fail:
+        rounds fell behind a fast writer), restart it first. Skipped while checkpoints fail:
         the bound then cannot hold, and that is logged, but writes are never held up."""
         conn = self._checkpointer
         if conn is None or self._checkpoint_failing or self._wal_size() <= self._wal_hard:
@@ -184,22 +186,22 @@ class Database:
         async with self._checkpointing:  # a round in progress may do it for us
             if self._wal_size() > self._wal_hard:
                 self.wal_waits += 1
-                await self._checkpoint_round(conn, truncate=True)
+                await self._checkpoint_round(conn, restart=True)
 
-    async def _checkpoint_round(self, conn: aiosqlite.Connection, truncate: bool) -> None:
+    async def _checkpoint_round(self, conn: aiosqlite.Connection, restart: bool) -> None:
         """A PASSIVE checkpoint (copies nearly everything, blocks nobody), then, if asked, a
-        TRUNCATE one with the writer paused on ``lock``: only the pages written meanwhile
-        are left to copy, and the log restarts empty."""
+        RESTART one with the writer paused on ``lock``: only the pages written meanwhile
+        are left to copy, and the next commit writes the log from its start."""
         try:
             await self._checkpoint(conn, "PASSIVE")
-            if truncate:
+            if restart:
                 async with self.lock:  # the writer waits here, not in SQLite's busy loop
-                    busy = await self._checkpoint(conn, "TRUNCATE")
+                    busy = await self._checkpoint(conn, "RESTART")
                 if busy:
                     raise sqlite3.OperationalError(
                         "the log cannot restart while another connection reads it"
                     )
-                self.wal_truncations += 1
+                self.wal_restarts += 1
         except sqlite3.Error as exc:
             if not self._checkpoint_failing:  # once per run of failures, not every round
                 log.warning(
@@ -691,7 +693,7 @@ async def _connect(
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
-        await conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
+        await conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit) // 2}")
         await apply_migrations(conn, _transaction)
         # Prove now, not at the first flag, that we can take the write lock and write: SQLite
         # silently opens an unwritable file read-only, so write the header and roll back.
@@ -700,9 +702,9 @@ async def _connect(
         async with _transaction(conn, commit=False):
             await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
         checkpointer = await aiosqlite.connect(path, isolation_level=None)
-        # the writer waits while a TRUNCATE checkpoint waits out readers: not for long
+        # the writer waits while a RESTART checkpoint waits out readers: not for long
         await checkpointer.execute(f"PRAGMA busy_timeout = {min(busy_timeout_ms, 250)}")
-        await checkpointer.execute(f"PRAGMA journal_size_limit = {int(wal_limit)}")
+        await checkpointer.execute(f"PRAGMA journal_size_limit = {int(wal_limit) // 2}")
     except sqlite3.Error as exc:
         for opened in (checkpointer, conn):
             if opened is not None:
