@@ -252,7 +252,7 @@ class Database:
         """
         conn = self._conn
         report_ids: list[int] = []
-        async with _transaction(conn):
+        async with self._writing():
             old_seen = await self._existing("seen_messages", [m.msg_id for m in batch.messages])
             old_flags = await self._existing("flagged_messages", [f.msg_id for f in batch.flags])
             messages = [m for m in batch.messages if m.msg_id not in old_seen]
@@ -324,6 +324,24 @@ class Database:
             for draft in batch.reports:
                 report_ids.append(await self._insert_report(draft))
         return report_ids
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """A write transaction whose disk errors say what they mean: which file, the
+        likely causes, and that nothing of the write was stored (it was rolled back).
+        Still a ``sqlite3.OperationalError``, which the pipeline logs and retries."""
+        try:
+            async with _transaction(self._conn):
+                yield
+        except sqlite3.OperationalError as exc:
+            name = str(getattr(exc, "sqlite_errorname", ""))
+            if not name.startswith(("SQLITE_FULL", "SQLITE_IOERR", "SQLITE_READONLY")):
+                raise
+            raise sqlite3.OperationalError(
+                f"cannot write the database {self.path} ({exc}, {name}): the disk may be "
+                "full, the file at its size limit, or the file or its folder read-only; "
+                "nothing of this write was stored"
+            ) from exc
 
     async def _existing(self, table: str, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -450,13 +468,13 @@ class Database:
         )
 
     async def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
-        async with _transaction(self._conn):
+        async with self._writing():
             await self._conn.executemany(sql, rows)
 
     @_locked
     async def prune_seen(self, before: float) -> int:
         """Forget dedup ids older than ``before``; flags and counters are kept."""
-        async with _transaction(self._conn):
+        async with self._writing():
             cursor = await self._conn.execute(
                 "DELETE FROM seen_messages WHERE seen_at < ?", (before,)
             )
@@ -529,7 +547,7 @@ class Database:
     @_locked
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
         """Store moderators' actions seen in chat, in one transaction."""
-        async with _transaction(self._conn):
+        async with self._writing():
             await self._conn.executemany(
                 """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
                                                   target_msg_id, duration, text, at)
