@@ -20,7 +20,10 @@ does. Should a writer outrun those rounds (a starved CPU), a write that finds th
 past 3/4 of the limit has the log restarted first, so the file never passes the limit
 by more than a batch or two. If a reader in another process keeps the log from
 restarting (the writer then waits at most 0.25 s), that is logged once and retried
-every ``checkpoint_interval``.
+every ``checkpoint_interval``. Measured (3,000 back-to-back batches of 150 messages,
+alternating runs on a loaded 2-core machine): record_batch p99 7.6-11.8 ms against
+10.0-10.1 ms before, the WAL 37-41 MB against 448 MB; paced 10 ms apart, p99 9.6-12.4
+against 12.7-21.0 ms.
 
 Use as an async context manager::
 
