@@ -289,3 +289,54 @@ async def test_a_failing_checkpoint_is_logged_once_retried_and_loses_nothing(
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert conn.execute("SELECT count(*) FROM seen_messages").fetchone()[0] == 11_000
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGXFSZ"), reason="needs POSIX file-size limits")
+async def test_a_full_disk_fails_the_batch_whole_and_the_retry_counts_once(
+    tmp_path: Path,
+) -> None:
+    """The writer itself hits a full disk: a file-size limit leaves the WAL no room for
+    a batch. The batch fails with SQLite's own error, nothing of it is stored (no
+    message, flag, count or report), the database stays sound and usable, and the same
+    batch written again once there is room is counted exactly once."""
+    import resource
+
+    path = tmp_path / "cw.db"
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a killed process
+    big = BatchRecord(
+        tuple(seen(10_000 + i, user=f"u{i}") for i in range(3000)),
+        tuple(flag(10_000 + i, user=f"u{i}") for i in range(0, 3000, 3)),
+        (ReportDraft("c", "u0", "login_u0", "Name_u0", "test", 2000.0),),
+    )
+    try:
+        async with Database.open(path, checkpoint_interval=3600) as db:
+            await db.record_batch(BatchRecord(tuple(seen(i) for i in range(100)), (flag(1),)))
+            wal = path.with_name(path.name + "-wal")
+            room = max(path.stat().st_size, wal.stat().st_size) + 4096
+            resource.setrlimit(resource.RLIMIT_FSIZE, (room, limits[1]))
+            try:
+                with pytest.raises(sqlite3.OperationalError) as failed:
+                    await db.record_batch(big)
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+            message = str(failed.value)
+            assert str(path) in message and "disk may be full" in message
+            assert "nothing of this write was stored" in message
+            assert await db.count("seen_messages") == 100
+            assert await db.count("flagged_messages") == 1
+            assert await db.count("users") == 1
+            assert await db.count("reports") == 0
+            assert await db.history("login_u2") is None
+            assert await db.record_batch(big) == [1]  # room again: the retry goes through
+            assert await db.count("seen_messages") == 3100
+            assert await db.count("flagged_messages") == 1001
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        counts = conn.execute(
+            "SELECT messages_seen, messages_flagged FROM user_channel_counts WHERE user_key = 'u3'"
+        ).fetchall()
+        assert counts == [(1, 1)]
