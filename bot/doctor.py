@@ -146,7 +146,8 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
                 "channels",
                 False,
                 "no channel to watch",
-                "set CHATWARDEN_CHANNELS or pass run --channel NAME",
+                "set CHATWARDEN_CHANNELS, or give the channels run will watch to doctor too: "
+                "chatwarden doctor --channel NAME",
             )
         )
     checks.append(

@@ -236,3 +236,22 @@ def test_doctor_says_where_a_relative_data_dir_points(tmp_path: Path) -> None:
     # "ok" is said only of what was checked: set, not verified
     assert checks["channels"]["detail"] == "#somechannel set (not looked up on Twitch)"
     assert checks["discord webhook"]["detail"] == "not set: reports go to the log"
+
+
+def test_doctor_as_the_readme_says_passes_the_channels_check(tmp_path: Path) -> None:
+    """The README runs the bot with ``run --channel twitchdev`` and checks it with the doctor
+    line it shows: that line must not fail "channels" (it did: doctor took no --channel)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    shown = re.search(r"`chatwarden doctor (--channel \w+)`", readme)
+    assert shown and "run --channel twitchdev" in readme
+    done = cli(
+        ["doctor", "--json", *shown[1].split()],
+        tmp_path,
+        timeout=120,
+        CHATWARDEN_IRC_URL=f"irc://127.0.0.1:{free_port()}",  # no Twitch from tests
+    )
+    checks = {c["name"]: c for c in json.loads(done.stdout)}
+    assert checks["channels"]["ok"] and checks["channels"]["detail"].startswith("#twitchdev")
+    bare = cli(["doctor", "--json"], tmp_path, timeout=120, CHATWARDEN_IRC_URL="irc://127.0.0.1:9")
+    channels = {c["name"]: c for c in json.loads(bare.stdout)}["channels"]
+    assert not channels["ok"] and "chatwarden doctor --channel NAME" in channels["fix"]

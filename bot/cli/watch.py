@@ -99,6 +99,14 @@ def register(sub: Subparsers) -> None:
         description="Check the set-up and print what is wrong and how to fix it "
         "(exit status 1 when a check fails).",
     )
+    doctor.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a channel the bot will watch, as given to run (repeatable; adds to "
+        "CHATWARDEN_CHANNELS), e.g. chatwarden doctor --channel twitchdev",
+    )
     doctor.add_argument("--json", action="store_true", help="checks as JSON")
     # broken settings are one of the things doctor reports, so it loads them itself
     doctor.set_defaults(func=None, before_settings=_doctor)
@@ -115,9 +123,7 @@ def register(sub: Subparsers) -> None:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_bot
 
-    extra = parse_channels(",".join(args.channel)) if args.channel else ()
-    channels = tuple(dict.fromkeys((*settings.channels, *extra)))
-    asyncio.run(run_bot(settings.with_overrides(channels=channels)))
+    asyncio.run(run_bot(settings.with_overrides(channels=_channels(settings, args.channel))))
     return 0
 
 
@@ -192,10 +198,20 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _channels(settings: Settings, given: list[str]) -> tuple[str, ...]:
+    """The settings' channels and those given with --channel, each once."""
+    extra = parse_channels(",".join(given)) if given else ()
+    return tuple(dict.fromkeys((*settings.channels, *extra)))
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from bot.doctor import run_checks
 
-    checks = asyncio.run(run_checks(lambda: Settings.from_env(os.environ, args.env_file)))
+    def load() -> Settings:
+        settings = Settings.from_env(os.environ, args.env_file)
+        return settings.with_overrides(channels=_channels(settings, args.channel))
+
+    checks = asyncio.run(run_checks(load))
     if args.json:
         print(json.dumps([c.as_dict() for c in checks]))
     else:
