@@ -130,10 +130,10 @@ def list_versions(name: str = REGISTERED_MODEL) -> list[ModelVersionInfo]:
     """The registered versions of ``name``, newest first; [] when it has none or does not
     exist. Raises ModelLoadError when there is no local store (nothing is created), and
     TrackingUnavailableError when the server does not answer."""
-    _existing_store()
-    with needs_extra("mlflow", _PURPOSE):
+    with needs_extra("mlflow", _PURPOSE):  # a missing extra first: it is the fix to make
         from mlflow.exceptions import MlflowException
 
+    _existing_store()
     client = _client()
     try:
         return _list_versions(client, name)

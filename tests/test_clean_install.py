@@ -35,7 +35,7 @@ _SOURCES = ("pyproject.toml", "README.md", "bot", "model", "storage")
 _OPTIONAL = ("mlflow", "matplotlib", "safetensors", "twitchio")
 # Flagged (or not) alike by the rules and the bundled model, whichever is the default.
 _LINES = {
-    "you are a fucking idiot": True,
+    "fuck you idiot": True,
     "gg nice play everyone": False,
     "씨발 개새끼야 꺼져": True,
     "오늘 방송 정말 재밌었어요 감사합니다": False,
