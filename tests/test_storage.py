@@ -151,7 +151,7 @@ async def test_unwritable_database_fails_at_open(tmp_path: Path) -> None:
         async with Database.open(tmp_path / "nope" / "cw.db"):
             pass
     (tmp_path / "a_dir.db").mkdir()
-    with pytest.raises(StorageUnavailableError, match="cannot write"):
+    with pytest.raises(StorageUnavailableError, match="is a folder, not a database file"):
         async with Database.open(tmp_path / "a_dir.db"):
             pass
     path = tmp_path / "ro.db"

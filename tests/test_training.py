@@ -130,7 +130,7 @@ def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
     assert proc.returncode == 0, proc.stderr
     out = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(out) == 4 and all(0.0 <= o["score"] <= 1.0 for o in out)
-    assert out[2] == {"score": 0.0, "flagged": False, "labels": [], "why": []}
+    assert out[2] == {"score": 0.0, "flagged": False, "toxic": False, "labels": [], "why": []}
     # the command scored with exactly that model folder
     from model.bundle import load_bundle
     from model.neural import TorchScorer
