@@ -96,7 +96,10 @@ def _model(settings: Settings) -> Check:
 
 def _data_dir(data: Path | None) -> Check:
     """The data dir is optional: say so, and check only that a configured one exists."""
-    optional = "optional: only training, evaluation and measurements on real chat read it"
+    optional = (
+        "optional: the rule scorer's word lists (wordlists/), training and evaluation; "
+        "without it the bot scores with the bundled model"
+    )
     if data is None:
         return Check("data dir", True, f"not set ({optional})")
     # a relative CHATWARDEN_DATA_DIR is relative to the working folder: say where it points
@@ -116,9 +119,9 @@ def _packaged() -> Check:
     installation, named here (the cue lists of the policy are read when it is imported, so
     a missing one stops every command, doctor included, with its name)."""
     from model.loading import BUNDLED_DIR
-    from model.wordlists import packaged_files
+    from model.wordlists import lexicon_files
 
-    wanted = [*packaged_files(), *(BUNDLED_DIR / n for n in ("config.json", "tokenizer.json"))]
+    wanted = [*lexicon_files(), *(BUNDLED_DIR / n for n in ("config.json", "tokenizer.json"))]
     wanted.append(BUNDLED_DIR / "weights.pt")
     missing = [str(path) for path in wanted if not path.is_file()]
     if missing:

@@ -8,11 +8,12 @@ settings a neural model wants before it first runs.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from model.errors import ModelLoadError
+from model.errors import DataNotFoundError, ModelLoadError
 from model.scorer import Scorer
 
 if TYPE_CHECKING:
@@ -29,12 +30,14 @@ __all__ = [
     "load_scorer",
 ]
 
-#: What ``CHATWARDEN_MODEL_URI`` means when unset. The rule baseline for now: on real
-#: Twitch chat the bundled neural model scores about 4.3 % of messages as toxic and, even
-#: at the default sensitivity, reports 13 users per 2,000 messages (the rules 0.1-0.6), far
-#: too many false reports for moderators (docs/benchmarks.md). It becomes the default once
-#: it is precise on live chat.
+#: What ``CHATWARDEN_MODEL_URI`` means when unset and a data dir holds the word lists. The
+#: rule baseline for now: on real Twitch chat the bundled neural model scores about 4.3 % of
+#: messages as toxic and, even at the default sensitivity, reports 13 users per 2,000
+#: messages (the rules 0.1-0.6), far too many false reports for moderators
+#: (docs/benchmarks.md). Without word lists (they are never shipped: licences) the unset URI
+#: means ``bundled``, which ships in the package, and the log says so.
 DEFAULT_MODEL_URI = "rules"
+_log = logging.getLogger(__name__)
 BUNDLED_DIR = Path(__file__).resolve().parent / "bundled"
 _MARKER = "last.txt"
 
@@ -44,18 +47,16 @@ def load_scorer(uri: str | None, data_dir: Path | None, cache_dir: Path | None =
 
     Known URIs:
 
-    * ``rules`` (the default) — the word-list baseline, from the lists shipped in
-      ``model/lexicon`` (no data dir needed; ``data_dir`` is not read);
+    * ``rules`` (the default when ``data_dir`` holds ``wordlists/``) — the word-list
+      baseline on the licensed lists of the data dir and the lexicons of ``model/lexicon``;
     * ``bundled`` — the neural model shipped in ``model/bundled``;
     * a folder path (or ``file://`` URI) holding a trained model bundle;
     * ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/PATH`` — from the
       MLflow tracking server (``MLFLOW_TRACKING_URI``), downloaded into ``cache_dir``.
 
-    No URI reads ``data_dir`` any more (the shipped scorers are self-contained); the
-    parameter stays until the command line stops passing it.
+    Unset, it is ``rules`` when ``data_dir`` holds word lists and ``bundled`` otherwise.
     """
-    del data_dir
-    uri = (uri or DEFAULT_MODEL_URI).strip()
+    uri = (uri or "").strip() or _default_uri(data_dir)
     if uri.startswith(("models:/", "runs:/")):
         return load_registered(uri, cache_dir or Path(".chatwarden-model-cache"))
     if uri == "bundled":
@@ -63,13 +64,29 @@ def load_scorer(uri: str | None, data_dir: Path | None, cache_dir: Path | None =
     if uri == "rules":
         from model.rules import RuleScorer
 
-        return RuleScorer.packaged()
+        if data_dir is None:
+            raise DataNotFoundError(
+                "the rule scorer needs the word lists of a data dir: set CHATWARDEN_DATA_DIR "
+                "to the folder holding wordlists/ (`chatwarden data fetch --to DIR` fetches "
+                "the licensed ones), or use CHATWARDEN_MODEL_URI=bundled"
+            )
+        return RuleScorer.licensed(data_dir)
     path = Path(uri.removeprefix("file://")).expanduser()
     if path.is_dir():
         return load_bundle_scorer(path)
     raise ModelLoadError(
         f"unknown model URI {uri!r}: expected 'bundled', 'rules' or the folder of a trained model"
     )
+
+
+def _default_uri(data_dir: Path | None) -> str:
+    if data_dir is not None and (data_dir / "wordlists").is_dir():
+        return DEFAULT_MODEL_URI
+    _log.warning(
+        "no word lists (no data dir with wordlists/): scoring with the bundled model; set "
+        "CHATWARDEN_DATA_DIR for the rule scorer, or CHATWARDEN_MODEL_URI to choose"
+    )
+    return "bundled"
 
 
 def load_registered(uri: str, cache_dir: Path) -> Scorer:

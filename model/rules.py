@@ -1,9 +1,11 @@
 """Rule-based baseline: English and Korean word lists with evasion-aware matching.
 
-The lists ship in the package (``model/lexicon/sources``, their licences in
-``ATTRIBUTION.md`` there; :meth:`RuleScorer.packaged`, the default), or are read from a data
-dir's ``wordlists/`` (:meth:`RuleScorer.from_data_dir`). :mod:`model.wordlists` reads them
-and the project's own lexicons, and makes the version from their content:
+The third-party lists are read from a data dir's ``wordlists/`` and never copied into the
+project: :meth:`RuleScorer.licensed` reads those whose licences allow shipping what is built
+from them (the default ``rules`` scorer), :meth:`RuleScorer.from_data_dir` adds the
+original project's Korean list, which states no licence (for comparison only).
+:mod:`model.wordlists` reads them and the project's own lexicons, and makes the version
+from their content:
 
 * English: LDNOOBW ``en`` and Surge AI's profanity list (which gives severity, read from
   its description — Mild 0.6, Strong 0.8, Severe 0.95 — and categories: slurs → ``hate``,
@@ -44,7 +46,6 @@ from model.scorer import Score
 from model.wordlists import (
     LEXICON_DIR,
     MATCHING_CODE,
-    SOURCES_DIR,
     ContentHash,
     Lexicon,
 )
@@ -121,30 +122,25 @@ class RuleScorer:
         return self._version
 
     @classmethod
-    def packaged(cls, sources: Path = SOURCES_DIR, lexicon_dir: Path = LEXICON_DIR) -> RuleScorer:
-        """The default: the lists shipped in the package (``model/lexicon``); no data dir."""
-        return cls._read(sources, lexicon_dir, extras=False)
+    def licensed(cls, data_dir: Path, lexicon_dir: Path = LEXICON_DIR) -> RuleScorer:
+        """The default: the licensed lists of ``data_dir/wordlists`` (LDNOOBW, Surge AI,
+        nerv-filter when present) and the project's lexicons; not the unlicensed list."""
+        return cls._read(_wordlists(data_dir), lexicon_dir, extras=False)
 
     @classmethod
     def from_data_dir(cls, data_dir: Path) -> RuleScorer:
         """The lists of ``data_dir/wordlists`` (as ``data fetch`` lays them out), with the
         optional extras found there: ``nerv_filter_ko`` and the student project's
         ``korean_badwords.json``, which states no licence and so is not shipped (for
-        comparison only; its version differs from the packaged one)."""
-        root = Path(data_dir) / "wordlists"
-        if not root.is_dir():
-            raise DataNotFoundError(
-                f"word lists not found: expected the folder {root} (from the data dir "
-                f"{data_dir}; set CHATWARDEN_DATA_DIR to the folder holding wordlists/)"
-            )
-        return cls._read(root, LEXICON_DIR, extras=True)
+        comparison only; its version differs from the licensed one)."""
+        return cls._read(_wordlists(data_dir), LEXICON_DIR, extras=True)
 
     @classmethod
     def _read(cls, root: Path, lexicon_dir: Path, *, extras: bool) -> RuleScorer:
         """Build from the source lists in ``root`` (each file named relative to it) and the
-        lexicon files; the version hashes all of them and the matching code. Without
-        ``extras``, every source must be there; with them, ``nerv_filter_ko`` and the
-        student list are read when present."""
+        lexicon files; the version hashes all of them and the matching code. LDNOOBW and
+        Surge AI must be there, ``nerv_filter_ko`` is read when present (``data fetch`` does
+        not fetch it), the student list only with ``extras``."""
         content = ContentHash()
         for path in MATCHING_CODE:
             content.read(path.name, path)
@@ -194,9 +190,7 @@ class RuleScorer:
         for word in _lines(read("ldnoobw/ko")):
             _merge(ko, word, WordEntry(_STRONG, "profanity"))
         nerv_name = "nerv_filter_ko/default_dic.json"
-        # required in the package; in a data dir an extra (`data fetch` does not fetch it)
-        nerv_wanted = not extras or (root / nerv_name).exists()
-        nerv = _json(read(nerv_name), root / nerv_name) if nerv_wanted else {}
+        nerv = _json(read(nerv_name), root / nerv_name) if (root / nerv_name).exists() else {}
         for root_word, spec in nerv.get("basic", {}).items():
             for form in [root_word, *spec.get("variants", [])]:
                 _merge(roots if len(form) >= 2 else ko, form, WordEntry(0.9, "profanity"))
@@ -311,6 +305,18 @@ def _with_joined_letters(tokens: list[str]) -> list[str]:
             out.append("".join(run))
         run = []
     return out
+
+
+def _wordlists(data_dir: Path) -> Path:
+    """``data_dir/wordlists``, or an error that says how to get it."""
+    root = Path(data_dir) / "wordlists"
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"word lists not found: expected the folder {root} (set CHATWARDEN_DATA_DIR to "
+            "the folder holding wordlists/, or `chatwarden data fetch --to DIR` fetches the "
+            "licensed ones; CHATWARDEN_MODEL_URI=bundled needs no word lists)"
+        )
+    return root
 
 
 def _lines(text: str) -> list[str]:

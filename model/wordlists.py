@@ -2,8 +2,8 @@
 
 Two kinds of list feed :class:`model.rules.RuleScorer`:
 
-* **sources**: third-party word lists, shipped in ``model/lexicon/sources`` with their
-  licences (``ATTRIBUTION.md`` there), or read from a data dir's ``wordlists/`` folder;
+* **sources**: third-party word lists, read from a data dir's ``wordlists/`` folder (never
+  copied into the project: DATA.md gives each one's licence);
 * **lexicons**: the project's own hand-tuned lists in ``model/lexicon/*.txt`` (allow-lists,
   whole-token words, slurs), one ``entry  # why`` a line, their history in
   ``model/lexicon/CHANGES.md``. Labellers review a diff of a plain file, not of Python.
@@ -25,24 +25,14 @@ from model.errors import DataNotFoundError
 __all__ = [
     "LEXICON_DIR",
     "MATCHING_CODE",
-    "SOURCES_DIR",
-    "SOURCE_FILES",
     "ContentHash",
     "Lexicon",
     "entries_of",
-    "packaged_files",
+    "lexicon_files",
 ]
 
 _HERE = Path(__file__).resolve().parent
 LEXICON_DIR = _HERE / "lexicon"
-SOURCES_DIR = LEXICON_DIR / "sources"
-#: The third-party lists shipped in ``SOURCES_DIR`` (licences: ``ATTRIBUTION.md`` there).
-SOURCE_FILES = (
-    "ldnoobw/en",
-    "ldnoobw/ko",
-    "surge_ai_profanity/profanity_en.csv",
-    "nerv_filter_ko/default_dic.json",
-)
 #: The code that decides what a list entry matches: part of the version as the lists are.
 MATCHING_CODE = (_HERE / "rules.py", _HERE / "normalize.py")
 
@@ -86,10 +76,9 @@ class ContentHash:
         return self._sha.hexdigest()[:12]
 
 
-def packaged_files() -> list[Path]:
-    """Every list file the packaged rule scorer reads (for a set-up check)."""
-    lexicons = [LEXICON_DIR / f"{f.name}.txt" for f in fields(Lexicon)]
-    return [*lexicons, *(SOURCES_DIR / name for name in SOURCE_FILES)]
+def lexicon_files(folder: Path = LEXICON_DIR) -> list[Path]:
+    """The project's lexicon files, one per field of :class:`Lexicon` (for a set-up check)."""
+    return [folder / f"{f.name}.txt" for f in fields(Lexicon)]
 
 
 @dataclass(frozen=True, slots=True)

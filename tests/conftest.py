@@ -42,4 +42,4 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def rule_scorer() -> RuleScorer:
     """The default rule scorer: the lists shipped in the package."""
-    return RuleScorer.packaged()
+    return RuleScorer.licensed(DATA_DIR)

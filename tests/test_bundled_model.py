@@ -203,7 +203,7 @@ def test_scoring_makes_no_reference_cycles() -> None:
 
     texts = [m.text for m in read_chat_log(DATA_DIR / "twitch_chat_en_madcookie" / "chat.log")]
     lines = [json.dumps({"text": t}) for t in texts[:3000]] + ["not json", '{"text": 1}']
-    for scorer in (TorchScorer(load_bundle(BUNDLED_DIR)), RuleScorer.packaged()):
+    for scorer in (TorchScorer(load_bundle(BUNDLED_DIR)), RuleScorer.licensed(DATA_DIR)):
         gc.collect()
         assert gc.isenabled()
         score_lines(scorer, 0.5, lines, io.StringIO(), batch_size=1000)

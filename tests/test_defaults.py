@@ -14,7 +14,7 @@ import pytest
 
 from bot.doctor import run_checks
 from bot.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import DATA_DIR, ROOT
 
 GOLDEN_LOG = ROOT / "tests" / "golden" / "chat.log"
 
@@ -94,7 +94,8 @@ def test_a_missing_packaged_resource_is_one_line_naming_it(
         (install / "model" / "bundled" / name).symlink_to(ROOT / "model" / "bundled" / name)
     (install / broken).unlink()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
-    env.update(PYTHONPATH=str(install))
+    env.update(PYTHONPATH=str(install), CHATWARDEN_MODEL_URI="rules")
+    env.update(CHATWARDEN_DATA_DIR=str(DATA_DIR))  # the rules' word lists
     done = subprocess.run(
         [sys.executable, "-m", "bot", "replay", "--db", "t.db", str(GOLDEN_LOG)],
         env=env,

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import DATA_DIR, ROOT
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -33,6 +33,7 @@ def _replay(scorer: str, db: Path, cwd: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
     env.update(
         CHATWARDEN_MODEL_URI=scorer,
+        CHATWARDEN_DATA_DIR=str(DATA_DIR),  # the rules' word lists (never in the project)
         CHATWARDEN_BATCH_MAX_SIZE="1",
         PYTHONPATH=str(ROOT),
     )

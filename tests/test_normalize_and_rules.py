@@ -13,6 +13,7 @@ from model.loading import load_scorer
 from model.normalize import normalize, normalize_word, skeleton
 from model.rules import RuleScorer
 from model.scorer import Scorer
+from tests.conftest import DATA_DIR
 
 
 def test_normalize_steps() -> None:
@@ -214,11 +215,18 @@ def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
     assert all(0.0 <= s.probability <= 1.0 for s in scores)
 
 
-def test_load_scorer_needs_no_data_dir(tmp_path: Path) -> None:
-    scorer = load_scorer("rules", None)
+def test_the_rules_read_the_data_dir_and_without_one_the_default_is_bundled(
+    tmp_path: Path,
+) -> None:
+    scorer = load_scorer("rules", DATA_DIR)
     assert isinstance(scorer, Scorer) and scorer.name == "rules"
-    assert scorer.version == RuleScorer.packaged().version
-    assert load_scorer(None, None).version == scorer.version  # the default
+    assert scorer.version == RuleScorer.licensed(DATA_DIR).version
+    assert load_scorer(None, DATA_DIR).version == scorer.version  # the default
+    # the word lists are never shipped: without them the unset URI means the bundled model
+    bundled = load_scorer("bundled", None).version
+    assert load_scorer(None, None).version == load_scorer(None, tmp_path).version == bundled
+    with pytest.raises(DataNotFoundError, match="CHATWARDEN_DATA_DIR"):
+        load_scorer("rules", None)
     with pytest.raises(ModelLoadError, match="unknown model URI"):
         load_scorer("nope://x", None)
     with pytest.raises(DataNotFoundError, match=str(tmp_path / "wordlists")):
