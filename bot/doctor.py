@@ -115,7 +115,7 @@ def _data_dir(data: Path | None) -> Check:
 
 
 def _packaged() -> Check:
-    """The files the default scorers read ship in the package: a missing one is a broken
+    """The lexicons and the bundled model ship in the package: a missing one is a broken
     installation, named here (the cue lists of the policy are read when it is imported, so
     a missing one stops every command, doctor included, with its name)."""
     from model.loading import BUNDLED_DIR
@@ -131,7 +131,7 @@ def _packaged() -> Check:
             "missing: " + ", ".join(missing),
             "reinstall chatwarden: the package is incomplete",
         )
-    return Check("packaged files", True, f"all {len(wanted)} present (word lists, bundled model)")
+    return Check("packaged files", True, f"all {len(wanted)} present (lexicons, bundled model)")
 
 
 async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> list[Check]:

@@ -144,8 +144,9 @@ def _default_data_dir() -> Path | None:
     """``shared/data`` beside the source checkout (its ``../shared/data``), when there.
 
     Anchored to the checkout, not the working folder, so every command finds the same data
-    dir wherever it is run from. Only training and evaluation need one: the bot's lists and
-    model ship in the package. An installed package (no checkout) has no default.
+    dir wherever it is run from. The rules read their word lists from it (never shipped);
+    without one the bot scores with the bundled model. An installed package (no checkout)
+    has no default.
     """
     if not (_CHECKOUT / "pyproject.toml").is_file():
         return None
@@ -168,8 +169,8 @@ class Settings:
     model_uri: str | None = None
     model_refresh_s: float = 60.0
     model_cache: Path | None = None
-    #: Optional: only training, evaluation and measurements on its real chat read it (the
-    #: bot's word lists and model ship in the package).
+    #: Optional: the rules' word lists, training and evaluation read it (without it the
+    #: default scorer is the bundled model, which ships in the package).
     data_dir: Path | None = None
     batch_max_size: int = 128
     batch_max_wait_ms: float = 25.0

@@ -1,4 +1,5 @@
-"""The default bot needs no data dir: word lists and model ship in the package."""
+"""The default bot needs no data dir: without its word lists it scores with the bundled model,
+which ships in the package."""
 
 from __future__ import annotations
 

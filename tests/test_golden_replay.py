@@ -4,8 +4,8 @@
 exclamations, insults aimed at someone, slurs, evasions, Korean swearing, markdown and HTML
 in chat. It is replayed by the ``chatwarden`` command as a user would run it, one message per
 batch (so the counts in a report never depend on batch timing), and every stored flag and
-report payload is compared with ``tests/golden/replay_<scorer>.json``. It runs on the
-defaults alone (no ``CHATWARDEN_DATA_DIR``): what ships in the package decides. Wall-clock times
+report payload is compared with ``tests/golden/replay_<scorer>.json``; the rules read their
+word lists from the data dir (never copied into the project). Wall-clock times
 (``flagged_at``, ``created_at`` and the embed's ``timestamp``) are the only fields left out.
 
 A change that is meant to alter decisions or reports regenerates the files with
