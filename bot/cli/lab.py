@@ -19,7 +19,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.cli._common import Subparsers
 
-__all__ = ["BENCH_STREAM", "live_chat", "register"]
+__all__ = ["BENCH_STREAM", "live_chat", "moderation", "register"]
 
 #: Lines of `chatwarden bench`'s long-stream rows: several times the line memo and the
 #: verdict cache (65,536 distinct texts by default), so forgetting old lines is measured too.
@@ -151,4 +151,69 @@ def live_chat(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {score:.2f}  {one_line(text, 70)}")
     if args.write:
         write_live_chat(args.write, report, settings.model_uri)
+    return 0
+
+
+def moderation(args: argparse.Namespace, settings: Settings) -> int:
+    """``evaluate --moderation``: agreement of the configured bot with real moderators."""
+    from bot.app import policy_config
+    from bot.lab.agreement import agreement_markdown, load_events, measure_agreement
+    from bot.lab.modlogs import MODERATION_SOURCES
+    from bot.policy.policy import Policy
+    from model.evaluation.evaluate import write_section
+    from model.loading import load_scorer
+
+    sources = args.source or list(MODERATION_SOURCES)
+    unknown = [s for s in sources if s not in MODERATION_SOURCES]
+    if unknown:
+        raise SystemExit(
+            f"chatwarden: unknown --source {', '.join(unknown)}; "
+            f"known: {', '.join(MODERATION_SOURCES)}"
+        )
+    data_dir = need_data(settings)
+    scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
+    config = policy_config(settings, scorer)
+    results = []
+    for source in sources:
+        events = load_events(data_dir, source)
+        total = sum(1 for e in events if e.action == "message")
+        done = 0
+
+        def progress(n: int, source: str = source, total: int = total) -> None:
+            nonlocal done
+            done += n
+            if sys.stderr.isatty():
+                print(f"\r{source}: scored {done:,}/{total:,}", end="", file=sys.stderr)
+
+        results.append(
+            measure_agreement(
+                scorer,
+                lambda: Policy.for_sensitivity(config, settings.sensitivity, settings.filters),
+                events,
+                source=source,
+                sensitivity=str(settings.sensitivity),
+                sample=args.sample,
+                progress=progress,
+            )
+        )
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    body = agreement_markdown(results)
+    if args.json:
+        print(json.dumps([r.figures() for r in results]))
+    else:
+        print(body)
+        for r in results:
+            print(f"reports to read ({r.source}; A = the user was actioned, with its category):")
+            for s in r.sample:
+                mark = f"A {s.category or ''}" if s.actioned else "-"
+                print(f"  {s.score:.2f}  {mark:<24} {one_line(s.text, 70)}")
+    if args.write:
+        env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
+        write_section(
+            args.write,
+            f"moderation:{scorer.name}:{settings.sensitivity}",
+            f"`{env} chatwarden evaluate --moderation --write {args.write}`",
+            body,
+        )
     return 0

@@ -162,10 +162,26 @@ def _register_evaluate(sub: Subparsers) -> None:
         "that moderators answered with a ban",
     )
     evaluate.add_argument(
+        "--moderation",
+        action="store_true",
+        help="instead: replay real chat with real moderator bans and timeouts "
+        "(twitch_normvio_en, the botezlive modbot log, the Korean BAN lines) through the "
+        "configured scorer and policy: per category of what moderators acted on, the share "
+        "of actioned users flagged and reported before the action; reports per 10,000 "
+        "messages; the share of reported users whom moderators actioned; reports to read",
+    )
+    evaluate.add_argument(
+        "--source",
+        action="append",
+        metavar="NAME",
+        help="with --moderation: only this log (normvio_en, botezlive_en, boostcamp_ko; "
+        "repeatable; default all three)",
+    )
+    evaluate.add_argument(
         "--sample",
         type=int,
         default=20,
-        help="with --live-chat: flags to show for reading (default 20)",
+        help="with --live-chat or --moderation: flags or reports to show for reading (default 20)",
     )
     evaluate.add_argument(
         "--train",
@@ -356,6 +372,10 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         from bot.cli.lab import live_chat
 
         return live_chat(args, settings)
+    if args.moderation:
+        from bot.cli.lab import moderation
+
+        return moderation(args, settings)
     from model.data import load_examples
     from model.evaluation.evaluate import markdown_table, write_benchmarks
     from model.training.benchmark import benchmark_rows, track_benchmark

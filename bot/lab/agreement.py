@@ -1,0 +1,315 @@
+"""Agreement with real moderators: ``chatwarden evaluate --moderation``.
+
+Real chat with the channel moderators' bans and timeouts (:mod:`bot.lab.modlogs`) is
+replayed in time order through the bot's own scorer and policy, exactly as the pipeline
+decides (scores, occlusion evidence for what may be flagged, :meth:`Policy.decide` on each
+message with the message's own time). A user is *actioned* at the first moderator action on
+them in that channel. For each category of the moderated message (the annotators' norm in
+``twitch_normvio_en``) the measure is the share of actioned users whom the bot flagged, and
+reported, **before** the action, and how many seconds ahead its first flag came. Over all
+chat: flags and reports per 10,000 messages and the share of the bot's flagged and reported
+users whom the moderators actioned — a lower bound on precision, since each window of the
+log records only the action that opened it.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.lab.modlogs import MODERATION_SOURCES, ChatEvent
+from bot.pipeline import explain_flags
+from bot.policy.policy import Policy
+from bot.twitch.events import ChatMessage
+from model.scorer import Score, Scorer
+
+__all__ = [
+    "TARGET_CATEGORIES",
+    "Agreement",
+    "CategoryAgreement",
+    "ReportSample",
+    "agreement_markdown",
+    "load_events",
+    "measure_agreement",
+    "replay_events",
+    "score_events",
+]
+
+#: What issue 19's targets are about: users actioned for harassment or discrimination.
+TARGET_CATEGORIES = ("HIB", "Discrimination")
+_TARGET_ROW = "HIB or Discrimination"
+_ALL_ROW = "every action"
+_UNLABELLED = "(no category)"
+#: A flag or report counts as "before the action" when it came at most this long before it
+#: (the log's windows are ~2 minutes of chat; older flags belong to other sessions).
+HORIZON = 3600.0
+
+Key = tuple[str, str]  # (channel, login)
+
+
+@dataclass(frozen=True, slots=True)
+class CategoryAgreement:
+    category: str
+    actioned: int  # users whose first action has this category
+    flagged: int  # ... whom the bot flagged before the action
+    reported: int  # ... whom the bot reported before the action
+    median_lead: float | None  # seconds from the first flag to the action (flagged users)
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "category": self.category,
+            "actioned": self.actioned,
+            "flagged_before": self.flagged,
+            "reported_before": self.reported,
+            "flagged_share": round(self.flagged / self.actioned, 4) if self.actioned else None,
+            "reported_share": round(self.reported / self.actioned, 4) if self.actioned else None,
+            "median_lead_s": self.median_lead,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSample:
+    """A report to read by docs/labelling.md (printed, never written to a file)."""
+
+    score: float
+    actioned: bool
+    category: str | None
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Agreement:
+    source: str
+    scorer: str
+    sensitivity: str
+    messages: int
+    flags: int
+    reports: int
+    flagged_users: int
+    flagged_users_actioned: int
+    reported_users: int
+    reported_users_actioned: int
+    categories: tuple[CategoryAgreement, ...]
+    sample: tuple[ReportSample, ...] = field(default=())
+
+    def per_10k(self, n: int) -> float:
+        return 1e4 * n / self.messages if self.messages else 0.0
+
+    def row(self, name: str) -> CategoryAgreement | None:
+        return next((c for c in self.categories if c.category == name), None)
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "scorer": self.scorer,
+            "sensitivity": self.sensitivity,
+            "messages": self.messages,
+            "flags": self.flags,
+            "flags_per_10k": round(self.per_10k(self.flags), 2),
+            "reports": self.reports,
+            "reports_per_10k": round(self.per_10k(self.reports), 2),
+            "flagged_users": self.flagged_users,
+            "flagged_users_actioned": self.flagged_users_actioned,
+            "reported_users": self.reported_users,
+            "reported_users_actioned": self.reported_users_actioned,
+            "categories": [c.figures() for c in self.categories],
+        }
+
+
+def load_events(data_dir: Path, source: str) -> list[ChatEvent]:
+    reader, _, _ = MODERATION_SOURCES[source]
+    return list(reader(data_dir))
+
+
+def score_events(
+    scorer: Scorer,
+    policy: Policy,
+    events: Sequence[ChatEvent],
+    *,
+    batch: int = 2048,
+    progress: Callable[[int], None] | None = None,
+) -> list[Score | None]:
+    """Each message's score (with evidence for what ``policy`` may flag), ``None`` for
+    actions; in batches, as the pipeline scores them."""
+    out: list[Score | None] = [None] * len(events)
+    index = [i for i, e in enumerate(events) if e.action == "message"]
+    for start in range(0, len(index), batch):
+        chunk = index[start : start + batch]
+        messages = [_message(events[i]) for i in chunk]
+        scores = explain_flags(scorer, policy, messages, scorer.score([m.text for m in messages]))
+        for i, s in zip(chunk, scores, strict=True):
+            out[i] = s
+        if progress is not None:
+            progress(len(chunk))
+    return out
+
+
+def _message(event: ChatEvent) -> ChatMessage:
+    return ChatMessage(
+        msg_id=event.msg_id,
+        channel=event.channel,
+        login=event.login,
+        display_name=event.login,
+        text=event.text,
+        sent_at=event.sent_at,
+    )
+
+
+@dataclass(slots=True)
+class _Tally:
+    messages: int = 0
+    flags: int = 0
+    reports: int = 0
+    flags_at: dict[Key, list[float]] = field(default_factory=dict)
+    reports_at: dict[Key, list[float]] = field(default_factory=dict)
+    actioned: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
+    reported: list[tuple[Key, float, str, str]] = field(default_factory=list)
+
+
+def replay_events(
+    policy: Policy, events: Iterable[ChatEvent], scores: Sequence[Score | None]
+) -> _Tally:
+    """Run ``policy`` over the scored events in order; what it flagged and reported."""
+    tally = _Tally()
+    for event, score in zip(events, scores, strict=True):
+        key = (event.channel, event.login)
+        if score is None:
+            if key not in tally.actioned or tally.actioned[key][1] is None:
+                first = tally.actioned.get(key, (event.sent_at, None))[0]
+                tally.actioned[key] = (first, event.category)
+            continue
+        tally.messages += 1
+        decision = policy.decide(_message(event), score.probability, score.evidence, score.labels)
+        if not decision.flagged:
+            continue
+        tally.flags += 1
+        tally.flags_at.setdefault(key, []).append(event.sent_at)
+        if decision.report_reason is not None:
+            tally.reports += 1
+            tally.reports_at.setdefault(key, []).append(event.sent_at)
+            tally.reported.append((key, score.probability, event.text, decision.report_reason))
+    return tally
+
+
+def _first_within(times: Sequence[float], at: float) -> float | None:
+    """The earliest of ``times`` within :data:`HORIZON` before ``at``."""
+    return next((t for t in times if at - HORIZON <= t <= at), None)
+
+
+def _category_rows(tally: _Tally) -> tuple[CategoryAgreement, ...]:
+    groups: dict[str, list[Key]] = {_ALL_ROW: [], _TARGET_ROW: []}
+    for key, (_, category) in tally.actioned.items():
+        name = category or _UNLABELLED
+        groups.setdefault(name, []).append(key)
+        groups[_ALL_ROW].append(key)
+        if category in TARGET_CATEGORIES:
+            groups[_TARGET_ROW].append(key)
+    rows = []
+    for name, keys in groups.items():
+        leads: list[float] = []
+        flagged = reported = 0
+        for key in keys:
+            at = tally.actioned[key][0]
+            first = _first_within(tally.flags_at.get(key, ()), at)
+            if first is not None:
+                flagged += 1
+                leads.append(at - first)
+            if _first_within(tally.reports_at.get(key, ()), at) is not None:
+                reported += 1
+        lead = round(statistics.median(leads), 1) if leads else None
+        rows.append(CategoryAgreement(name, len(keys), flagged, reported, lead))
+    head = [r for r in rows if r.category in (_TARGET_ROW, _ALL_ROW)]
+    rest = sorted((r for r in rows if r not in head), key=lambda r: (-r.actioned, r.category))
+    return (*head, *rest)
+
+
+def summarize(
+    tally: _Tally,
+    *,
+    source: str,
+    scorer: str,
+    sensitivity: str,
+    sample: int = 0,
+    seed: int = 7,
+) -> Agreement:
+    actioned = tally.actioned
+    reported_users = {key for key, _, _, _ in tally.reported}
+    picks: list[ReportSample] = []
+    if sample > 0 and tally.reported:
+        rng = random.Random(seed)
+        chosen = rng.sample(tally.reported, min(sample, len(tally.reported)))
+        for key, score, text, reason in sorted(chosen, key=lambda r: -r[1]):
+            category = actioned[key][1] if key in actioned else None
+            picks.append(ReportSample(score, key in actioned, category, text, reason))
+    return Agreement(
+        source=source,
+        scorer=scorer,
+        sensitivity=sensitivity,
+        messages=tally.messages,
+        flags=tally.flags,
+        reports=tally.reports,
+        flagged_users=len(tally.flags_at),
+        flagged_users_actioned=sum(1 for key in tally.flags_at if key in actioned),
+        reported_users=len(reported_users),
+        reported_users_actioned=sum(1 for key in reported_users if key in actioned),
+        categories=_category_rows(tally),
+        sample=tuple(picks),
+    )
+
+
+def measure_agreement(
+    scorer: Scorer,
+    policy_factory: Callable[[], Policy],
+    events: Sequence[ChatEvent],
+    *,
+    source: str,
+    sensitivity: str,
+    sample: int = 0,
+    progress: Callable[[int], None] | None = None,
+) -> Agreement:
+    """Score ``events`` with ``scorer`` and replay them through a fresh policy."""
+    scores = score_events(scorer, policy_factory(), events, progress=progress)
+    tally = replay_events(policy_factory(), events, scores)
+    return summarize(
+        tally, source=source, scorer=scorer.version, sensitivity=sensitivity, sample=sample
+    )
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{part}/{whole} ({100 * part / whole:.1f} %)" if whole else "–"
+
+
+def agreement_markdown(results: Sequence[Agreement]) -> str:
+    """Two tables: the whole chat per source, and per category of action."""
+    lines = [
+        "| source | scorer | sensitivity | messages | flags / 10k | reports / 10k "
+        "| flagged users actioned | reported users actioned |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.source} | {r.scorer} | {r.sensitivity} | {r.messages:,} "
+            f"| {r.per_10k(r.flags):.1f} | {r.per_10k(r.reports):.2f} "
+            f"| {_pct(r.flagged_users_actioned, r.flagged_users)} "
+            f"| {_pct(r.reported_users_actioned, r.reported_users)} |"
+        )
+    lines += [
+        "",
+        "| source | users actioned for | users | flagged before the action "
+        "| reported before the action | median s from first flag to action |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        for c in r.categories:
+            if c.actioned < 5 and c.category not in (_TARGET_ROW, _ALL_ROW):
+                continue
+            lead = "–" if c.median_lead is None else f"{c.median_lead:.0f}"
+            lines.append(
+                f"| {r.source} | {c.category} | {c.actioned} | {_pct(c.flagged, c.actioned)} "
+                f"| {_pct(c.reported, c.actioned)} | {lead} |"
+            )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,208 @@
+"""``evaluate --moderation``: replaying chat with moderator actions through scorer and policy.
+
+The logs here are hand-written in the data dir's formats (DATA.md §6), in a tmp data dir;
+the scorer is the bundled network, the policy the bot's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.lab.agreement import load_events, measure_agreement, replay_events, summarize
+from bot.lab.modlogs import botezlive_events, normvio_events
+from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
+from model.errors import DataNotFoundError
+from model.loading import load_scorer
+from model.scorer import Score
+
+T0 = 1_661_300_000.0
+
+#: (seconds after T0, user, text or action)
+CHAT = [
+    (0, "viewer1", "good morning chat"),
+    (3, "troll", "@bob you are a fucking idiot"),
+    (5, "viewer2", "this game is so fun"),
+    (9, "troll", "@bob shut up you stupid bitch"),
+    (12, "viewer1", "KEKW"),
+    (14, "troll", "ban"),
+    (20, "racist", "go back to your country you fucking chink"),
+    (24, "racist", "timeout"),
+    (30, "chatty", "who is winning"),
+    (40, "spammer", "buy followers at cheap dot com"),
+    (44, "spammer", "ban"),
+]
+
+
+def _write_normvio(root: Path) -> None:
+    folder = root / "twitch_normvio_en"
+    folder.mkdir(parents=True)
+    labels = {"troll": "HIB", "racist": "Discrimination", "spammer": "Advertisements"}
+    last_text: dict[str, tuple[float, str]] = {}
+    with gzip.open(folder / "events.jsonl.gz", "wt", encoding="utf-8") as events:
+        for n, (dt, user, text) in enumerate(CHAT):
+            action = text if text in ("ban", "timeout") else "message"
+            row = {
+                "channel": "somechan",
+                "ts": T0 + dt,
+                "user": user,
+                "display_name": user,
+                "text": None if action != "message" else text,
+                "msg_id": None if action != "message" else f"m{n}",
+                "action": action,
+            }
+            if action == "message":
+                last_text[user] = (T0 + dt, text)
+            events.write(json.dumps(row) + "\n")
+    with gzip.open(folder / "labels.jsonl.gz", "wt", encoding="utf-8") as out:
+        for user, category in labels.items():
+            at, text = last_text[user]
+            stamp = datetime.fromtimestamp(at, UTC)
+            action = next(a for _, u, a in CHAT if u == user and a in ("ban", "timeout"))
+            label = {f"step_{i}": category for i in (1, 2, 3)}
+            row = {
+                "id": f"x_{user}",
+                "mod_action": action,
+                "channel": "somechan",
+                "user": user,
+                "message": text,
+                "timestamp": stamp.strftime("%Y-%m-%d %H:%M:%S"),
+                "label": label,
+            }
+            out.write(json.dumps(row) + "\n")
+
+
+@pytest.fixture()
+def normvio_dir(tmp_path: Path) -> Path:
+    _write_normvio(tmp_path)
+    (tmp_path / "DATA.md").write_text("test data dir\n")
+    return tmp_path
+
+
+def test_normvio_reader_joins_actions_to_their_categories(normvio_dir: Path) -> None:
+    events = list(normvio_events(normvio_dir))
+    actions = [(e.login, e.action, e.category) for e in events if e.action != "message"]
+    assert actions == [
+        ("troll", "ban", "HIB"),
+        ("racist", "timeout", "Discrimination"),
+        ("spammer", "ban", "Advertisements"),
+    ]
+    assert sum(e.action == "message" for e in events) == 8
+
+
+def test_agreement_counts_who_was_flagged_and_reported_before_the_action(
+    normvio_dir: Path,
+) -> None:
+    scorer = load_scorer("bundled", None, normvio_dir / "cache")
+    config = with_sensitivity(PolicyConfig(), "medium")
+    result = measure_agreement(
+        scorer,
+        lambda: Policy(config),
+        load_events(normvio_dir, "normvio_en"),
+        source="normvio_en",
+        sensitivity="medium",
+        sample=5,
+    )
+    assert result.messages == 8
+    target = result.row("HIB or Discrimination")
+    assert target is not None and target.actioned == 2
+    # both aimed insults at @bob: flagged, and the second reports (same person twice)
+    hib = result.row("HIB")
+    assert hib is not None and (hib.actioned, hib.flagged, hib.reported) == (1, 1, 1)
+    assert hib.median_lead == 11.0  # first flag at +3 s, ban at +14 s
+    # the racist insult is one message at once: a slur reports without repeats
+    disc = result.row("Discrimination")
+    assert disc is not None and (disc.flagged, disc.reported) == (1, 1)
+    ads = result.row("Advertisements")
+    assert ads is not None and ads.flagged == 0  # no link filter by default
+    assert result.reported_users == result.reported_users_actioned == 2
+    assert all(s.actioned for s in result.sample) and len(result.sample) == result.reports
+
+
+def test_a_flag_after_the_action_does_not_count_as_before(normvio_dir: Path) -> None:
+    events = load_events(normvio_dir, "normvio_en")
+    # the same insult, but the user says it only after the ban
+    moved = [e for e in events if not (e.login == "troll" and e.action == "message")]
+    ban = next(i for i, e in enumerate(moved) if e.login == "troll")
+    late = dataclasses.replace(events[1], sent_at=moved[ban].sent_at + 5)
+    moved.insert(ban + 1, late)
+    scores = [None if e.action != "message" else Score(0.99, ("insult",)) for e in moved]
+    tally = replay_events(Policy(PolicyConfig()), moved, scores)
+    result = summarize(tally, source="x", scorer="fixed", sensitivity="high")
+    hib = result.row("HIB")
+    assert hib is not None and (hib.flagged, hib.reported) == (0, 0)
+
+
+def test_botezlive_log_lines(tmp_path: Path) -> None:
+    log = tmp_path / "twitch_modbot_botezlive_en" / "tests" / "data"
+    log.mkdir(parents=True)
+    (log / "test_chat.log").write_text(
+        "# Log started: 2022-07-07 05:12:45 -0700\n"
+        "<%+FurtherCascade> BANG\n<Viewer_1> hi\nBAN: viewer_1 (600s)\n"
+        "DELETED: Other (some text)\nBAN: other\nMOD_ACTION: mod (ban other)\n"
+    )
+    events = [(e.login, e.action, e.sent_at) for e in botezlive_events(tmp_path)]
+    assert events == [
+        ("furthercascade", "message", 2.0),
+        ("viewer_1", "message", 3.0),
+        ("viewer_1", "timeout", 4.0),
+        ("other", "delete", 5.0),
+        ("other", "ban", 6.0),
+    ]
+
+
+def test_missing_log_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DataNotFoundError, match="twitch_normvio_en"):
+        load_events(tmp_path, "normvio_en")
+
+
+def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None:
+    doc = tmp_path / "bench.md"
+    doc.write_text("# x\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CHATWARDEN_DATA_DIR": str(normvio_dir),
+        "CHATWARDEN_MODEL_URI": "bundled",
+        "CHATWARDEN_MODEL_CACHE": str(tmp_path / "cache"),
+    }
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "evaluate",
+            "--moderation",
+            "--source",
+            "normvio_en",
+            "--json",
+            "--write",
+            str(doc),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    (figures,) = json.loads(run.stdout)
+    assert figures["messages"] == 8 and figures["reported_users_actioned"] == 2
+    written = doc.read_text()
+    assert "chatwarden evaluate --moderation" in written
+    assert "| normvio_en | HIB or Discrimination | 2 | 2/2 (100.0 %) | 2/2 (100.0 %) |" in written
+    bad = subprocess.run(
+        [sys.executable, "-m", "bot", "evaluate", "--moderation", "--source", "nope"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert bad.returncode != 0 and "unknown --source nope" in bad.stderr
