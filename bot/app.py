@@ -121,7 +121,9 @@ async def open_runtime(
         else:
             sender = LogSender()
         outbox = OutboxWorker(db, sender)
-        policy = Policy.for_sensitivity(policy_config(settings, scorer), settings.sensitivity)
+        policy = Policy.for_sensitivity(
+            policy_config(settings, scorer), settings.sensitivity, settings.filters
+        )
         recent = await db.recent_flags(time.time() - settings.report_window_s)
         policy.restore(recent)
         if recent:

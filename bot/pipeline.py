@@ -242,7 +242,7 @@ class Pipeline:
                 self.stats.duplicates += 1
                 continue
             unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
-            decision = self.policy.decide(message, score.probability, score.evidence)
+            decision = self.policy.decide(message, score.probability, score.evidence, score.labels)
             decided.append((message, score, decision))
             messages.append(
                 SeenMessage(
@@ -264,7 +264,7 @@ class Pipeline:
                         message.login,
                         message.text,
                         score.probability,
-                        score.labels,
+                        (*score.labels, *decision.labels),
                         version,
                         POLICY_VERSION,
                         message.sent_at,

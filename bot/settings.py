@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.policy.sensitivity import Sensitivity
+from bot.policy.sensitivity import Filters, Sensitivity
 from bot.secret import Secret
 from bot.twitch.endpoint import EndpointError, IrcEndpoint, parse_irc_url
 
@@ -122,6 +122,13 @@ def _sensitivity(raw: str) -> Sensitivity:
         raise SettingsError(f"CHATWARDEN_SENSITIVITY: {exc}") from None
 
 
+def _filters(raw: str) -> Filters:
+    try:
+        return Filters.parse(raw)
+    except ValueError as exc:
+        raise SettingsError(f"CHATWARDEN_FILTERS: {exc}") from None
+
+
 def _log_level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -182,6 +189,7 @@ class Settings:
     report_after_flags: int = 3
     report_window_s: float = 600.0
     sensitivity: Sensitivity = field(default_factory=Sensitivity)
+    filters: Filters = field(default_factory=Filters)
     exempt_vips: bool = False
     exempt_subscribers: bool = False
     log_level: str = "INFO"
@@ -300,6 +308,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
         _number("CHATWARDEN_BATCH_MAX_WAIT_MS", float, 0, 5000),
     ),
     "CHATWARDEN_SENSITIVITY": ("sensitivity", _sensitivity),
+    "CHATWARDEN_FILTERS": ("filters", _filters),
     "CHATWARDEN_QUEUE_SIZE": ("queue_size", _number("CHATWARDEN_QUEUE_SIZE", int, 1, 10_000_000)),
     "CHATWARDEN_SCORE_CACHE": (
         "score_cache",

@@ -137,7 +137,9 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
     scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
-    policy = Policy.for_sensitivity(policy_config(settings, scorer), settings.sensitivity)
+    policy = Policy.for_sensitivity(
+        policy_config(settings, scorer), settings.sensitivity, settings.filters
+    )
     workers = default_workers() if args.workers is None else args.workers
     # bytes in, UTF-8 out, whatever the locale: an invalid byte spoils its line only
     # (streams without a byte buffer, as in tests, are used as they are)

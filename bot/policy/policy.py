@@ -5,14 +5,23 @@
   (:func:`bot.policy.targeting.is_directed`: a second person, an @mention, a vocative, an
   imperative like ``stfu`` / ``꺼져``) or scores ``severe`` on its own (slurs). Chat's
   everyday swearing (``holy shit``, ``ㅅㅂ ㅋㅋㅋ``) is then not flagged.
-* A user is **reported** when a flagged message reaches ``report_threshold``, or when
-  ``report_after_flags`` flags fall within ``window`` seconds.
+* A user is **reported** at once when one flagged message is clearly severe: it reaches
+  ``report_threshold`` and its category is one moderators act on at the first message
+  (``at_once``: slurs and hate, threats, sexual harassment; a message the scorer gave no
+  category counts as severe). Milder messages (profanity, insults) report after repeats:
+  ``report_after_flags`` flags within ``window`` seconds, or ``same_target_flags`` flags
+  aimed at the same person (:func:`bot.policy.context.addressee`) within the window —
+  repeated harassment of one person.
+* Two chat filters are per-channel switches, off by default: ``spam`` flags a repeated line
+  or a flood (:mod:`bot.policy.context`), ``links`` flags links; their flags carry the
+  ``spam`` / ``link`` category and report after repeats like other mild flags.
 * After a report the user is in **cool-down** for ``window`` seconds: further flags are
   stored and join the user's next report instead of producing a new one.
 * Broadcaster and moderators are exempt by default; VIPs and subscribers optionally.
 
 Time is the message's own send time, so a replayed log decides exactly as live chat did.
-The policy is pure and synchronous; it holds only small per-user state.
+The policy is pure and synchronous; it holds only small, bounded per-user state (at most
+``MAX_USERS`` users; idle ones are dropped by :meth:`Policy.forget_idle`).
 """
 
 from __future__ import annotations
@@ -21,11 +30,17 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from bot.policy.sensitivity import SENSITIVITIES, Sensitivity
+from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
+from bot.policy.sensitivity import SENSITIVITIES, Filters, Sensitivity
 from bot.policy.targeting import is_directed
 from bot.twitch.events import ChatMessage
 
-__all__ = ["Decision", "Policy", "PolicyConfig", "with_sensitivity"]
+__all__ = ["AT_ONCE", "MAX_USERS", "Decision", "Policy", "PolicyConfig", "with_sensitivity"]
+
+#: Categories one message of which reports at once (when it reaches the report threshold).
+AT_ONCE = frozenset({"hate", "threat", "sexual"})
+#: Users (per channel) the policy keeps state for at most; the longest-known go first.
+MAX_USERS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +54,10 @@ class PolicyConfig:
     exempt_subscribers: bool = False
     require_target: bool = False
     severe: float = 0.95
+    at_once: frozenset[str] = AT_ONCE
+    same_target_flags: int = 2
+    spam: bool = False
+    links: bool = False
 
 
 def with_sensitivity(config: PolicyConfig, name: str) -> PolicyConfig:
@@ -55,6 +74,8 @@ class Decision:
     flagged: bool
     report_reason: str | None = None  # set when this message triggers a report
     exempt: bool = False
+    #: categories the policy itself found (``spam``, ``link``), beside the scorer's
+    labels: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -62,6 +83,7 @@ class _UserState:
     flags: deque[float] = field(default_factory=deque)
     last_report: float | None = None
     last_seen: float = 0.0
+    recent: Recent = field(default_factory=Recent)
 
 
 class Policy:
@@ -75,10 +97,21 @@ class Policy:
         self._users: dict[tuple[str, str], _UserState] = {}
 
     @classmethod
-    def for_sensitivity(cls, config: PolicyConfig, sensitivity: Sensitivity) -> Policy:
-        """``config`` at the sensitivity's default preset, with per-channel presets."""
-        channels = {ch: with_sensitivity(config, name) for ch, name in sensitivity.channels}
-        return cls(with_sensitivity(config, sensitivity.default), channels)
+    def for_sensitivity(
+        cls, config: PolicyConfig, sensitivity: Sensitivity, filters: Filters | None = None
+    ) -> Policy:
+        """``config`` at the sensitivity's default preset and default filters, with
+        per-channel presets and filters."""
+        filters = filters or Filters()
+        presets = dict(sensitivity.channels)
+        names = {*presets, *(ch for ch, _ in filters.channels)}
+
+        def configured(channel: str | None) -> PolicyConfig:
+            preset = presets.get(channel or "", sensitivity.default)
+            on = filters.for_channel(channel) if channel else filters.default
+            return replace(with_sensitivity(config, preset), spam="spam" in on, links="links" in on)
+
+        return cls(configured(None), {ch: configured(ch) for ch in sorted(names)})
 
     def config_for(self, channel: str) -> PolicyConfig:
         return self.channels.get(channel, self.config)
@@ -99,30 +132,66 @@ class Policy:
             return False
         return not c.require_target or score >= c.severe or is_directed(message.text, evidence)
 
-    def decide(self, message: ChatMessage, score: float, evidence: Sequence[str] = ()) -> Decision:
+    def decide(
+        self,
+        message: ChatMessage,
+        score: float,
+        evidence: Sequence[str] = (),
+        labels: Sequence[str] = (),
+    ) -> Decision:
+        """Flag and report ``message`` (scored ``score``, categories ``labels``) or not."""
         c = self.config_for(message.channel)
-        if not self.flags(message, score, evidence):
+        found = self._filters(message, c)
+        by_score = self.flags(message, score, evidence)
+        if not by_score and not found:
             return Decision(flagged=False)
         if self.is_exempt(message):
             return Decision(flagged=False, exempt=True)
         now = message.sent_at
-        state = self._users.setdefault((message.channel, message.user_key), _UserState())
-        state.last_seen = max(state.last_seen, now)
+        state = self._state(message)
         flags = state.flags
         flags.append(now)
         while flags and flags[0] <= now - c.window:
             flags.popleft()
+        aimed = state.recent.aimed(now, addressee(message), c.window) if by_score else 0
         if state.last_report is not None and now - state.last_report < c.window:
-            return Decision(flagged=True)  # cool-down: joins the next report
+            return Decision(flagged=True, labels=found)  # cool-down: joins the next report
         reason: str | None = None
-        if score >= c.report_threshold:
+        severe = not labels or not c.at_once.isdisjoint(labels)
+        if by_score and severe and score >= c.report_threshold:
             reason = f"message scored {score:.2f} (report threshold {c.report_threshold:.2f})"
+        elif aimed >= c.same_target_flags:
+            minutes = c.window / 60
+            reason = f"{aimed} flagged messages aimed at the same person within {minutes:g} min"
         elif len(flags) >= c.report_after_flags:
             minutes = c.window / 60
             reason = f"{len(flags)} flagged messages within {minutes:g} min"
         if reason is not None:
             state.last_report = now
-        return Decision(flagged=True, report_reason=reason)
+        return Decision(flagged=True, report_reason=reason, labels=found)
+
+    def _filters(self, message: ChatMessage, c: PolicyConfig) -> tuple[str, ...]:
+        """The channel's chat filters that ``message`` trips (``spam``, ``link``)."""
+        if not (c.spam or c.links) or self.is_exempt(message):
+            return ()
+        found: tuple[str, ...] = ()
+        if c.spam:
+            state = self._state(message)
+            if state.recent.repeated(message) or is_flood(message.text):
+                found += (SPAM,)
+        if c.links and has_link(message.text):
+            found += (LINK,)
+        return found
+
+    def _state(self, message: ChatMessage) -> _UserState:
+        key = (message.channel, message.user_key)
+        state = self._users.get(key)
+        if state is None:
+            if len(self._users) >= MAX_USERS:
+                del self._users[next(iter(self._users))]
+            state = self._users[key] = _UserState()
+        state.last_seen = max(state.last_seen, message.sent_at)
+        return state
 
     def restore(self, flags: Sequence[tuple[str, str, float, int | None]]) -> None:
         """Resume from stored flags ``(channel, user_key, sent_at, report_id)``, oldest

@@ -1,4 +1,5 @@
-"""Sensitivity presets (``low``, ``medium``, ``high``) and their per-channel overrides.
+"""Sensitivity presets (``low``, ``medium``, ``high``), chat filters (``spam``,
+``links``), and their per-channel overrides.
 
 Kept apart from the policy so that settings can parse ``CHATWARDEN_SENSITIVITY`` without
 importing the targeting grammar.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SENSITIVITIES", "Sensitivity"]
+__all__ = ["FILTERS", "SENSITIVITIES", "Filters", "Sensitivity"]
 
 #: name → (require a target, lowest flag threshold). See README.md, "Sensitivity".
 SENSITIVITIES: dict[str, tuple[bool, float]] = {
@@ -47,3 +48,50 @@ class Sensitivity:
 
     def __str__(self) -> str:
         return ",".join([self.default, *(f"{c}={n}" for c, n in self.channels)])
+
+
+#: The chat filters a channel can switch on (see :mod:`bot.policy.context`).
+FILTERS = ("spam", "links")
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """``CHATWARDEN_FILTERS``: chat filters on for all channels, and per-channel overrides."""
+
+    default: frozenset[str] = frozenset()
+    channels: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    @classmethod
+    def parse(cls, raw: str) -> Filters:
+        """``spam,links``, ``none,loud_channel=spam+links`` or ``spam,quiet=none``."""
+        default: set[str] = set()
+        overrides: list[tuple[str, frozenset[str]]] = []
+        for part in (p.strip() for p in raw.split(",")):
+            if not part:
+                continue
+            channel, sep, names = part.rpartition("=")
+            found = cls._names(names)
+            if sep:
+                overrides.append((channel.strip().lstrip("#").lower(), found))
+            else:
+                default |= found
+        return cls(frozenset(default), tuple(overrides))
+
+    @staticmethod
+    def _names(raw: str) -> frozenset[str]:
+        names = {n.strip().lower() for n in raw.split("+") if n.strip()} - {"none"}
+        unknown = sorted(names - set(FILTERS))
+        if unknown:
+            raise ValueError(
+                f"unknown filter {unknown[0]!r}: expected {', '.join(FILTERS)} or none, "
+                "joined by + per channel (channel=spam+links)"
+            )
+        return frozenset(names)
+
+    def for_channel(self, channel: str) -> frozenset[str]:
+        return dict(self.channels).get(channel, self.default)
+
+    def __str__(self) -> str:
+        parts = [",".join(sorted(self.default)) or "none"]
+        parts += [f"{c}={'+'.join(sorted(n)) or 'none'}" for c, n in self.channels]
+        return ",".join(parts)

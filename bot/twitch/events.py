@@ -41,6 +41,8 @@ class ChatMessage:
     badges: frozenset[str] = frozenset()
     first_msg: bool = False
     is_action: bool = False
+    #: the login of the message this one replies to (``reply-parent-user-login``), if any
+    reply_to: str | None = None
 
     @property
     def user_key(self) -> str:
@@ -179,6 +181,7 @@ def to_event(line: IrcLine, received_at: float | None = None) -> Event | None:
             room_id=tags.get("room-id") or None,
             badges=badges,
             first_msg=tags.get("first-msg") == "1",
+            reply_to=(tags.get("reply-parent-user-login") or "").lower() or None,
             is_action=is_action,
         )
     if cmd == "PING":
