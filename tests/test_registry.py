@@ -106,6 +106,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(15)  # reaped: an unwaited child is a ResourceWarning, an error here
         log.close()
 
 
