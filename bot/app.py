@@ -20,11 +20,12 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.pipeline import Pipeline, PipelineObserver
-from bot.policy.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
+from bot.policy.terms import ChannelTerms
 from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
@@ -33,6 +34,7 @@ from model.chatlogs import ChatLogError
 from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
+from storage.records import ChannelSettings
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
 
@@ -61,6 +63,24 @@ def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
         window=settings.report_window_s,
         exempt_vips=settings.exempt_vips,
         exempt_subscribers=settings.exempt_subscribers,
+    )
+
+
+def apply_channel_settings(
+    policy: Policy, base: PolicyConfig, settings: Settings, saved: ChannelSettings
+) -> None:
+    """Apply a channel's settings saved on the dashboard to the live policy: its preset
+    (else the environment's for that channel), exemptions and allowed/blocked terms."""
+    preset = saved.sensitivity or dict(settings.sensitivity.channels).get(
+        saved.channel, settings.sensitivity.default
+    )
+    config = with_sensitivity(base, preset)
+    if saved.exempt_vips is not None:
+        config = replace(config, exempt_vips=saved.exempt_vips)
+    if saved.exempt_subscribers is not None:
+        config = replace(config, exempt_subscribers=saved.exempt_subscribers)
+    policy.set_channel(
+        saved.channel, config, ChannelTerms(saved.allowed_terms, saved.blocked_terms)
     )
 
 
@@ -121,7 +141,10 @@ async def open_runtime(
         else:
             sender = LogSender()
         outbox = OutboxWorker(db, sender)
-        policy = Policy.for_sensitivity(policy_config(settings, scorer), settings.sensitivity)
+        base = policy_config(settings, scorer)
+        policy = Policy.for_sensitivity(base, settings.sensitivity)
+        for saved in await db.channel_settings():  # made on the dashboard, kept across runs
+            apply_channel_settings(policy, base, settings, saved)
         recent = await db.recent_flags(time.time() - settings.report_window_s)
         policy.restore(recent)
         if recent:
@@ -205,6 +228,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                     settings.metrics_port,
                 )
 
+            if settings.dashboard_port is not None:
+                await rt.stack.enter_async_context(_dashboard(rt))
+
             async def read() -> None:
                 try:
                     await client.run(stop)
@@ -241,6 +267,19 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         loop = asyncio.get_running_loop()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+def _dashboard(rt: Runtime) -> contextlib.AbstractAsyncContextManager[object]:
+    """The moderators' dashboard on the runtime's database and live policy."""
+    from bot.dashboard import Dashboard, DashboardContext
+
+    base = policy_config(rt.settings, rt.scorer)
+    policy = rt.pipeline.policy
+
+    def apply(saved: ChannelSettings) -> None:
+        apply_channel_settings(policy, base, rt.settings, saved)
+
+    return Dashboard(DashboardContext(rt.db, rt.settings, apply))
 
 
 @dataclass(frozen=True, slots=True)

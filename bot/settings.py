@@ -136,6 +136,27 @@ def _log_format(raw: str) -> str:
     return fmt
 
 
+def _dashboard_token(raw: str) -> Secret:
+    token = raw.strip()
+    if len(token) < 16 or not token.isprintable() or " " in token:
+        raise SettingsError(
+            "CHATWARDEN_DASHBOARD_TOKEN: too short or not one word (use 16 or more "
+            "characters, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
+        )
+    return Secret(token)
+
+
+def _dashboard_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError(
+            "CHATWARDEN_DASHBOARD_URL: expected the dashboard's address, "
+            "e.g. https://mod.example.org"
+        )
+    return url
+
+
 #: The source checkout this code runs from (``pyproject.toml`` beside ``bot/``), if any.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -188,6 +209,12 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    dashboard_port: int | None = None
+    dashboard_host: str = "127.0.0.1"
+    #: None: a random one is made at start-up and its login URL logged once
+    dashboard_token: Secret | None = None
+    #: the dashboard's public address, for links in Discord reports (None: no links)
+    dashboard_url: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -331,6 +358,13 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_LOG_FORMAT": ("log_format", _log_format),
     "CHATWARDEN_METRICS_PORT": ("metrics_port", _number("CHATWARDEN_METRICS_PORT", int, 1, 65535)),
     "CHATWARDEN_METRICS_HOST": ("metrics_host", str.strip),
+    "CHATWARDEN_DASHBOARD_PORT": (
+        "dashboard_port",
+        _number("CHATWARDEN_DASHBOARD_PORT", int, 1, 65535),
+    ),
+    "CHATWARDEN_DASHBOARD_HOST": ("dashboard_host", str.strip),
+    "CHATWARDEN_DASHBOARD_TOKEN": ("dashboard_token", _dashboard_token),
+    "CHATWARDEN_DASHBOARD_URL": ("dashboard_url", _dashboard_url),
 }
 
 #: Every environment key the Settings read (``.env.example`` must list exactly these).

@@ -1,0 +1,83 @@
+"""What the dashboard's handlers share: the context they read and act on, the interfaces
+of Twitch's moderation API and of the action log, and the application's keys."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from aiohttp import web
+
+from bot.dashboard.auth import Sessions
+from bot.settings import Settings
+from storage.database import Database
+from storage.records import ChannelSettings
+
+__all__ = [
+    "CONTEXT",
+    "SESSIONS",
+    "ActionOutcome",
+    "ActionRecorder",
+    "DashboardContext",
+    "Moderator",
+]
+
+
+class ActionOutcome(Protocol):
+    """What Twitch answered to an action (``bot.twitch.helix.ActionResult``)."""
+
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+
+
+class Moderator(Protocol):
+    """Twitch's moderation API (``bot.twitch.helix.HelixModerator``)."""
+
+    async def timeout(
+        self, channel: str, login: str, seconds: int, reason: str
+    ) -> ActionOutcome: ...
+    async def ban(self, channel: str, login: str, reason: str) -> ActionOutcome: ...
+    async def delete_message(self, channel: str, msg_id: str) -> ActionOutcome: ...
+
+
+class ActionRecorder(Protocol):
+    """Where actions are recorded (``storage.database.Database.record_action``)."""
+
+    async def record_action(
+        self,
+        *,
+        channel: str,
+        target_login: str,
+        kind: str,
+        duration: int | None,
+        reason: str,
+        msg_id: str | None,
+        moderator: str,
+        ok: bool,
+        status: int,
+        message: str,
+        source: str,
+    ) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardContext:
+    """What the pages read and act on."""
+
+    db: Database
+    settings: Settings
+    #: applies a channel's saved settings to the live policy
+    apply_channel: Callable[[ChannelSettings], None]
+    #: Twitch's moderation API, when configured (None: actions are refused, visibly)
+    moderator: Moderator | None = None
+    #: where actions are recorded (the database, once it records them)
+    recorder: ActionRecorder | None = None
+
+
+CONTEXT = web.AppKey("context", DashboardContext)
+SESSIONS = web.AppKey("sessions", Sessions)
