@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
@@ -35,6 +36,9 @@ from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
 from storage.records import ChannelSettings
+
+if TYPE_CHECKING:
+    from bot.twitch.helix import HelixModerator
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
 
@@ -229,7 +233,12 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 )
 
             if settings.dashboard_port is not None:
-                await rt.stack.enter_async_context(_dashboard(rt))
+                moderator = None
+                if settings.twitch_client_id:  # validated now: a bad token stops the start
+                    from bot.twitch.helix import HelixModerator
+
+                    moderator = await rt.stack.enter_async_context(HelixModerator.open(settings))
+                await rt.stack.enter_async_context(_dashboard(rt, moderator))
 
             async def read() -> None:
                 try:
@@ -269,8 +278,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             loop.remove_signal_handler(sig)
 
 
-def _dashboard(rt: Runtime) -> contextlib.AbstractAsyncContextManager[object]:
-    """The moderators' dashboard on the runtime's database and live policy."""
+def _dashboard(
+    rt: Runtime, moderator: HelixModerator | None
+) -> contextlib.AbstractAsyncContextManager[object]:
+    """The moderators' dashboard on the runtime's database and live policy; its actions go
+    through ``moderator`` (none without Twitch credentials) and are recorded in the database."""
     from bot.dashboard import Dashboard, DashboardContext
 
     base = policy_config(rt.settings, rt.scorer)
@@ -279,7 +291,7 @@ def _dashboard(rt: Runtime) -> contextlib.AbstractAsyncContextManager[object]:
     def apply(saved: ChannelSettings) -> None:
         apply_channel_settings(policy, base, rt.settings, saved)
 
-    return Dashboard(DashboardContext(rt.db, rt.settings, apply))
+    return Dashboard(DashboardContext(rt.db, rt.settings, apply, moderator, rt.db))
 
 
 @dataclass(frozen=True, slots=True)

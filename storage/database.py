@@ -43,6 +43,7 @@ import functools
 import json
 import logging
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -55,6 +56,7 @@ from storage.errors import StorageUnavailableError
 from storage.migrations import apply_migrations
 from storage.records import (
     BatchRecord,
+    BotAction,
     ChannelSettings,
     ContextLine,
     FlaggedMessage,
@@ -72,6 +74,8 @@ from storage.records import (
 
 __all__ = ["Database"]
 
+_ACTION_KINDS = frozenset({"timeout", "ban", "delete"})
+_ACTION_SOURCES = frozenset({"dashboard", "auto"})
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the -wal file stays under this (see the docstring)
 _WAL_POLL = 0.05  # seconds between looks at the -wal file's size
@@ -595,6 +599,95 @@ class Database:
             )
 
     @_locked
+    async def record_action(
+        self,
+        *,
+        channel: str,
+        target_login: str | None,
+        kind: str,
+        duration: int | None,
+        reason: str,
+        msg_id: str | None,
+        moderator: str,
+        ok: bool,
+        status: int,
+        message: str,
+        source: str,
+        target_user_id: str | None = None,
+        at: float | None = None,
+    ) -> int:
+        """Store one action sent through Twitch's API, failed or not; return its id."""
+        if kind not in _ACTION_KINDS:
+            raise ValueError(f"kind must be one of {sorted(_ACTION_KINDS)}, not {kind!r}")
+        if source not in _ACTION_SOURCES:
+            raise ValueError(f"source must be one of {sorted(_ACTION_SOURCES)}, not {source!r}")
+        async with self._writing():
+            cursor = await self._conn.execute(
+                """INSERT INTO bot_actions (channel, target_login, target_user_id, kind,
+                                            duration, reason, msg_id, moderator, source, ok,
+                                            status, message, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    channel.lower().lstrip("#"),
+                    target_login.lower().lstrip("@") if target_login else None,
+                    target_user_id,
+                    kind,
+                    duration,
+                    reason,
+                    msg_id,
+                    moderator,
+                    source,
+                    int(ok),
+                    status,
+                    message,
+                    time.time() if at is None else at,
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    @_locked
+    async def bot_actions(
+        self, login: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[BotAction]:
+        """Actions sent through Twitch's API, newest first (of one user and/or channel)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if login:
+            clauses.append("target_login = ?")
+            params.append(login.lower().lstrip("@"))
+        if channel:
+            clauses.append("channel = ?")
+            params.append(channel.lower().lstrip("#"))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._conn.execute(
+            f"""SELECT id, channel, target_login, target_user_id, kind, duration, reason,
+                       msg_id, moderator, source, ok, status, message, at
+                FROM bot_actions {where} ORDER BY at DESC, id DESC LIMIT ?""",
+            [*params, max(0, limit)],
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            BotAction(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                bool(r[10]),
+                r[11],
+                r[12],
+                r[13],
+            )
+            for r in rows
+        ]
+
+    @_locked
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
         """``(channel, user_key, sent_at, report_id)`` of flags sent since ``since``, oldest
         first: what the policy needs to resume its windows and cool-downs after a restart."""
@@ -618,6 +711,7 @@ class Database:
             "flag_context",
             "verdicts",
             "channel_settings",
+            "bot_actions",
         }:
             raise ValueError(f"unknown table {table!r}")
         async with self._conn.execute(f"SELECT count(*) FROM {table}") as cursor:

@@ -161,6 +161,29 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0007_bot_actions",
+        """
+        CREATE TABLE bot_actions (              -- what the bot asked Twitch's API to do
+            id             INTEGER PRIMARY KEY,
+            channel        TEXT NOT NULL,
+            target_login   TEXT,                -- NULL for a deletion known only by msg_id
+            target_user_id TEXT,                -- as resolved through Helix, when it was
+            kind           TEXT NOT NULL CHECK (kind IN ('timeout', 'ban', 'delete')),
+            duration       INTEGER,             -- seconds, for timeouts
+            reason         TEXT NOT NULL,
+            msg_id         TEXT,                -- the deleted message, for deletions
+            moderator      TEXT NOT NULL,       -- who clicked ('auto' for the bot's own)
+            source         TEXT NOT NULL CHECK (source IN ('dashboard', 'auto')),
+            ok             INTEGER NOT NULL,    -- 1: Helix accepted it
+            status         INTEGER NOT NULL,    -- Helix's HTTP status (0: no answer)
+            message        TEXT NOT NULL,       -- Helix's error message ('' on success)
+            at             REAL NOT NULL
+        );
+        CREATE INDEX bot_actions_target ON bot_actions (target_login, channel, at);
+        CREATE INDEX bot_actions_channel ON bot_actions (channel, at);
+        """,
+    ),
 )
 
 

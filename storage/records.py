@@ -212,3 +212,27 @@ class LabelledFlag:
     labels: tuple[str, ...]
     correct: bool
     category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BotAction:
+    """A moderation action the bot sent through Twitch's API (Helix), and its answer.
+
+    Failed actions are stored too (``ok`` False, Helix's ``status`` and ``message``):
+    a moderator sees what was tried and why it did not happen.
+    """
+
+    id: int
+    channel: str
+    target_login: str | None
+    target_user_id: str | None
+    kind: str  # timeout | ban | delete
+    duration: int | None  # seconds, for timeouts
+    reason: str
+    msg_id: str | None
+    moderator: str  # who asked for it; 'auto' for the bot's own auto-actions
+    source: str  # dashboard | auto
+    ok: bool
+    status: int  # HTTP status from Helix; 0 when no answer came
+    message: str  # Helix's error message, "" on success
+    at: float

@@ -16,9 +16,11 @@ import pytest
 from bot.app import apply_channel_settings
 from bot.dashboard import Dashboard, DashboardContext
 from bot.dashboard.auth import COOKIE, Sessions
+from bot.lab.helix_fake import FakeHelix, helix_failure
 from bot.policy.policy import Policy, PolicyConfig
 from bot.secret import Secret
-from bot.settings import Settings
+from bot.settings import Settings, parse_token
+from bot.twitch.helix import HelixModerator
 from storage.database import Database
 from storage.records import (
     BatchRecord,
@@ -80,9 +82,21 @@ def settings(db: Path, **extra: object) -> Settings:
 
 @asynccontextmanager
 async def dashboard(
-    tmp_path: Path, flags: Sequence[FlagRecord] = (), policy: Policy | None = None
+    tmp_path: Path,
+    flags: Sequence[FlagRecord] = (),
+    policy: Policy | None = None,
+    helix: FakeHelix | None = None,
 ) -> AsyncIterator[tuple[Dashboard, Database]]:
     cfg = settings(tmp_path / "cw.db")
+    if helix is not None:
+        cfg = settings(
+            tmp_path / "cw.db",
+            twitch_login=helix.login,
+            twitch_token=parse_token(f"oauth:{helix.token}"),
+            twitch_client_id=helix.client_id,
+            helix_url=helix.helix_url,
+            twitch_id_url=helix.id_url,
+        )
     policy = Policy(PolicyConfig()) if policy is None else policy
     async with Database.open(cfg.db) as db:
         await seed(db, flags)
@@ -90,7 +104,14 @@ async def dashboard(
         def apply(saved: ChannelSettings) -> None:
             apply_channel_settings(policy, PolicyConfig(), cfg, saved)
 
-        async with Dashboard(DashboardContext(db, cfg, apply)) as dash:
+        if helix is None:
+            async with Dashboard(DashboardContext(db, cfg, apply)) as dash:
+                yield dash, db
+            return
+        async with (
+            HelixModerator.open(cfg) as moderator,
+            Dashboard(DashboardContext(db, cfg, apply, moderator, db)) as dash,
+        ):
             yield dash, db
 
 
@@ -349,3 +370,46 @@ async def test_actions_without_twitch_credentials_say_so_and_do_nothing(
         async with http.post("/users/rude_user/actions", data={**form, "msg_id": "m1"}) as r:
             html = await r.text()
         assert "Twitch actions are off" in html and "Nothing was done." in html
+
+
+async def test_a_timeout_reaches_twitch_and_is_recorded_with_who_clicked(
+    tmp_path: Path,
+) -> None:
+    async with FakeHelix() as helix:
+        helix.add_user("streamer")
+        troll_id = helix.add_user("rude_user")
+        flags = [flag(1, "rude_user", "you are trash")]
+        async with (
+            dashboard(tmp_path, flags, helix=helix) as (dash, db),
+            logged_in(dash, "Carol") as http,
+        ):
+            csrf = await csrf_of(http, "/users/rude_user")
+            form = {
+                "csrf": csrf,
+                "kind": "timeout",
+                "channel": "streamer",
+                "duration": "600",
+                "reason": "insults",
+            }
+            async with http.post("/users/rude_user/actions", data=form) as r:
+                html = await r.text()
+            assert "Twitch: rude_user timed out for 600 s in #streamer." in html
+            (ban,) = helix.helix_requests("POST", "/helix/moderation/bans")
+            assert ban.body == {"data": {"user_id": troll_id, "duration": 600, "reason": "insults"}}
+            assert ban.param("broadcaster_id") == helix.users["streamer"]
+            helix.script.append(helix_failure(403, "The user is a moderator."))
+            async with http.post(
+                "/users/rude_user/actions", data={**form, "kind": "ban", "reason": "again"}
+            ) as r:
+                html = await r.text()
+            assert "Twitch refused (HTTP 403): The user is a moderator." in html
+            assert "failed: HTTP 403" in html  # the action log on the page
+            for bad in ({"duration": "7"}, {"kind": "kick"}, {"channel": "not_watched"}):
+                async with http.post("/users/rude_user/actions", data={**form, **bad}) as r:
+                    assert "nothing was done" in (await r.text()).lower()
+            actions = await db.bot_actions(login="rude_user")
+        assert [(a.kind, a.ok, a.status, a.moderator, a.source) for a in actions] == [
+            ("ban", False, 403, "Carol", "dashboard"),
+            ("timeout", True, 200, "Carol", "dashboard"),
+        ]
+        assert len(helix.helix_requests("POST", "/helix/moderation/bans")) == 2

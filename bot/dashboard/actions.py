@@ -46,7 +46,7 @@ async def verdict(request: web.Request) -> web.Response:
     choice = form.get("verdict")
     category = " ".join(form.get("category", "").split()).lower()[:40] or None
     if choice not in {"correct", "wrong"}:
-        session.flash.append(("error", "Choose correct or wrong."))
+        session.flash.append(("error", "Choose correct or wrong; nothing was stored."))
         return _back(request, login)
     saved = await _context(request).db.record_verdict(
         form.get("msg_id", ""), choice == "correct", category, session.moderator, time.time()
@@ -84,7 +84,7 @@ async def action(request: web.Request) -> web.Response:
         except ValueError:
             duration = None
         if duration not in allowed:
-            session.flash.append(("error", "Choose a timeout length."))
+            session.flash.append(("error", "Choose a timeout length; nothing was done."))
             return _back(request, login)
     elif kind == "delete":
         if msg_id is None:

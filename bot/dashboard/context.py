@@ -3,7 +3,7 @@ of Twitch's moderation API and of the action log, and the application's keys."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -38,17 +38,17 @@ class ActionOutcome(Protocol):
 class Moderator(Protocol):
     """Twitch's moderation API (``bot.twitch.helix.HelixModerator``)."""
 
-    async def timeout(
+    def timeout(
         self, channel: str, login: str, seconds: int, reason: str
-    ) -> ActionOutcome: ...
-    async def ban(self, channel: str, login: str, reason: str) -> ActionOutcome: ...
-    async def delete_message(self, channel: str, msg_id: str) -> ActionOutcome: ...
+    ) -> Awaitable[ActionOutcome]: ...
+    def ban(self, channel: str, login: str, reason: str) -> Awaitable[ActionOutcome]: ...
+    def delete_message(self, channel: str, msg_id: str) -> Awaitable[ActionOutcome]: ...
 
 
 class ActionRecorder(Protocol):
     """Where actions are recorded (``storage.database.Database.record_action``)."""
 
-    async def record_action(
+    def record_action(
         self,
         *,
         channel: str,
@@ -62,7 +62,7 @@ class ActionRecorder(Protocol):
         status: int,
         message: str,
         source: str,
-    ) -> int: ...
+    ) -> Awaitable[int]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,7 +173,7 @@ async def _user_data(request: web.Request) -> dict[str, Any] | None:
     if history is None:
         return None
     flags = await context.db.flag_views(history.flags)
-    bot_actions: list[Any] = []
+    bot_actions = await context.db.bot_actions(login=login)
     return {
         "login": history.login,
         "display_name": history.display_name,
@@ -188,7 +188,7 @@ async def _user_data(request: web.Request) -> dict[str, Any] | None:
         ],
         "reports": [asdict(r) for r in history.reports],
         "moderation": [asdict(m) for m in history.moderation],
-        "bot_actions": bot_actions,
+        "bot_actions": [asdict(a) for a in bot_actions],
         "actions_enabled": context.moderator is not None and context.recorder is not None,
     }
 
