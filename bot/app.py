@@ -144,7 +144,7 @@ async def open_runtime(
             sender = await stack.enter_async_context(DiscordSender(settings.discord_webhook_url))
         else:
             sender = LogSender()
-        outbox = OutboxWorker(db, sender)
+        outbox = OutboxWorker(db, sender, dashboard_url=settings.dashboard_url)
         base = policy_config(settings, scorer)
         policy = Policy.for_sensitivity(base, settings.sensitivity)
         for saved in await db.channel_settings():  # made on the dashboard, kept across runs

@@ -413,3 +413,33 @@ async def test_a_timeout_reaches_twitch_and_is_recorded_with_who_clicked(
             ("timeout", True, 200, "Carol", "dashboard"),
         ]
         assert len(helix.helix_requests("POST", "/helix/moderation/bans")) == 2
+
+
+def test_discord_reports_link_to_the_users_page_only_when_the_url_is_set() -> None:
+    from bot.reporting.render import render_report
+    from storage.records import FlaggedMessage, ReportDraft, UserCounts
+
+    draft = ReportDraft("streamer", "uid-rude", "rude_user", "Rude_User", "3 flags", NOW)
+    flagged = FlaggedMessage(
+        "m1",
+        "streamer",
+        "rude_user",
+        "you are trash",
+        0.8,
+        ("insult",),
+        "rules",
+        "p1",
+        NOW,
+        NOW,
+        None,
+    )
+    counts = UserCounts("streamer", 10, 3, 1)
+    plain = render_report(draft, [flagged], counts)
+    linked = render_report(draft, [flagged], counts, dashboard_url="https://mod.example.org")
+    assert "mod.example.org" not in str(plain)
+    assert linked["description"] == plain["description"] + (
+        "\n[History, verdicts and actions](https://mod.example.org/users/rude_user)"
+    )
+    assert Settings.from_env(
+        {"CHATWARDEN_DASHBOARD_URL": "https://mod.example.org/"}, None
+    ).dashboard_url == ("https://mod.example.org")

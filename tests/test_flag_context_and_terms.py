@@ -61,7 +61,9 @@ async def test_blocked_terms_flag_and_allowed_terms_clear_only_their_channel(
     tmp_path: Path, rule_scorer: RuleScorer
 ) -> None:
     policy = Policy(PolicyConfig())
-    terms = ChannelTerms(allowed=normalize_terms("FUCK\nFuck You"), blocked=normalize_terms("spamsite"))
+    terms = ChannelTerms(
+        allowed=normalize_terms("FUCK\nFuck You"), blocked=normalize_terms("spamsite")
+    )
     policy.set_channel("c", PolicyConfig(), terms)
     messages = [
         chat(1, "buy followers at SpamSite today", "bot1"),
