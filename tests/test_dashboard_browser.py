@@ -130,9 +130,9 @@ async def test_a_moderator_works_a_flag_in_the_browser(tmp_path: Path) -> None:
                     assert await page.locator("script:not([src])").count() == 0
 
                     await flag.get_by_placeholder("category fix").fill("harassment")
-                    await flag.get_by_role("button", name="Wrong").click()
+                    await flag.get_by_role("button", name="Correct").click()
                     await expect(page.locator(".flash.ok")).to_contain_text(
-                        "Marked wrong (category: harassment) as Dana."
+                        "Marked correct (category: harassment) as Dana."
                     )
                     await page.get_by_label("timeout length").select_option(label="10 min")
                     await page.get_by_label("reason").fill("insulting the streamer")
@@ -164,7 +164,7 @@ async def test_a_moderator_works_a_flag_in_the_browser(tmp_path: Path) -> None:
             assert ban.param("broadcaster_id") == helix.users["streamer"]
             with sqlite3.connect(db) as conn:
                 verdicts = conn.execute("SELECT correct, category, moderator FROM verdicts")
-                assert verdicts.fetchall() == [(0, "harassment", "Dana")]
+                assert verdicts.fetchall() == [(1, "harassment", "Dana")]
             await wait_for(lambda: len(discord.embeds) >= 1, limit=20)
             assert f"{url}users/troll_42" in discord.embeds[0]["description"]
         finally:

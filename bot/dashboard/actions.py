@@ -44,7 +44,11 @@ async def verdict(request: web.Request) -> web.Response:
     session = session_of(request)
     form = await _form(request)
     choice = form.get("verdict")
+    # a category fix goes with "correct" (the flag was right, its category not); a message
+    # judged wrong is not toxic and has none
     category = " ".join(form.get("category", "").split()).lower()[:40] or None
+    if choice == "wrong":
+        category = None
     if choice not in {"correct", "wrong"}:
         session.flash.append(("error", "Choose correct or wrong; nothing was stored."))
         return _back(request, login)
