@@ -1,10 +1,11 @@
 """Optional auto-deletes: the bot deletes, through Helix, a message it is very sure of.
 
 Off unless ``CHATWARDEN_AUTO_DELETE`` lists a channel with its threshold
-(``mychannel:0.98``). A message in such a channel is deleted when the policy flagged it
-(so exempt users, the broadcaster and moderators never are), its score is at or above the
-channel's threshold and its categories include a slur/hate or threat one. Each deletion,
-done or refused, is logged and stored with ``source='auto'``.
+(``mychannel:0.98``), and paused while the token fails its hourly revalidation. A message
+in such a channel is deleted when the policy flagged it (so exempt users, the broadcaster
+and moderators never are), its score is at or above the channel's threshold and its
+categories include a slur/hate or threat one. Each deletion, done or refused, is logged and
+stored with ``source='auto'``.
 
 It watches the pipeline as one of its observers: :meth:`decided` only queues (the
 pipeline never waits for Twitch), and a worker task owned by this context manager sends the
@@ -85,6 +86,7 @@ class AutoDelete(PipelineObserver):
         threshold = self._thresholds.get(message.channel)
         return (
             threshold is not None
+            and self._helix.valid
             and flagged
             and not (message.is_broadcaster or message.is_moderator)
             and score.probability >= threshold
