@@ -72,6 +72,7 @@ MAX_REASON = 500  # characters: Helix's limit for a reason
 _RETRIES_429 = 3
 REVALIDATE_S = 3600.0  # Twitch: validate a kept token at least hourly
 _REQUEST_TIMEOUT_S = 10.0
+_MAX_MESSAGE = 300  # characters of an error answer kept
 
 _HOW_TO = (
     "create a user access token for the bot account with the scopes "
@@ -219,8 +220,10 @@ class _HelixHttp(OAuth):
 
 def _helix_message(exc: HTTPException) -> str:
     extra = exc.extra if isinstance(exc.extra, dict) else {}
-    message = extra.get("message") or extra.get("error") or ""
-    return str(message).strip() or f"HTTP {exc.status}"
+    message = " ".join(str(extra.get("message") or extra.get("error") or "").split())
+    if len(message) > _MAX_MESSAGE:  # e.g. a proxy's HTML error page
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return message or f"HTTP {exc.status}"
 
 
 @contextlib.asynccontextmanager
