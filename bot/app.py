@@ -31,6 +31,7 @@ from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
+from bot.twitch.helix import HelixModerator
 from model.chatlogs import ChatLogError
 from model.loading import load_scorer
 from model.scorer import Scorer
@@ -55,6 +56,8 @@ class Runtime:
     pipeline: Pipeline
     outbox: OutboxWorker
     stack: AsyncExitStack
+    #: Moderation through Twitch's API, when the token and client id are set (``run`` only)
+    helix: HelixModerator | None = None
 
 
 def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
@@ -125,11 +128,14 @@ async def open_runtime(
     use_discord: bool = True,
     observers: Sequence[PipelineObserver] = (),
     shadow: str | None = None,
+    use_helix: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Load the scorer, open the database and the reporter; close all on exit.
 
     ``shadow`` names a replay run: its reports are stored as that run's shadow reports,
-    and its outbox reads only those, so the live bot never sends them.
+    and its outbox reads only those, so the live bot never sends them. ``use_helix``
+    (``run``) validates the Twitch API token at start-up, when it and the client id are
+    set, and turns on the configured auto-deletes.
     """
     scorer = initial_scorer(settings)
     _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
@@ -164,6 +170,14 @@ async def open_runtime(
             score_cache=settings.score_cache,
             observers=[_WakeOutbox(outbox), *observers],
         )
+        helix: HelixModerator | None = None
+        if use_helix and settings.twitch_token is not None and settings.twitch_client_id:
+            helix = await stack.enter_async_context(HelixModerator.open(settings))
+            if settings.auto_delete:
+                from bot.autoactions import AutoDelete
+
+                auto = AutoDelete(helix, db, dict(settings.auto_delete))
+                pipeline.observers.append(await stack.enter_async_context(auto))
         # What is loaded by now (modules, the model, settings) lives as long as the process:
         # frozen out of the cyclic garbage collector, whose full passes over it stalled
         # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
@@ -174,7 +188,7 @@ async def open_runtime(
         if torch is not None:
             torch.set_num_threads(settings.torch_threads)
         try:
-            yield Runtime(settings, scorer, db, pipeline, outbox, stack)
+            yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix)
         finally:
             gc.unfreeze()
             if torch is not None:
@@ -198,7 +212,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     stop = stop or asyncio.Event()
     installed = _install_signal_handlers(stop)
     try:
-        async with open_runtime(settings) as rt:
+        async with open_runtime(settings, use_helix=True) as rt:
             from bot.moderation import ModerationRecorder
 
             moderation = ModerationRecorder(rt.db)

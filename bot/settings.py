@@ -311,6 +311,11 @@ class Settings:
                 "CHATWARDEN_TWITCH_LOGIN and CHATWARDEN_TWITCH_TOKEN go together: set both "
                 "to chat as a bot account, or neither to read anonymously"
             )
+        if self.auto_delete and (self.twitch_token is None or not self.twitch_client_id):
+            raise SettingsError(
+                "CHATWARDEN_AUTO_DELETE needs CHATWARDEN_TWITCH_TOKEN and "
+                "CHATWARDEN_TWITCH_CLIENT_ID: the bot deletes through Twitch's API"
+            )
         if self.flag_threshold is not None and self.flag_threshold > self.report_threshold:
             raise SettingsError(
                 "CHATWARDEN_FLAG_THRESHOLD must not exceed CHATWARDEN_REPORT_THRESHOLD"

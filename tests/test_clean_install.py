@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 # What goes into the wheel: the packages and what pyproject.toml reads.
 _SOURCES = ("pyproject.toml", "README.md", "bot", "model", "storage")
 # Packages only the extras bring: none may come with the runtime install.
-_OPTIONAL = ("mlflow", "matplotlib", "safetensors", "twitchio")
+_OPTIONAL = ("mlflow", "matplotlib", "safetensors")
 # Flagged (or not) alike by the rules and the bundled model, whichever is the default.
 _LINES = {
     "fuck you idiot": True,

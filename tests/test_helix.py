@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.lab.helix_fake import FakeHelix, helix_failure, helix_rate_limited
+from bot.autoactions import AutoDelete
+from bot.lab.helix_fake import ALL_SCOPES, FakeHelix, helix_failure, helix_rate_limited
 from bot.lab.loopback import free_port
-from bot.settings import Settings, parse_token
+from bot.policy.policy import Decision
+from bot.settings import Settings, SettingsError, parse_token
+from bot.twitch.events import ChatMessage
 from bot.twitch.helix import ActionResult, HelixError, HelixModerator, inspect_token
+from model.scorer import Score
 from storage.database import Database
 
 TOKEN = "helixtoken0123456789"
@@ -234,3 +238,108 @@ async def test_the_token_is_never_logged_or_shown(
     assert fake.requests and caplog.records
     assert TOKEN not in caplog.text and "wrong0123456" not in caplog.text
     assert not [s for s in shown if TOKEN in s or "wrong0123456" in s]
+
+
+def test_auto_delete_settings_are_off_by_default_and_checked() -> None:
+    assert Settings.from_env({}, None).auto_delete == ()
+    env = {
+        "CHATWARDEN_TWITCH_LOGIN": "wardenbot",
+        "CHATWARDEN_TWITCH_TOKEN": f"oauth:{TOKEN}",
+        "CHATWARDEN_TWITCH_CLIENT_ID": "fakeclientid0123456789",
+        "CHATWARDEN_AUTO_DELETE": "#Chan:0.98, other:1",
+    }
+    settings = Settings.from_env(env, None)
+    assert settings.auto_delete == (("chan", 0.98), ("other", 1.0))
+    assert settings.auto_delete_threshold("chan") == 0.98
+    assert settings.auto_delete_threshold("third") is None
+    assert settings.twitch_api_token is not None
+    assert settings.twitch_api_token.reveal() == TOKEN and TOKEN not in repr(settings)
+    for bad in ("chan", "chan:0.2", "chan:x", "bad name:0.99"):
+        with pytest.raises(SettingsError, match="CHATWARDEN_AUTO_DELETE: expected"):
+            Settings.from_env({**env, "CHATWARDEN_AUTO_DELETE": bad}, None)
+    without_token = {"CHATWARDEN_AUTO_DELETE": "chan:0.98"}
+    with pytest.raises(SettingsError, match="needs CHATWARDEN_TWITCH_TOKEN"):
+        Settings.from_env(without_token, None)
+    with pytest.raises(SettingsError, match="CHATWARDEN_HELIX_URL: expected an https URL"):
+        Settings.from_env({"CHATWARDEN_HELIX_URL": "http://example.com/helix"}, None)
+
+
+async def test_doctor_says_which_scopes_the_token_has(fake: FakeHelix) -> None:
+    from bot.doctor import _helix
+
+    fake.scopes = ("moderator:manage:banned_users", "chat:read")
+    async with asyncio.timeout(15):
+        check = await _helix(settings_for(fake))
+        assert not check.ok
+        assert "moderator:manage:banned_users present" in check.detail
+        assert "moderator:manage:chat_messages MISSING" in check.detail
+        assert "wardenbot" in check.detail and TOKEN not in check.detail + check.fix
+        fake.scopes = ALL_SCOPES
+        assert (await _helix(settings_for(fake))).ok
+        refused = await _helix(settings_for(fake, "wrong0123456"))
+        assert not refused.ok and "refused" in refused.detail
+        assert "wrong0123456" not in refused.detail
+        assert (await _helix(Settings())).ok  # not set: nothing to check
+
+
+async def test_the_token_is_validated_again_while_open(fake: FakeHelix) -> None:
+    async with (
+        asyncio.timeout(15),
+        HelixModerator.open(settings_for(fake), revalidate_every=0.1) as helix,
+    ):
+        fake.revoked = True
+        while helix.valid:
+            await asyncio.sleep(0.02)
+        fake.revoked = False
+        while not helix.valid:
+            await asyncio.sleep(0.02)
+        fake.scopes = ("moderator:manage:banned_users",)
+        assert not await helix.revalidate(fake.id_url)
+    assert len(fake.helix_requests("GET", "/oauth2/validate")) >= 3
+
+
+def _decided(
+    channel: str, msg_id: str, score: float, labels: tuple[str, ...], *, mod: bool = False
+) -> tuple[ChatMessage, Score, Decision]:
+    badges = frozenset({"moderator"}) if mod else frozenset()
+    message = ChatMessage(
+        msg_id, channel, "troll", "Troll", "text", time.time(), "42", badges=badges
+    )
+    return (message, Score(score, labels), Decision(flagged=True))
+
+
+async def test_auto_delete_records_refused_deletions_and_pauses_without_a_valid_token(
+    fake: FakeHelix, tmp_path: Path
+) -> None:
+    fake.moderates = {"othermod"}  # the bot account does not moderate #somechannel
+    async with (
+        asyncio.timeout(20),
+        HelixModerator.open(settings_for(fake)) as helix,
+        Database.open(tmp_path / "cw.db") as db,
+    ):
+        async with AutoDelete(helix, db, {"somechannel": 0.9}) as auto:
+            auto.decided(
+                [
+                    _decided("somechannel", "a1", 0.95, ("hate",)),
+                    _decided("somechannel", "a2", 0.85, ("hate",)),  # under the threshold
+                    _decided("somechannel", "a3", 0.99, ("insult",)),  # not slur/threat
+                    _decided("elsewhere", "a4", 0.99, ("threat",)),  # channel not listed
+                    _decided("somechannel", "a5", 0.99, ("threat",), mod=True),  # a moderator
+                ]
+            )
+            helix.valid = False
+            auto.decided([_decided("somechannel", "a6", 0.99, ("threat",))])
+        (action,) = await db.bot_actions()
+    assert (action.msg_id, action.kind, action.source, action.ok, action.status) == (
+        "a1",
+        "delete",
+        "auto",
+        False,
+        403,
+    )
+    assert "not one of the broadcaster's moderators" in action.message
+    assert action.target_login == "troll" and action.target_user_id == "42"
+    assert (auto.deleted, auto.failed) == (0, 1)
+    assert [
+        r.param("message_id") for r in fake.helix_requests("DELETE", "/helix/moderation/chat")
+    ] == ["a1"]

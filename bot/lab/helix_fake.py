@@ -36,7 +36,14 @@ from aiohttp import web
 
 from bot.lab.loopback import runner_port
 
-__all__ = ["FakeHelix", "HelixRequest", "HelixScripted", "helix_failure", "helix_rate_limited"]
+__all__ = [
+    "ALL_SCOPES",
+    "FakeHelix",
+    "HelixRequest",
+    "HelixScripted",
+    "helix_failure",
+    "helix_rate_limited",
+]
 
 ALL_SCOPES = ("moderator:manage:banned_users", "moderator:manage:chat_messages")
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found"}

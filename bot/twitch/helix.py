@@ -70,7 +70,9 @@ REQUIRED_SCOPES = (BAN_SCOPE, DELETE_SCOPE)
 MAX_TIMEOUT_S = 1_209_600  # two weeks: Helix's limit for a timeout
 MAX_REASON = 500  # characters: Helix's limit for a reason
 _RETRIES_429 = 3
+REVALIDATE_S = 3600.0  # Twitch: validate a kept token at least hourly
 _REQUEST_TIMEOUT_S = 10.0
+_MAX_MESSAGE = 300  # characters of an error answer kept
 
 _HOW_TO = (
     "create a user access token for the bot account with the scopes "
@@ -218,8 +220,10 @@ class _HelixHttp(OAuth):
 
 def _helix_message(exc: HTTPException) -> str:
     extra = exc.extra if isinstance(exc.extra, dict) else {}
-    message = extra.get("message") or extra.get("error") or ""
-    return str(message).strip() or f"HTTP {exc.status}"
+    message = " ".join(str(extra.get("message") or extra.get("error") or "").split())
+    if len(message) > _MAX_MESSAGE:  # e.g. a proxy's HTML error page
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return message or f"HTTP {exc.status}"
 
 
 @contextlib.asynccontextmanager
@@ -312,6 +316,8 @@ class HelixModerator:
         self._http = http
         self._token = token
         self.info = info
+        #: False once a revalidation found the token refused or short of a scope
+        self.valid = True
         self._ids: dict[str, str] = {}
 
     def __repr__(self) -> str:
@@ -320,10 +326,16 @@ class HelixModerator:
     @classmethod
     @contextlib.asynccontextmanager
     async def open(
-        cls, settings: HelixSettings, *, max_wait: float = 60.0
+        cls,
+        settings: HelixSettings,
+        *,
+        max_wait: float = 60.0,
+        revalidate_every: float = REVALIDATE_S,
     ) -> AsyncIterator[HelixModerator]:
         """Validate the token, then yield a moderator; raises :class:`HelixError` when the
-        token is missing, invalid, issued to another client id or lacks a scope."""
+        token is missing, invalid, issued to another client id or lacks a scope. While
+        open, the token is validated again every ``revalidate_every`` seconds, as Twitch
+        asks of apps that keep a token (https://dev.twitch.tv/docs/authentication/validate-tokens)."""
         token, client_id = _credentials(settings)
         limit = _RateLimit(max_wait)
         async with _session(limit) as session:
@@ -347,7 +359,46 @@ class HelixModerator:
                 info.user_id,
                 ", ".join(sorted(info.scopes)),
             )
-            yield cls(http, token, info)
+            moderator = cls(http, token, info)
+            task = asyncio.create_task(
+                moderator._revalidate_loop(revalidate_every, settings.twitch_id_url),
+                name="helix-revalidate",
+            )
+            try:
+                yield moderator
+            finally:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def revalidate(self, id_url: str) -> bool:
+        """Validate the token again; a refused token or a lost scope sets :attr:`valid`
+        False (and is logged as an error). No answer keeps the last state."""
+        try:
+            info = await _validate(self._http, self._token, self.info.client_id, id_url)
+        except HelixError as exc:
+            if "could not reach" in str(exc):
+                _log.warning("Helix token not revalidated: %s", exc)
+                return self.valid
+            self.valid = False
+            _log.error("%s; actions through Twitch will fail until it is replaced", exc)
+            return False
+        if info.missing_scopes:
+            self.valid = False
+            _log.error(
+                "CHATWARDEN_TWITCH_TOKEN lost the scope %s; actions through Twitch will fail",
+                " and ".join(info.missing_scopes),
+            )
+            return False
+        if not self.valid:
+            _log.info("CHATWARDEN_TWITCH_TOKEN is valid again")
+        self.valid = True
+        return True
+
+    async def _revalidate_loop(self, every: float, id_url: str) -> None:
+        while True:
+            await asyncio.sleep(every)
+            await self.revalidate(id_url)
 
     # -- actions -----------------------------------------------------------------------
 
