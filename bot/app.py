@@ -22,7 +22,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
@@ -37,9 +36,6 @@ from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
 from storage.records import ChannelSettings
-
-if TYPE_CHECKING:
-    from bot.twitch.helix import HelixModerator
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
 
@@ -247,12 +243,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 )
 
             if settings.dashboard_port is not None:
-                moderator = None
-                if settings.twitch_client_id:  # validated now: a bad token stops the start
-                    from bot.twitch.helix import HelixModerator
-
-                    moderator = await rt.stack.enter_async_context(HelixModerator.open(settings))
-                await rt.stack.enter_async_context(_dashboard(rt, moderator))
+                await rt.stack.enter_async_context(_dashboard(rt, rt.helix))
 
             async def read() -> None:
                 try:
