@@ -283,11 +283,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             loop.remove_signal_handler(sig)
 
 
-def _dashboard(
-    rt: Runtime, moderator: HelixModerator | None
-) -> contextlib.AbstractAsyncContextManager[object]:
-    """The moderators' dashboard on the runtime's database and live policy; its actions go
-    through ``moderator`` (none without Twitch credentials) and are recorded in the database."""
+@asynccontextmanager
+async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIterator[None]:
+    """The moderators' dashboard on the runtime's database (its pages read through a
+    read-only connection of their own) and live policy; its actions go through
+    ``moderator`` (none without Twitch credentials) and are recorded in the database."""
     from bot.dashboard import Dashboard, DashboardContext
 
     base = policy_config(rt.settings, rt.scorer)
@@ -296,7 +296,10 @@ def _dashboard(
     def apply(saved: ChannelSettings) -> None:
         apply_channel_settings(policy, base, rt.settings, saved)
 
-    return Dashboard(DashboardContext(rt.db, rt.settings, apply, moderator, rt.db))
+    async with Database.open_readonly(rt.settings.db) as reader:
+        context = DashboardContext(rt.db, rt.settings, apply, moderator, rt.db, reader)
+        async with Dashboard(context):
+            yield
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from bot.dashboard.auth import COOKIE, Sessions
 from bot.lab.helix_fake import FakeHelix, helix_failure
 from bot.policy.policy import Policy, PolicyConfig
 from bot.secret import Secret
-from bot.settings import Settings, parse_token
+from bot.settings import Settings, SettingsError, parse_token
 from bot.twitch.helix import HelixModerator
 from storage.database import Database
 from storage.records import (
@@ -104,15 +104,16 @@ async def dashboard(
         def apply(saved: ChannelSettings) -> None:
             apply_channel_settings(policy, PolicyConfig(), cfg, saved)
 
-        if helix is None:
-            async with Dashboard(DashboardContext(db, cfg, apply)) as dash:
+        async with Database.open_readonly(cfg.db) as reader:
+            if helix is None:
+                async with Dashboard(DashboardContext(db, cfg, apply, reader=reader)) as dash:
+                    yield dash, db
+                return
+            async with (
+                HelixModerator.open(cfg) as moderator,
+                Dashboard(DashboardContext(db, cfg, apply, moderator, db, reader)) as dash,
+            ):
                 yield dash, db
-            return
-        async with (
-            HelixModerator.open(cfg) as moderator,
-            Dashboard(DashboardContext(db, cfg, apply, moderator, db)) as dash,
-        ):
-            yield dash, db
 
 
 def anonymous(dash: Dashboard) -> aiohttp.ClientSession:
@@ -404,11 +405,16 @@ async def test_a_timeout_reaches_twitch_and_is_recorded_with_who_clicked(
                 html = await r.text()
             assert "Twitch refused (HTTP 403): The user is a moderator." in html
             assert "failed: HTTP 403" in html  # the action log on the page
+            delete = {"csrf": csrf, "kind": "delete", "channel": "streamer", "msg_id": "m1"}
+            async with http.post("/users/rude_user/actions", data=delete) as r:
+                assert "Twitch: the message deleted in #streamer." in await r.text()
+            assert helix.deleted == ["m1"]
             for bad in ({"duration": "7"}, {"kind": "kick"}, {"channel": "not_watched"}):
                 async with http.post("/users/rude_user/actions", data={**form, **bad}) as r:
                     assert "nothing was done" in (await r.text()).lower()
             actions = await db.bot_actions(login="rude_user")
         assert [(a.kind, a.ok, a.status, a.moderator, a.source) for a in actions] == [
+            ("delete", True, 204, "Carol", "dashboard"),
             ("ban", False, 403, "Carol", "dashboard"),
             ("timeout", True, 200, "Carol", "dashboard"),
         ]
@@ -443,3 +449,25 @@ def test_discord_reports_link_to_the_users_page_only_when_the_url_is_set() -> No
     assert Settings.from_env(
         {"CHATWARDEN_DASHBOARD_URL": "https://mod.example.org/"}, None
     ).dashboard_url == ("https://mod.example.org")
+
+
+async def test_without_a_configured_token_one_is_made_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = Settings(channels=("streamer",), db=tmp_path / "cw.db")
+    caplog.set_level("INFO", logger="bot.dashboard.app")
+    async with Database.open(cfg.db) as db, Dashboard(DashboardContext(db, cfg, print)) as dash:
+        lines = [r.getMessage() for r in caplog.records if "dashboard on" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].startswith(f"dashboard on {dash.url}?token=")
+        token = lines[0].rsplit("=", 1)[1]
+        assert len(token) >= 30
+        async with anonymous(dash) as http:
+            async with http.post("/login", data={"token": token[:-1] + "x"}) as r:
+                assert r.status == 401 and "That token is not right." in await r.text()
+            async with http.get(f"/?token={token}") as r:
+                assert r.status == 200 and "Flagged users" in await r.text()
+    assert sum(token in r.getMessage() for r in caplog.records) == 1
+    with pytest.raises(SettingsError, match="CHATWARDEN_DASHBOARD_TOKEN: too short"):
+        Settings.from_env({"CHATWARDEN_DASHBOARD_TOKEN": "short"}, None)
+    with pytest.raises(SettingsError, match="CHATWARDEN_DASHBOARD_URL"):
+        Settings.from_env({"CHATWARDEN_DASHBOARD_URL": "mod.example.org"}, None)

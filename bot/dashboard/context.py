@@ -75,8 +75,15 @@ class DashboardContext:
     apply_channel: Callable[[ChannelSettings], None]
     #: Twitch's moderation API, when configured (None: actions are refused, visibly)
     moderator: Moderator | None = None
-    #: where actions are recorded (the database, once it records them)
+    #: where actions are recorded (the database)
     recorder: ActionRecorder | None = None
+    #: a read-only connection to the same file for the pages' reads, so that a page never
+    #: queues behind (or holds up) the pipeline's writes on ``db``; None: read from ``db``
+    reader: Database | None = None
+
+    @property
+    def reads(self) -> Database:
+        return self.reader or self.db
 
 
 CONTEXT = web.AppKey("context", DashboardContext)

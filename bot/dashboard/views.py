@@ -120,7 +120,7 @@ def _handler(func: Any) -> Any:
 
 
 async def _flagged_data(request: web.Request) -> dict[str, Any]:
-    db = request.app[CONTEXT].db
+    db = request.app[CONTEXT].reads
     q = request.query
     channel = twitch_name(q["channel"], "channel") if q.get("channel") else None
     since_raw = q.get("since") or "24h"
@@ -156,7 +156,7 @@ async def flagged_api(request: web.Request) -> web.Response:
             cursor = int(after)
         except ValueError:
             raise BadRequest("'after' must be a flag id") from None
-        db = request.app[CONTEXT].db
+        db = request.app[CONTEXT].reads
         new = await db.flags_after(cursor, limit=100)
         latest = new[-1][0] if new else cursor
         return web.json_response({"latest": latest, "new": len(new)})
@@ -169,11 +169,11 @@ async def flagged_api(request: web.Request) -> web.Response:
 async def _user_data(request: web.Request) -> dict[str, Any] | None:
     context = request.app[CONTEXT]
     login = twitch_name(request.match_info["login"], "login")
-    history = await context.db.history(login)
+    history = await context.reads.history(login)
     if history is None:
         return None
-    flags = await context.db.flag_views(history.flags)
-    bot_actions = await context.db.bot_actions(login=login)
+    flags = await context.reads.flag_views(history.flags)
+    bot_actions = await context.reads.bot_actions(login=login)
     return {
         "login": history.login,
         "display_name": history.display_name,
@@ -221,7 +221,7 @@ async def _reports_data(request: web.Request) -> dict[str, Any]:
     if status is not None and status not in _STATUSES:
         raise BadRequest("'status' must be pending, sent or failed")
     page = _page(request.query.get("page"))
-    reports, total = await request.app[CONTEXT].db.reports_page(
+    reports, total = await request.app[CONTEXT].reads.reports_page(
         status, PER_PAGE, (page - 1) * PER_PAGE
     )
     return {
@@ -253,7 +253,7 @@ async def channel_data(request: web.Request) -> dict[str, Any] | None:
     name = twitch_name(request.match_info["name"], "channel")
     if name not in context.settings.channels:
         return None
-    saved = {cs.channel: cs for cs in await context.db.channel_settings()}.get(name)
+    saved = {cs.channel: cs for cs in await context.reads.channel_settings()}.get(name)
     settings = context.settings
     default_preset = dict(settings.sensitivity.channels).get(name, settings.sensitivity.default)
     return {
