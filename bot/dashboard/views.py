@@ -9,9 +9,11 @@ unknown one a 404.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -102,17 +104,19 @@ async def login_page(request: web.Request, why: str, status: int) -> web.Respons
     )
 
 
-def _handler(func: Any) -> Any:
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _handler(func: Handler) -> Handler:
     """Turn :class:`BadRequest` into a 400 page (or JSON under /api/)."""
 
+    @functools.wraps(func)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         try:
-            response: web.StreamResponse = await func(request)
-            return response
+            return await func(request)
         except BadRequest as exc:
             return _error_page(request, 400, str(exc))
 
-    wrapper.__name__ = func.__name__
     return wrapper
 
 
