@@ -20,19 +20,22 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from bot.pipeline import Pipeline, PipelineObserver
-from bot.policy.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
+from bot.policy.terms import ChannelTerms
 from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
+from bot.twitch.helix import HelixModerator
 from model.chatlogs import ChatLogError
 from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
+from storage.records import ChannelSettings
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
 
@@ -49,6 +52,8 @@ class Runtime:
     pipeline: Pipeline
     outbox: OutboxWorker
     stack: AsyncExitStack
+    #: Moderation through Twitch's API, when the token and client id are set (``run`` only)
+    helix: HelixModerator | None = None
 
 
 def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
@@ -61,6 +66,28 @@ def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
         window=settings.report_window_s,
         exempt_vips=settings.exempt_vips,
         exempt_subscribers=settings.exempt_subscribers,
+    )
+
+
+def apply_channel_settings(
+    policy: Policy, base: PolicyConfig, settings: Settings, saved: ChannelSettings
+) -> None:
+    """Apply a channel's settings saved on the dashboard to the live policy: its preset
+    (else the environment's for that channel), exemptions and allowed/blocked terms; the
+    channel's chat filters stay the environment's (``CHATWARDEN_FILTERS``)."""
+    preset = saved.sensitivity or dict(settings.sensitivity.channels).get(
+        saved.channel, settings.sensitivity.default
+    )
+    filters = settings.filters.for_channel(saved.channel)
+    config = replace(
+        with_sensitivity(base, preset), spam="spam" in filters, links="links" in filters
+    )
+    if saved.exempt_vips is not None:
+        config = replace(config, exempt_vips=saved.exempt_vips)
+    if saved.exempt_subscribers is not None:
+        config = replace(config, exempt_subscribers=saved.exempt_subscribers)
+    policy.set_channel(
+        saved.channel, config, ChannelTerms(saved.allowed_terms, saved.blocked_terms)
     )
 
 
@@ -101,11 +128,14 @@ async def open_runtime(
     use_discord: bool = True,
     observers: Sequence[PipelineObserver] = (),
     shadow: str | None = None,
+    use_helix: bool = False,
 ) -> AsyncIterator[Runtime]:
     """Load the scorer, open the database and the reporter; close all on exit.
 
     ``shadow`` names a replay run: its reports are stored as that run's shadow reports,
-    and its outbox reads only those, so the live bot never sends them.
+    and its outbox reads only those, so the live bot never sends them. ``use_helix``
+    (``run``) validates the Twitch API token at start-up, when it and the client id are
+    set, and turns on the configured auto-deletes.
     """
     scorer = initial_scorer(settings)
     _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
@@ -120,10 +150,11 @@ async def open_runtime(
             sender = await stack.enter_async_context(DiscordSender(settings.discord_webhook_url))
         else:
             sender = LogSender()
-        outbox = OutboxWorker(db, sender)
-        policy = Policy.for_sensitivity(
-            policy_config(settings, scorer), settings.sensitivity, settings.filters
-        )
+        outbox = OutboxWorker(db, sender, dashboard_url=settings.dashboard_url)
+        base = policy_config(settings, scorer)
+        policy = Policy.for_sensitivity(base, settings.sensitivity, settings.filters)
+        for saved in await db.channel_settings():  # made on the dashboard, kept across runs
+            apply_channel_settings(policy, base, settings, saved)
         recent = await db.recent_flags(time.time() - settings.report_window_s)
         policy.restore(recent)
         if recent:
@@ -139,6 +170,14 @@ async def open_runtime(
             score_cache=settings.score_cache,
             observers=[_WakeOutbox(outbox), *observers],
         )
+        helix: HelixModerator | None = None
+        if use_helix and settings.twitch_token is not None and settings.twitch_client_id:
+            helix = await stack.enter_async_context(HelixModerator.open(settings))
+            if settings.auto_delete:
+                from bot.autoactions import AutoDelete
+
+                auto = AutoDelete(helix, db, dict(settings.auto_delete))
+                pipeline.observers.append(await stack.enter_async_context(auto))
         # What is loaded by now (modules, the model, settings) lives as long as the process:
         # frozen out of the cyclic garbage collector, whose full passes over it stalled
         # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
@@ -149,7 +188,7 @@ async def open_runtime(
         if torch is not None:
             torch.set_num_threads(settings.torch_threads)
         try:
-            yield Runtime(settings, scorer, db, pipeline, outbox, stack)
+            yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix)
         finally:
             gc.unfreeze()
             if torch is not None:
@@ -173,7 +212,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     stop = stop or asyncio.Event()
     installed = _install_signal_handlers(stop)
     try:
-        async with open_runtime(settings) as rt:
+        async with open_runtime(settings, use_helix=True) as rt:
             from bot.moderation import ModerationRecorder
 
             moderation = ModerationRecorder(rt.db)
@@ -206,6 +245,9 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                     settings.metrics_host,
                     settings.metrics_port,
                 )
+
+            if settings.dashboard_port is not None:
+                await rt.stack.enter_async_context(_dashboard(rt, rt.helix))
 
             async def read() -> None:
                 try:
@@ -243,6 +285,25 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
         loop = asyncio.get_running_loop()
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+@asynccontextmanager
+async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIterator[None]:
+    """The moderators' dashboard on the runtime's database (its pages read through a
+    read-only connection of their own) and live policy; its actions go through
+    ``moderator`` (none without Twitch credentials) and are recorded in the database."""
+    from bot.dashboard import Dashboard, DashboardContext
+
+    base = policy_config(rt.settings, rt.scorer)
+    policy = rt.pipeline.policy
+
+    def apply(saved: ChannelSettings) -> None:
+        apply_channel_settings(policy, base, rt.settings, saved)
+
+    async with Database.open_readonly(rt.settings.db) as reader:
+        context = DashboardContext(rt.db, rt.settings, apply, moderator, rt.db, reader)
+        async with Dashboard(context):
+            yield
 
 
 @dataclass(frozen=True, slots=True)

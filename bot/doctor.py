@@ -82,6 +82,35 @@ async def _webhook(settings: Settings) -> Check:
     return Check("discord webhook", exists, detail, "" if exists else fix)
 
 
+async def _helix(settings: Settings) -> Check:
+    """What Twitch says of the token: its account and which moderation scopes it has."""
+    from bot.twitch.helix import REQUIRED_SCOPES, HelixError, inspect_token
+
+    if settings.twitch_token is None or not settings.twitch_client_id:
+        return Check(
+            "twitch api",
+            True,
+            "not set: no actions from the dashboard, no auto-deletes "
+            "(CHATWARDEN_TWITCH_TOKEN and CHATWARDEN_TWITCH_CLIENT_ID enable them)",
+        )
+    try:
+        info = await inspect_token(settings, max_wait=5.0)
+    except HelixError as exc:
+        return Check("twitch api", False, str(exc), 'see README.md, "Actions through Twitch"')
+    scopes = "; ".join(
+        f"{scope} {'present' if scope in info.scopes else 'MISSING'}" for scope in REQUIRED_SCOPES
+    )
+    detail = f"token (**********) of {info.login}, user id {info.user_id}: {scopes}"
+    if info.missing_scopes:
+        return Check(
+            "twitch api",
+            False,
+            detail,
+            'create a token with the missing scope(s) (README.md, "Actions through Twitch")',
+        )
+    return Check("twitch api", True, detail)
+
+
 def _model(settings: Settings) -> Check:
     from model.errors import ModelError
     from model.loading import load_scorer
@@ -163,6 +192,7 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
         )
     )
     checks.append(await _webhook(settings))
+    checks.append(await _helix(settings))
     checks.append(_data_dir(settings.data_dir))
     checks.append(_packaged())
     checks.append(_model(settings))

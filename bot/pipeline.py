@@ -19,9 +19,10 @@ import contextlib
 import logging
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
@@ -31,9 +32,12 @@ from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer, explain_missing
 from storage.database import Database
-from storage.records import BatchRecord, FlagRecord, ReportDraft, SeenMessage
+from storage.records import BatchRecord, ContextLine, FlagRecord, ReportDraft, SeenMessage
 
-__all__ = ["Pipeline", "PipelineObserver", "PipelineStats"]
+__all__ = ["CONTEXT_MESSAGES", "Pipeline", "PipelineObserver", "PipelineStats"]
+
+#: Chat messages of the channel kept beside each flag (those just before it).
+CONTEXT_MESSAGES = 5
 
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
@@ -128,6 +132,8 @@ class Pipeline:
         # (batch, scores, version of the scorer that made them)
         self._scored: asyncio.Queue[ScoredBatch | None] = asyncio.Queue(maxsize=2)
         self.stats = PipelineStats()
+        # each channel's last few messages, stored beside a flag as what came before it
+        self._recent: dict[str, deque[ContextLine]] = {}
 
     @property
     def scorer(self) -> Scorer:
@@ -242,8 +248,14 @@ class Pipeline:
                 self.stats.duplicates += 1
                 continue
             unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
+            probability, evidence = self.policy.after_scoring(
+                message, score.probability, score.evidence
+            )
+            if (probability, evidence) != (score.probability, score.evidence):
+                score = replace(score, probability=probability, evidence=evidence)
             decision = self.policy.decide(message, score.probability, score.evidence, score.labels)
             decided.append((message, score, decision))
+            recent = self._recent.setdefault(message.channel, deque(maxlen=CONTEXT_MESSAGES))
             messages.append(
                 SeenMessage(
                     message.msg_id,
@@ -270,8 +282,10 @@ class Pipeline:
                         message.sent_at,
                         now,
                         score.evidence,
+                        tuple(recent),
                     )
                 )
+            recent.append(ContextLine(message.login, message.text, message.sent_at))
             if decision.report_reason is not None:
                 reports.append(
                     ReportDraft(

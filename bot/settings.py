@@ -83,6 +83,60 @@ def parse_token(raw: str) -> Secret:
     return Secret("oauth:" + token)
 
 
+def _api_url(key: str) -> Callable[[str], str]:
+    """An https URL, or http on a loopback host (a test fake speaking Twitch's API)."""
+
+    def parse(raw: str) -> str:
+        url = raw.strip().rstrip("/")
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if (
+            not (
+                (parts.scheme == "https" and host) or (parts.scheme == "http" and host in _LOOPBACK)
+            )
+            or parts.query
+            or parts.fragment
+        ):
+            raise SettingsError(
+                f"{key}: expected an https URL (or http on 127.0.0.1 for a test server), "
+                "e.g. https://api.twitch.tv/helix"
+            )
+        return url
+
+    return parse
+
+
+def _client_id(raw: str) -> str:
+    value = raw.strip()
+    if not re.fullmatch(r"[A-Za-z0-9]{10,64}", value):
+        raise SettingsError(
+            "CHATWARDEN_TWITCH_CLIENT_ID: not a Twitch client id (letters and digits, from "
+            "your application at https://dev.twitch.tv/console/apps)"
+        )
+    return value
+
+
+def parse_auto_delete(raw: str) -> tuple[tuple[str, float], ...]:
+    """``channel:0.98,other:0.99``: delete slurs and threats scoring at least that."""
+    out: dict[str, float] = {}
+    for item in raw.replace(" ", ",").split(","):
+        if not item.strip():
+            continue
+        name, sep, value = item.partition(":")
+        try:
+            channel = parse_channels(name)
+            threshold = float(value) if sep else -1.0
+        except (SettingsError, ValueError):
+            channel, threshold = (), -1.0
+        if len(channel) != 1 or not 0.5 <= threshold <= 1.0:
+            raise SettingsError(
+                "CHATWARDEN_AUTO_DELETE: expected channel:threshold pairs with a threshold "
+                "from 0.5 to 1, e.g. 'mychannel:0.98,other:0.99'"
+            )
+        out[channel[0]] = threshold
+    return tuple(out.items())
+
+
 def _bool(key: str) -> Callable[[str], bool]:
     def parse(raw: str) -> bool:
         value = raw.strip().lower()
@@ -143,6 +197,27 @@ def _log_format(raw: str) -> str:
     return fmt
 
 
+def _dashboard_token(raw: str) -> Secret:
+    token = raw.strip()
+    if len(token) < 16 or not token.isprintable() or " " in token:
+        raise SettingsError(
+            "CHATWARDEN_DASHBOARD_TOKEN: too short or not one word (use 16 or more "
+            "characters, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe())')"
+        )
+    return Secret(token)
+
+
+def _dashboard_url(raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise SettingsError(
+            "CHATWARDEN_DASHBOARD_URL: expected the dashboard's address, "
+            "e.g. https://mod.example.org"
+        )
+    return url
+
+
 #: The source checkout this code runs from (``pyproject.toml`` beside ``bot/``), if any.
 _CHECKOUT = Path(__file__).resolve().parents[1]
 
@@ -196,6 +271,18 @@ class Settings:
     log_format: str = "text"
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
+    dashboard_port: int | None = None
+    dashboard_host: str = "127.0.0.1"
+    #: None: a random one is made at start-up and its login URL logged once
+    dashboard_token: Secret | None = None
+    #: the dashboard's public address, for links in Discord reports (None: no links)
+    dashboard_url: str | None = None
+    #: Actions through Twitch's API (Helix): the app's client id the token was issued to.
+    twitch_client_id: str | None = None
+    helix_url: str = "https://api.twitch.tv/helix"
+    twitch_id_url: str = "https://id.twitch.tv"
+    #: Per-channel auto-delete thresholds (off unless a channel is listed).
+    auto_delete: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -232,6 +319,11 @@ class Settings:
                 "CHATWARDEN_TWITCH_LOGIN and CHATWARDEN_TWITCH_TOKEN go together: set both "
                 "to chat as a bot account, or neither to read anonymously"
             )
+        if self.auto_delete and (self.twitch_token is None or not self.twitch_client_id):
+            raise SettingsError(
+                "CHATWARDEN_AUTO_DELETE needs CHATWARDEN_TWITCH_TOKEN and "
+                "CHATWARDEN_TWITCH_CLIENT_ID: the bot deletes through Twitch's API"
+            )
         if self.flag_threshold is not None and self.flag_threshold > self.report_threshold:
             raise SettingsError(
                 "CHATWARDEN_FLAG_THRESHOLD must not exceed CHATWARDEN_REPORT_THRESHOLD"
@@ -252,6 +344,17 @@ class Settings:
     @property
     def anonymous(self) -> bool:
         return self.twitch_token is None
+
+    @property
+    def twitch_api_token(self) -> Secret | None:
+        """``CHATWARDEN_TWITCH_TOKEN`` as Twitch's API takes it: the bare token, no 'oauth:'."""
+        if self.twitch_token is None:
+            return None
+        return Secret(self.twitch_token.reveal().removeprefix("oauth:"))
+
+    def auto_delete_threshold(self, channel: str) -> float | None:
+        """The score at or above which the bot deletes a slur or threat in ``channel``."""
+        return dict(self.auto_delete).get(channel)
 
 
 def read_env_file(path: Path, lines: dict[str, int] | None = None) -> dict[str, str]:
@@ -340,6 +443,17 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_LOG_FORMAT": ("log_format", _log_format),
     "CHATWARDEN_METRICS_PORT": ("metrics_port", _number("CHATWARDEN_METRICS_PORT", int, 1, 65535)),
     "CHATWARDEN_METRICS_HOST": ("metrics_host", str.strip),
+    "CHATWARDEN_DASHBOARD_PORT": (
+        "dashboard_port",
+        _number("CHATWARDEN_DASHBOARD_PORT", int, 1, 65535),
+    ),
+    "CHATWARDEN_DASHBOARD_HOST": ("dashboard_host", str.strip),
+    "CHATWARDEN_DASHBOARD_TOKEN": ("dashboard_token", _dashboard_token),
+    "CHATWARDEN_DASHBOARD_URL": ("dashboard_url", _dashboard_url),
+    "CHATWARDEN_TWITCH_CLIENT_ID": ("twitch_client_id", _client_id),
+    "CHATWARDEN_HELIX_URL": ("helix_url", _api_url("CHATWARDEN_HELIX_URL")),
+    "CHATWARDEN_TWITCH_ID_URL": ("twitch_id_url", _api_url("CHATWARDEN_TWITCH_ID_URL")),
+    "CHATWARDEN_AUTO_DELETE": ("auto_delete", parse_auto_delete),
 }
 
 #: Every environment key the Settings read (``.env.example`` must list exactly these).

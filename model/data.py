@@ -36,6 +36,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import json
 import random
 import re
 from collections import Counter
@@ -289,6 +290,63 @@ def load_examples(
     wanted_langs = set(langs)
     raw = [ex for name in names for ex in _LOADERS[name](root, seed) if ex.lang in wanted_langs]
     return deduplicate(raw)
+
+
+# -- the moderators' own labels (chatwarden labels export) --------------------------------
+
+_HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
+CATEGORIES = ("profanity", "insult", "hate", "sexual", "threat")
+
+
+def write_labelled(path: Path, rows: Iterable[tuple[str, int, str | None]]) -> int:
+    """Write ``(text, label, category)`` rows: JSON lines for a ``.jsonl`` path, else TSV
+    with a ``text, label, category`` header (tabs and line breaks in text become spaces).
+    Returns the rows written."""
+    written = 0
+    with Path(path).open("w", encoding="utf-8", newline="") as out:
+        if path.suffix != ".jsonl":
+            out.write("text\tlabel\tcategory\n")
+        for text, label, category in rows:
+            if path.suffix == ".jsonl":
+                row = {"text": text, "label": label, "category": category}
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            else:
+                flat = " ".join(text.split())
+                out.write(f"{flat}\t{label}\t{category or ''}\n")
+            written += 1
+    return written
+
+
+def load_labelled(path: Path, source: str = "own_labels") -> list[Example]:
+    """A labelled set as :func:`write_labelled` writes it (TSV with a header, or JSON lines
+    with ``text`` and ``label``), as train examples; the language is read from the script
+    (Hangul: ko, else en), a ``category`` among :data:`CATEGORIES` is kept."""
+    lines = _read_lines(Path(path))
+    examples: list[Example] = []
+    jsonl = Path(path).suffix == ".jsonl"
+    rows = lines if jsonl else lines[1:]
+    if not jsonl and (not lines or lines[0].split("\t")[:2] != ["text", "label"]):
+        raise DataNotFoundError(f"{path}: expected a header line 'text<TAB>label[<TAB>category]'")
+    for number, line in enumerate(rows, 1 if jsonl else 2):
+        if not line.strip():
+            continue
+        try:
+            if jsonl:
+                item = json.loads(line)
+                text, label, category = item["text"], item["label"], item.get("category")
+            else:
+                parts = line.split("\t")
+                text, label = parts[0], parts[1]
+                category = parts[2] if len(parts) > 2 else None
+            value = int(label)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise DataNotFoundError(f"{path}:{number}: not a labelled row ({exc})") from None
+        if value not in (0, 1) or not isinstance(text, str):
+            raise DataNotFoundError(f"{path}:{number}: the label must be 0 or 1")
+        lang = "ko" if _HANGUL.search(text) else "en"
+        cats = frozenset({category}) if value and category in CATEGORIES else frozenset()
+        examples.append(Example(text.strip(), value, lang, source, "train", cats))
+    return examples
 
 
 def _key(text: str) -> str:

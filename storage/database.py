@@ -43,6 +43,7 @@ import functools
 import json
 import logging
 import sqlite3
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -55,18 +56,26 @@ from storage.errors import StorageUnavailableError
 from storage.migrations import apply_migrations
 from storage.records import (
     BatchRecord,
+    BotAction,
+    ChannelSettings,
+    ContextLine,
     FlaggedMessage,
     FlaggedUser,
+    FlagView,
+    LabelledFlag,
     ModerationEvent,
     OutboxItem,
     ReportDraft,
     ReportSummary,
     UserCounts,
     UserHistory,
+    Verdict,
 )
 
 __all__ = ["Database"]
 
+_ACTION_KINDS = frozenset({"timeout", "ban", "delete"})
+_ACTION_SOURCES = frozenset({"dashboard", "auto"})
 _CHUNK = 500  # ids per IN (...) query, well under SQLite's variable limit
 WAL_LIMIT_BYTES = 64 * 1024 * 1024  # the -wal file stays under this (see the docstring)
 _WAL_POLL = 0.05  # seconds between looks at the -wal file's size
@@ -322,6 +331,15 @@ class Database:
                         json.dumps(list(f.evidence)),
                     )
                     for f in flags
+                ],
+            )
+            await conn.executemany(
+                """INSERT OR IGNORE INTO flag_context (flag_msg_id, position, login, text, sent_at)
+                   VALUES (?, ?, ?, ?, ?)""",
+                [
+                    (f.msg_id, position, line.login, line.text, line.sent_at)
+                    for f in flags
+                    for position, line in enumerate(f.context, 1)
                 ],
             )
             for draft in batch.reports:
@@ -581,6 +599,95 @@ class Database:
             )
 
     @_locked
+    async def record_action(
+        self,
+        *,
+        channel: str,
+        target_login: str | None,
+        kind: str,
+        duration: int | None,
+        reason: str,
+        msg_id: str | None,
+        moderator: str,
+        ok: bool,
+        status: int,
+        message: str,
+        source: str,
+        target_user_id: str | None = None,
+        at: float | None = None,
+    ) -> int:
+        """Store one action sent through Twitch's API, failed or not; return its id."""
+        if kind not in _ACTION_KINDS:
+            raise ValueError(f"kind must be one of {sorted(_ACTION_KINDS)}, not {kind!r}")
+        if source not in _ACTION_SOURCES:
+            raise ValueError(f"source must be one of {sorted(_ACTION_SOURCES)}, not {source!r}")
+        async with self._writing():
+            cursor = await self._conn.execute(
+                """INSERT INTO bot_actions (channel, target_login, target_user_id, kind,
+                                            duration, reason, msg_id, moderator, source, ok,
+                                            status, message, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                (
+                    channel.lower().lstrip("#"),
+                    target_login.lower().lstrip("@") if target_login else None,
+                    target_user_id,
+                    kind,
+                    duration,
+                    reason,
+                    msg_id,
+                    moderator,
+                    source,
+                    int(ok),
+                    status,
+                    message,
+                    time.time() if at is None else at,
+                ),
+            )
+        assert cursor.lastrowid is not None
+        return cursor.lastrowid
+
+    @_locked
+    async def bot_actions(
+        self, login: str | None = None, channel: str | None = None, limit: int = 100
+    ) -> list[BotAction]:
+        """Actions sent through Twitch's API, newest first (of one user and/or channel)."""
+        clauses: list[str] = []
+        params: list[object] = []
+        if login:
+            clauses.append("target_login = ?")
+            params.append(login.lower().lstrip("@"))
+        if channel:
+            clauses.append("channel = ?")
+            params.append(channel.lower().lstrip("#"))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        async with self._conn.execute(
+            f"""SELECT id, channel, target_login, target_user_id, kind, duration, reason,
+                       msg_id, moderator, source, ok, status, message, at
+                FROM bot_actions {where} ORDER BY at DESC, id DESC LIMIT ?""",
+            [*params, max(0, limit)],
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [
+            BotAction(
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                r[5],
+                r[6],
+                r[7],
+                r[8],
+                r[9],
+                bool(r[10]),
+                r[11],
+                r[12],
+                r[13],
+            )
+            for r in rows
+        ]
+
+    @_locked
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
         """``(channel, user_key, sent_at, report_id)`` of flags sent since ``since``, oldest
         first: what the policy needs to resume its windows and cool-downs after a restart."""
@@ -601,11 +708,207 @@ class Database:
             "reports",
             "user_channel_counts",
             "moderation_events",
+            "flag_context",
+            "verdicts",
+            "channel_settings",
+            "bot_actions",
         }:
             raise ValueError(f"unknown table {table!r}")
         async with self._conn.execute(f"SELECT count(*) FROM {table}") as cursor:
             row = await cursor.fetchone()
         return int(row[0]) if row else 0
+
+    # -- the dashboard: pages of flagged users, context, verdicts, channel settings ------
+
+    @_locked
+    async def flagged_users_page(
+        self,
+        since: float,
+        channel: str | None = None,
+        category: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[FlaggedUser], int]:
+        """One page of users flagged since ``since``, worst first, and how many there are."""
+        where = "WHERE f.sent_at >= ?"
+        params: list[object] = [since]
+        if channel:
+            where += " AND f.channel = ?"
+            params.append(channel)
+        if category:
+            where += " AND EXISTS (SELECT 1 FROM json_each(f.labels) WHERE value = ?)"
+            params.append(category)
+        async with self._conn.execute(
+            f"""SELECT count(*) FROM (SELECT 1 FROM flagged_messages f {where}
+                GROUP BY f.user_key, f.channel)""",
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        total = int(row[0]) if row else 0
+        async with self._conn.execute(
+            f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
+                       max(f.sent_at), count(DISTINCT f.report_id)
+                FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
+                {where}
+                GROUP BY f.user_key, f.channel
+                ORDER BY count(*) DESC, max(f.score) DESC, max(f.sent_at) DESC, u.login
+                LIMIT ? OFFSET ?""",
+            [*params, limit, offset],
+        ) as cursor:
+            users = [FlaggedUser(*r) for r in await cursor.fetchall()]
+        return users, total
+
+    @_locked
+    async def latest_flag_id(self) -> int:
+        """The newest flag's row id (0 when none): a cursor for live updates."""
+        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM flagged_messages") as c:
+            row = await c.fetchone()
+        return int(row[0]) if row else 0
+
+    @_locked
+    async def flags_after(self, after: int, limit: int = 100) -> list[tuple[int, FlaggedMessage]]:
+        """Flags stored after row id ``after``, oldest first, with their row ids."""
+        async with self._conn.execute(
+            "SELECT id FROM flagged_messages WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+        ) as cursor:
+            ids = [int(r[0]) for r in await cursor.fetchall()]
+        if not ids:
+            return []
+        marks = ",".join("?" * len(ids))
+        flags = await self._flags(f"WHERE id IN ({marks}) ORDER BY id", ids)
+        return list(zip(ids, flags, strict=True))
+
+    @_locked
+    async def flag_views(self, flags: Sequence[FlaggedMessage]) -> list[FlagView]:
+        """``flags`` with the chat before each and each one's latest verdict."""
+        ids = [f.msg_id for f in flags]
+        context: dict[str, list[ContextLine]] = defaultdict(list)
+        verdicts: dict[str, Verdict] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            async with self._conn.execute(
+                f"""SELECT flag_msg_id, login, text, sent_at FROM flag_context
+                    WHERE flag_msg_id IN ({marks}) ORDER BY flag_msg_id, position""",
+                chunk,
+            ) as cursor:
+                for r in await cursor.fetchall():
+                    context[r[0]].append(ContextLine(r[1], r[2], r[3]))
+            async with self._conn.execute(
+                f"""SELECT msg_id, channel, correct, category, moderator, at FROM verdicts
+                    WHERE msg_id IN ({marks}) ORDER BY at, id""",
+                chunk,
+            ) as cursor:
+                for r in await cursor.fetchall():
+                    verdicts[r[0]] = Verdict(r[0], r[1], bool(r[2]), r[3], r[4], r[5])
+        return [FlagView(f, tuple(context[f.msg_id]), verdicts.get(f.msg_id)) for f in flags]
+
+    @_locked
+    async def record_verdict(
+        self, msg_id: str, correct: bool, category: str | None, moderator: str, at: float
+    ) -> Verdict | None:
+        """Store a moderator's verdict on a flag; None (nothing stored) if no such flag."""
+        async with self._conn.execute(
+            "SELECT channel FROM flagged_messages WHERE msg_id = ?", (msg_id,)
+        ) as cursor:
+            row = await cursor.fetchone()
+        if row is None:
+            return None
+        verdict = Verdict(msg_id, str(row[0]), correct, category or None, moderator, at)
+        await self._write(
+            """INSERT INTO verdicts (msg_id, channel, correct, category, moderator, at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
+            [(msg_id, verdict.channel, int(correct), verdict.category, moderator, at)],
+        )
+        return verdict
+
+    @_locked
+    async def verdict_counts(self) -> list[tuple[str, int, int]]:
+        """``(channel, correct, wrong)`` over each flag's latest verdict, by channel."""
+        async with self._conn.execute(
+            f"""SELECT channel, sum(correct), sum(1 - correct) FROM ({_LATEST_VERDICTS})
+                GROUP BY channel ORDER BY channel"""
+        ) as cursor:
+            return [(r[0], int(r[1]), int(r[2])) for r in await cursor.fetchall()]
+
+    @_locked
+    async def labelled_flags(self) -> list[LabelledFlag]:
+        """Every flag a moderator judged, with its latest verdict, oldest first."""
+        async with self._conn.execute(
+            f"""SELECT f.text, f.channel, f.labels, v.correct, v.category
+                FROM ({_LATEST_VERDICTS}) v JOIN flagged_messages f ON f.msg_id = v.msg_id
+                ORDER BY f.sent_at, f.id"""
+        ) as cursor:
+            return [
+                LabelledFlag(r[0], r[1], tuple(json.loads(r[2])), bool(r[3]), r[4])
+                for r in await cursor.fetchall()
+            ]
+
+    @_locked
+    async def reports_page(
+        self, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[ReportSummary], int]:
+        """The live outbox, newest first: ``status`` pending, sent or failed (pending with
+        an error), or all; and how many match."""
+        where = "WHERE shadow IS NULL"
+        if status == "sent":
+            where += " AND status = 'sent'"
+        elif status == "pending":
+            where += " AND status = 'pending' AND last_error IS NULL"
+        elif status == "failed":
+            where += " AND status = 'pending' AND last_error IS NOT NULL"
+        async with self._conn.execute(f"SELECT count(*) FROM reports {where}") as cursor:
+            row = await cursor.fetchone()
+        async with self._conn.execute(
+            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+                       last_error FROM reports {where} ORDER BY id DESC LIMIT ? OFFSET ?""",
+            (limit, offset),
+        ) as cursor:
+            reports = [ReportSummary(*r) for r in await cursor.fetchall()]
+        return reports, int(row[0]) if row else 0
+
+    @_locked
+    async def channel_settings(self) -> list[ChannelSettings]:
+        """Every channel's dashboard settings."""
+        async with self._conn.execute(
+            """SELECT channel, sensitivity, exempt_vips, exempt_subscribers, allowed_terms,
+                      blocked_terms, updated_by, updated_at FROM channel_settings
+               ORDER BY channel"""
+        ) as cursor:
+            return [
+                ChannelSettings(
+                    r[0],
+                    r[1],
+                    None if r[2] is None else bool(r[2]),
+                    None if r[3] is None else bool(r[3]),
+                    tuple(json.loads(r[4])),
+                    tuple(json.loads(r[5])),
+                    r[6],
+                    r[7],
+                )
+                for r in await cursor.fetchall()
+            ]
+
+    @_locked
+    async def save_channel_settings(self, cs: ChannelSettings) -> None:
+        await self._write(
+            """INSERT OR REPLACE INTO channel_settings
+                 (channel, sensitivity, exempt_vips, exempt_subscribers, allowed_terms,
+                  blocked_terms, updated_by, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    cs.channel,
+                    cs.sensitivity,
+                    None if cs.exempt_vips is None else int(cs.exempt_vips),
+                    None if cs.exempt_subscribers is None else int(cs.exempt_subscribers),
+                    json.dumps(list(cs.allowed_terms), ensure_ascii=False),
+                    json.dumps(list(cs.blocked_terms), ensure_ascii=False),
+                    cs.updated_by,
+                    cs.updated_at,
+                )
+            ],
+        )
 
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
@@ -641,6 +944,12 @@ class Database:
         ) as cursor:
             row = await cursor.fetchone()
         return UserCounts(channel, *(row or (0, 0, 0)))
+
+
+#: Each judged flag's latest verdict (a later verdict replaces an earlier one).
+_LATEST_VERDICTS = """SELECT v.msg_id, v.channel, v.correct, v.category FROM verdicts v
+    WHERE v.id = (SELECT w.id FROM verdicts w WHERE w.msg_id = v.msg_id
+                  ORDER BY w.at DESC, w.id DESC LIMIT 1)"""
 
 
 class _Opener:

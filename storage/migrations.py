@@ -121,6 +121,69 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         ALTER TABLE reports ADD COLUMN shadow TEXT;
         """,
     ),
+    (
+        "0006_dashboard",
+        """
+        -- The few chat messages of the channel just before each flag (oldest first), so a
+        -- moderator sees what a flagged message answered.
+        CREATE TABLE flag_context (
+            flag_msg_id TEXT NOT NULL,          -- flagged_messages.msg_id
+            position    INTEGER NOT NULL,       -- 1: the oldest kept
+            login       TEXT NOT NULL,
+            text        TEXT NOT NULL,
+            sent_at     REAL NOT NULL,
+            PRIMARY KEY (flag_msg_id, position)
+        ) WITHOUT ROWID;
+
+        -- A moderator's judgement of a flag: the latest one per flag counts.
+        CREATE TABLE verdicts (
+            id        INTEGER PRIMARY KEY,
+            msg_id    TEXT NOT NULL,            -- flagged_messages.msg_id
+            channel   TEXT NOT NULL,
+            correct   INTEGER NOT NULL CHECK (correct IN (0, 1)),
+            category  TEXT,                     -- the right category, when the flag had another
+            moderator TEXT NOT NULL,
+            at        REAL NOT NULL
+        );
+        CREATE INDEX verdicts_msg ON verdicts (msg_id, at);
+
+        -- Per-channel settings changed from the dashboard; applied live, and at start-up
+        -- over what the environment says.
+        CREATE TABLE channel_settings (
+            channel            TEXT PRIMARY KEY,
+            sensitivity        TEXT,            -- NULL: CHATWARDEN_SENSITIVITY's
+            exempt_vips        INTEGER,         -- NULL: CHATWARDEN_EXEMPT_VIPS
+            exempt_subscribers INTEGER,         -- NULL: CHATWARDEN_EXEMPT_SUBSCRIBERS
+            allowed_terms      TEXT NOT NULL DEFAULT '[]',  -- JSON list
+            blocked_terms      TEXT NOT NULL DEFAULT '[]',  -- JSON list
+            updated_by         TEXT NOT NULL,
+            updated_at         REAL NOT NULL
+        );
+        """,
+    ),
+    (
+        "0007_bot_actions",
+        """
+        CREATE TABLE bot_actions (              -- what the bot asked Twitch's API to do
+            id             INTEGER PRIMARY KEY,
+            channel        TEXT NOT NULL,
+            target_login   TEXT,                -- NULL for a deletion known only by msg_id
+            target_user_id TEXT,                -- as resolved through Helix, when it was
+            kind           TEXT NOT NULL CHECK (kind IN ('timeout', 'ban', 'delete')),
+            duration       INTEGER,             -- seconds, for timeouts
+            reason         TEXT NOT NULL,
+            msg_id         TEXT,                -- the deleted message, for deletions
+            moderator      TEXT NOT NULL,       -- who clicked ('auto' for the bot's own)
+            source         TEXT NOT NULL CHECK (source IN ('dashboard', 'auto')),
+            ok             INTEGER NOT NULL,    -- 1: Helix accepted it
+            status         INTEGER NOT NULL,    -- Helix's HTTP status (0: no answer)
+            message        TEXT NOT NULL,       -- Helix's error message ('' on success)
+            at             REAL NOT NULL
+        );
+        CREATE INDEX bot_actions_target ON bot_actions (target_login, channel, at);
+        CREATE INDEX bot_actions_channel ON bot_actions (channel, at);
+        """,
+    ),
 )
 
 

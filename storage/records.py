@@ -34,6 +34,17 @@ class FlagRecord:
     sent_at: float
     flagged_at: float
     evidence: tuple[str, ...] = ()
+    #: the channel's messages just before this one, oldest first
+    context: tuple[ContextLine, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ContextLine:
+    """A chat message seen just before a flagged one, kept beside the flag."""
+
+    login: str
+    text: str
+    sent_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,3 +166,73 @@ class FlaggedUser:
     worst_score: float
     last_flagged: float
     reports: int
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A moderator's judgement of one flag."""
+
+    msg_id: str
+    channel: str
+    correct: bool
+    category: str | None
+    moderator: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSettings:
+    """Per-channel settings made on the dashboard (None: the environment's value)."""
+
+    channel: str
+    sensitivity: str | None = None
+    exempt_vips: bool | None = None
+    exempt_subscribers: bool | None = None
+    allowed_terms: tuple[str, ...] = ()
+    blocked_terms: tuple[str, ...] = ()
+    updated_by: str = ""
+    updated_at: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FlagView:
+    """A flag as the dashboard shows it: with its context and latest verdict."""
+
+    flag: FlaggedMessage
+    context: tuple[ContextLine, ...]
+    verdict: Verdict | None
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledFlag:
+    """A flag with its latest verdict, as exported for training."""
+
+    text: str
+    channel: str
+    labels: tuple[str, ...]
+    correct: bool
+    category: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BotAction:
+    """A moderation action the bot sent through Twitch's API (Helix), and its answer.
+
+    Failed actions are stored too (``ok`` False, Helix's ``status`` and ``message``):
+    a moderator sees what was tried and why it did not happen.
+    """
+
+    id: int
+    channel: str
+    target_login: str | None
+    target_user_id: str | None
+    kind: str  # timeout | ban | delete
+    duration: int | None  # seconds, for timeouts
+    reason: str
+    msg_id: str | None
+    moderator: str  # who asked for it; 'auto' for the bot's own auto-actions
+    source: str  # dashboard | auto
+    ok: bool
+    status: int  # HTTP status from Helix; 0 when no answer came
+    message: str  # Helix's error message, "" on success
+    at: float

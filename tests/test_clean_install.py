@@ -32,7 +32,7 @@ pytestmark = pytest.mark.slow
 # What goes into the wheel: the packages and what pyproject.toml reads.
 _SOURCES = ("pyproject.toml", "README.md", "bot", "model", "storage")
 # Packages only the extras bring: none may come with the runtime install.
-_OPTIONAL = ("mlflow", "matplotlib", "safetensors", "twitchio")
+_OPTIONAL = ("mlflow", "matplotlib", "safetensors")
 # Flagged (or not) alike by the rules and the bundled model, whichever is the default.
 _LINES = {
     "fuck you idiot": True,
@@ -121,6 +121,9 @@ def test_the_wheel_ships_the_packages_with_their_data_and_nothing_else(install: 
     assert shipped == expected
     for needed in ("weights.pt", "tokenizer.json", "config.json"):
         assert f"model/bundled/{needed}" in shipped
+    # the dashboard's pages and scripts are served from the package (no CDN)
+    for needed in ("templates/base.html", "templates/user.html", "static/live.js"):
+        assert f"bot/dashboard/{needed}" in shipped
     assert not any(n.startswith("tests/") or "conftest" in n for n in names)
 
 
@@ -132,6 +135,15 @@ def test_the_runtime_install_has_no_optional_package(install: Install) -> None:
     probe = "from bot.policy.version import POLICY_VERSION; print(POLICY_VERSION)"
     installed = _run([install.python, "-c", probe], 60, cwd=install.home, env=user_env())
     assert installed.strip() == POLICY_VERSION
+    # the dashboard's runtime (aiohttp-jinja2) comes with it and finds its templates
+    probe = (
+        "import jinja2, bot.dashboard.app as a, pathlib; "
+        "e = jinja2.Environment(loader=jinja2.FileSystemLoader(pathlib.Path(a.__file__).parent "
+        "/ 'templates'), autoescape=True); "
+        "print(e.get_template('login.html').render(why='<x>', next='/'))"
+    )
+    page = _run([install.python, "-c", probe], 60, cwd=install.home, env=user_env())
+    assert "&lt;x&gt;" in page and 'name="token"' in page
 
 
 def test_score_flags_english_and_korean_with_the_defaults(install: Install) -> None:

@@ -27,6 +27,7 @@ MINIMAL = {
     "data": ["fetch"],
     "models": [],
     "bench": [],
+    "labels": ["export", "--out", "labels.tsv"],
 }
 
 

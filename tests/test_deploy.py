@@ -111,6 +111,8 @@ def test_compose_agrees_with_the_code_and_readme() -> None:
     assert bot["environment"]["MLFLOW_TRACKING_URI"] == f"http://mlflow:{mlflow_port}"
     metrics = bot["environment"]["CHATWARDEN_METRICS_PORT"]
     assert any(p.endswith(f":{metrics}:{metrics}") for p in bot["ports"])
+    dashboard = bot["environment"]["CHATWARDEN_DASHBOARD_PORT"]
+    assert any(p == f"127.0.0.1:{dashboard}:{dashboard}" for p in bot["ports"])
     db_dir = str(Path(bot["environment"]["CHATWARDEN_DB"]).parent)
     targets = {volume_target(v) for v in bot["volumes"]}
     assert db_dir in targets and bot["environment"]["CHATWARDEN_DATA_DIR"] in targets

@@ -111,6 +111,13 @@ def _register_train(sub: Subparsers) -> None:
         "the only log whose licence allows shipping a model built from it)",
     )
     _teacher_arguments(train)
+    train.add_argument(
+        "--extra-labels",
+        type=Path,
+        metavar="FILE",
+        help="also train on this labelled set (TSV text/label with a header, or JSON lines), "
+        "e.g. from `chatwarden labels export`",
+    )
     train.add_argument("--seed", type=int, default=13)
     train.add_argument("--out", type=Path, default=Path("models"), help="where model folders go")
     train.add_argument("--no-track", action="store_true", help="do not log to MLflow")
@@ -177,6 +184,13 @@ def _register_evaluate(sub: Subparsers) -> None:
         help="with --moderation: only this log (normvio_en, botezlive_en, boostcamp_ko; "
         "repeatable; default all three)",
     )
+    evaluate.add_argument(
+        "--verdicts",
+        action="store_true",
+        help="instead: precision per channel from moderators' verdicts on the dashboard "
+        "(correct / judged flags; each flag's latest verdict)",
+    )
+    evaluate.add_argument("--db", type=Path, help="with --verdicts: SQLite file")
     evaluate.add_argument(
         "--sample",
         type=int,
@@ -284,6 +298,8 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         teacher_weight=args.teacher_weight,
     )
     if args.mpl:
+        if args.extra_labels is not None:
+            raise ValueError("--extra-labels does not go with --mpl")
         if args.teacher:
             raise ValueError("--teacher does not go with --mpl")
         return _train_mpl(settings, args, config)
@@ -292,6 +308,12 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
     if args.alias and not args.register:
         raise ValueError("--alias goes with --register")
     data_dir = need_data(settings)
+    extra = []
+    if args.extra_labels is not None:
+        from model.data import load_labelled
+
+        extra = load_labelled(args.extra_labels)
+        print(f"{len(extra)} extra labelled example(s) from {args.extra_labels}", file=sys.stderr)
     with _fetch_failures():
         trained = train_model(
             config,
@@ -304,6 +326,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
             alias=args.alias,
             progress=sys.stderr.isatty(),
             on_teacher=_show_teacher,
+            extra=extra,
         )
     result, version = trained.experiment, trained.registered_version
     if version is not None:
@@ -368,6 +391,10 @@ def _train_mpl(settings: Settings, args: argparse.Namespace, config: TrainConfig
 
 
 def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    if args.verdicts:
+        from bot.cli.verdicts import print_precision
+
+        return print_precision(settings, args.json, sys.stdout)
     if args.live_chat:
         from bot.cli.lab import live_chat
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
 from bot.policy.sensitivity import SENSITIVITIES, Filters, Sensitivity
 from bot.policy.targeting import is_directed
+from bot.policy.terms import ChannelTerms
 from bot.twitch.events import ChatMessage
 
 __all__ = ["AT_ONCE", "MAX_USERS", "Decision", "Policy", "PolicyConfig", "with_sensitivity"]
@@ -94,7 +95,21 @@ class Policy:
     ) -> None:
         self.config = config
         self.channels = channels or {}
+        #: per-channel allowed and blocked terms (see :mod:`bot.policy.terms`)
+        self.terms: dict[str, ChannelTerms] = {}
         self._users: dict[tuple[str, str], _UserState] = {}
+
+    def set_channel(self, channel: str, config: PolicyConfig, terms: ChannelTerms) -> None:
+        """Replace one channel's config and terms, live: the next message decides by them."""
+        self.channels[channel] = config
+        self.terms[channel] = terms
+
+    def after_scoring(
+        self, message: ChatMessage, score: float, evidence: Sequence[str]
+    ) -> tuple[float, tuple[str, ...]]:
+        """``(score, evidence)`` of ``message`` after its channel's allowed/blocked terms."""
+        terms = self.terms.get(message.channel)
+        return terms.apply(message.text, score, evidence) if terms else (score, tuple(evidence))
 
     @classmethod
     def for_sensitivity(

@@ -37,8 +37,11 @@ class OutboxWorker:
         retry_base: float = 2.0,
         retry_cap: float = 300.0,
         idle_poll: float = 5.0,
+        dashboard_url: str | None = None,
     ) -> None:
         self._db = db
+        #: reports link to the user's page on the dashboard at this address (None: no link)
+        self._dashboard_url = dashboard_url
         self._sender = sender
         self._retry_base = retry_base
         self._retry_cap = retry_cap
@@ -121,7 +124,7 @@ class OutboxWorker:
         payloads: dict[int, str] = {}
         for item in items:
             try:
-                payloads[item.id] = _payload(item)
+                payloads[item.id] = _payload(item, self._dashboard_url)
             except Exception as exc:  # a bug in rendering must not stop the delivery loop
                 self.failed += 1
                 delay = min(self._retry_cap, self._retry_base * 2**item.attempts)
@@ -147,10 +150,10 @@ class OutboxWorker:
                 waiter.cancel()
 
 
-def _payload(item: OutboxItem) -> str:
+def _payload(item: OutboxItem, dashboard_url: str | None = None) -> str:
     """The report's embed JSON: rendered now from its rows, or as stored before 0004."""
     if item.counts is None:
         assert item.payload is not None, "a report without a counts snapshot has a payload"
         return item.payload
-    embed = render_report(item.report, item.flags, item.counts)
+    embed = render_report(item.report, item.flags, item.counts, dashboard_url=dashboard_url)
     return json.dumps(embed, ensure_ascii=False)

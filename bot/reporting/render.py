@@ -41,10 +41,15 @@ def escape_markdown(text: str) -> str:
 
 
 def render_report(
-    draft: ReportDraft, flags: Sequence[FlaggedMessage], counts: UserCounts
+    draft: ReportDraft,
+    flags: Sequence[FlaggedMessage],
+    counts: UserCounts,
+    *,
+    dashboard_url: str | None = None,
 ) -> dict[str, Any]:
     """One embed describing a reported user, from the report's row, its flags (oldest
-    first) and the counts it states (``counts.reports`` is this report's number)."""
+    first) and the counts it states (``counts.reports`` is this report's number). With
+    ``dashboard_url`` it links to the user's page there (history, verdicts, actions)."""
     name = (
         draft.display_name
         if draft.display_name.lower() == draft.login
@@ -62,6 +67,9 @@ def render_report(
         lines.append(f"**Categories:** {', '.join(labels)}")
     if len(flags) > len(shown):
         lines.append(f"_{len(flags) - len(shown)} earlier flagged message(s) not shown._")
+    if dashboard_url:
+        # a login is [a-z0-9_]: nothing in it can break out of the link
+        lines.append(f"[History, verdicts and actions]({dashboard_url}/users/{draft.login})")
     embed = DiscordEmbed(
         title=clip(f"Flagged user: {escape_markdown(name)} in #{draft.channel}", TITLE_MAX),
         description=clip("\n".join(lines), DESCRIPTION_MAX),

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from model.bundle import save_bundle
-from model.data import Example, load_examples
+from model.data import Example, deduplicate, load_examples
 from model.evaluation.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
 from model.evaluation.plots import confusion_png, pr_curve_png
 from model.neural import TorchScorer
@@ -138,6 +138,7 @@ def train_model(
     alias: str | None = None,
     progress: bool = True,
     on_teacher: Callable[[TeacherResult], None] | None = None,
+    extra: Sequence[Example] = (),
 ) -> TrainedModel:
     """Load ``config``'s labelled sets, fine-tune the ``teacher`` if one is asked for (kept in
     ``cache_dir``), run one experiment and, with ``register``, make it a new version of the
@@ -146,6 +147,8 @@ def train_model(
     ``on_teacher`` hears of the teacher as soon as it is ready, before the long training
     starts, so that its scores can be shown while the network trains."""
     examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
+    if extra:  # e.g. moderators' verdicts: train only; a text in dev or test stays there
+        examples = deduplicate([*examples, *(e for e in extra if e.lang in config.langs)])
     taught = _teach(examples, cache_dir, teacher, progress, on_teacher)
     result = run_experiment(
         config,
