@@ -51,6 +51,7 @@ __all__ = [
     "RESEARCH_ONLY",
     "SHIPPABLE",
     "Example",
+    "botezlive_clean_chat",
     "load_examples",
     "summarize",
 ]
@@ -87,6 +88,9 @@ class Example:
     #: a teacher model's toxic probability for this text, if one was asked
     #: (:func:`model.training.teacher.with_teacher`); training mixes it into the target
     teacher: float | None = None
+    #: the example's share in the training loss (real chat taken as clean weighs less:
+    #: a few of its lines are toxic)
+    weight: float = 1.0
 
 
 def _hash_fraction(key: str, seed: int, salt: str) -> float:
@@ -452,6 +456,24 @@ def load_botezlive(root: Path, seed: int) -> Iterator[Example]:
                     yield Example(text, int(label), "en", "botezlive", "dev")
                 else:
                     yield Example(text, int(label), "en", "botezlive", split)
+
+
+_CHATTY_LINE = re.compile(r"<([~!@%^+$&]*)([^>\s]+)> (.*)")
+_MODERATED = re.compile(r"(?:BAN|DELETED): (\S+)")
+
+
+def botezlive_clean_chat(root: Path) -> list[str]:
+    """The botezlive chat lines (``tests/data/test_chat.log``, MIT) of users whom no
+    moderator acted on (no ``BAN:`` or ``DELETED:`` line names them), without the bots'
+    lines (``^`` badge), in log order: mostly clean real chat."""
+    lines = _read_lines(root / _BOTEZ / "tests" / "data" / "test_chat.log")
+    moderated = {m.group(1).casefold() for line in lines if (m := _MODERATED.match(line))}
+    out = []
+    for line in lines:
+        m = _CHATTY_LINE.match(line)
+        if m and "^" not in m.group(1) and m.group(2).casefold() not in moderated:
+            out.append(m.group(3))
+    return out
 
 
 _LOADERS = {

@@ -275,3 +275,22 @@ def test_new_sets_are_shippable_and_deduplicated_across_sets(root: Path) -> None
     # "tape." is botezlive's test text: not also in its train split
     assert [e.split for e in examples if e.text == "tape."] == ["test"]
     assert {e.source for e in examples} == {*new, "botezlive"}
+
+
+def test_botezlive_clean_chat_leaves_out_moderated_users_and_bots(tmp_path: Path) -> None:
+    log = tmp_path / "twitch_modbot_botezlive_en" / "tests" / "data" / "test_chat.log"
+    log.parent.mkdir(parents=True)
+    log.write_text(
+        "# Log started: 2022-07-07 05:12:45 -0700\n"
+        "Joining #botezlive..\n"
+        "<ascensler> hi chat\n"
+        "<%Troll99> something rude\n"
+        "<@^Moobot> @someone check out the guest\n"
+        "<!%fan> great move\n"
+        "DELETED: troll99 (something rude)\n"
+        "<spammer> buy followers\n"
+        "BAN: spammer (600s)\n"
+        "[Notification] fan subscribed\n",
+        encoding="utf-8",
+    )
+    assert data.botezlive_clean_chat(tmp_path) == ["hi chat", "great move"]
