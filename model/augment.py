@@ -6,6 +6,10 @@ test set.
 * ``leet`` — leetspeak: ``sh1t``, ``@ss``
 * ``homoglyph`` — Latin letters swapped for Cyrillic/Greek look-alikes: ``fuсk`` (Cyrillic с)
 * ``jamo`` — Hangul syllables split into compatibility jamo: ``시발`` → ``ㅅㅣ발``
+* ``split`` — one space inside a word: ``ni gger``
+* ``chunks`` — a word cut into pieces of one to three letters: ``n a gg er s``
+* ``double`` — one or two letters doubled: ``niigger``
+* ``lookalike`` — a spelling that reads the same: ``nijja``, ``fuk``, ``biatch``
 
 :func:`augment` applies one perturbation to one or two words of a text with probability
 ``rate``; :func:`adversarial` perturbs every text with a fixed seed, so the adversarial
@@ -19,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 from model.normalize import HOMOGLYPHS
 
-__all__ = ["PERTURBATIONS", "adversarial", "augment", "perturb"]
+__all__ = ["ADVERSARIAL_KINDS", "PERTURBATIONS", "adversarial", "augment", "perturb"]
 
 _PUNCT = ".,*_-'`~!|/"
 _LEET = {"a": "4@", "e": "3", "i": "1!", "o": "0", "s": "5$", "t": "7", "l": "1", "g": "9"}
@@ -78,13 +82,80 @@ def _jamo(word: str, rng: random.Random) -> str:
     return word[:i] + _split_syllable(word[i]) + word[i + 1 :]
 
 
+def _split(word: str, rng: random.Random) -> str:
+    if len(word) < 3:
+        return word
+    i = rng.randrange(1, len(word))
+    return word[:i] + " " + word[i:]
+
+
+def _chunks(word: str, rng: random.Random) -> str:
+    if len(word) < 3:
+        return word
+    pieces, i = [], 0
+    while i < len(word):
+        step = rng.choice((1, 1, 2, 2, 3))
+        pieces.append(word[i : i + step])
+        i += step
+    return " ".join(pieces)
+
+
+def _double(word: str, rng: random.Random) -> str:
+    spots = [i for i, ch in enumerate(word) if ch.isalpha()]
+    if not spots:
+        return word
+    out = list(word)
+    for i in sorted(rng.sample(spots, k=min(len(spots), rng.randint(1, 2))), reverse=True):
+        out.insert(i, word[i])
+    return "".join(out)
+
+
+#: spellings that read (or look) the same to a chatter: (what, replacement)
+_SOUNDS = (
+    ("gg", "jj"),
+    ("gg", "qq"),
+    ("g", "j"),
+    ("er", "a"),
+    ("er", "ah"),
+    ("ck", "k"),
+    ("ck", "kk"),
+    ("c", "k"),
+    ("s", "z"),
+    ("i", "y"),
+    ("oo", "u"),
+    ("u", "oo"),
+    ("ph", "f"),
+    ("f", "ph"),
+    ("a", "ah"),
+    ("ou", "u"),
+    ("y", "ie"),
+    ("x", "ks"),
+)
+
+
+def _lookalike(word: str, rng: random.Random) -> str:
+    lower = word.lower()
+    options = [(a, b) for a, b in _SOUNDS if a in lower]
+    if not options:
+        return word
+    a, b = rng.choice(options)
+    i = lower.find(a)
+    return word[:i] + b + word[i + len(a) :]
+
+
 PERTURBATIONS: dict[str, Callable[[str, random.Random], str]] = {
     "punct": _punct,
     "space": _space,
     "leet": _leet,
     "homoglyph": _homoglyph,
     "jamo": _jamo,
+    "split": _split,
+    "chunks": _chunks,
+    "double": _double,
+    "lookalike": _lookalike,
 }
+#: the kinds of the adversarial test sets (unchanged since they were first measured)
+ADVERSARIAL_KINDS = ("punct", "space", "leet", "homoglyph", "jamo")
 
 
 def _applicable(word: str) -> list[str]:
@@ -92,7 +163,7 @@ def _applicable(word: str) -> list[str]:
     latin = any("a" <= ch.lower() <= "z" for ch in word)
     names = ["punct", "space"]
     if latin:
-        names += ["leet", "homoglyph"]
+        names += ["leet", "homoglyph", "split", "chunks", "double", "lookalike"]
     if hangul:
         names += ["jamo", "jamo"]
     return names
@@ -121,4 +192,4 @@ def augment(text: str, rng: random.Random, rate: float) -> str:
 def adversarial(texts: Sequence[str], seed: int = 2003) -> list[str]:
     """The adversarial version of a test set: every text perturbed, reproducibly."""
     rng = random.Random(seed)
-    return [perturb(text, rng) for text in texts]
+    return [perturb(text, rng, ADVERSARIAL_KINDS) for text in texts]

@@ -12,7 +12,11 @@ Steps, in order:
 3. Zero-width and other invisible format characters are removed, control characters
    become spaces (invalid surrogates are dropped).
 4. Cyrillic / Greek look-alikes are folded to Latin inside words that contain Latin.
-5. Lower-casing (``casefold``).
+5. Lower-casing (``casefold``); Latin look-alike symbols that no language writes words
+   with (small capitals ``ɴɪɢɢᴇʀ``, negative circled and squared letters ``🅽``, regional
+   indicator letters, script ``ɡ``, dotless ``ı``) become the letters they imitate, and
+   accents and stacked combining marks ("zalgo") on Latin letters are dropped (``nïggër``
+   → ``nigger``).
 6. Runs of more than two identical characters are squashed to two (``fuuuuck`` →
    ``fuuck``, ``ㅋㅋㅋㅋㅋ`` → ``ㅋㅋ``).
 7. Whitespace is collapsed.
@@ -26,7 +30,15 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["HOMOGLYPHS", "fold_homoglyphs", "normalize", "normalize_word", "skeleton"]
+__all__ = [
+    "HOMOGLYPHS",
+    "LATIN_LOOKALIKES",
+    "fold_homoglyphs",
+    "fold_lookalikes",
+    "normalize",
+    "normalize_word",
+    "skeleton",
+]
 
 
 def _conjoining_to_compat() -> dict[int, str]:
@@ -120,6 +132,40 @@ def fold_homoglyphs(text: str) -> str:
 _HOMOGLYPH_CHAR = re.compile("[" + "".join(HOMOGLYPHS) + "]")
 
 
+def _latin_lookalikes() -> dict[str, str]:
+    table = dict(zip("ᴀʙᴄᴅᴇꜰɢʜɪᴊᴋʟᴍɴᴏᴘǫʀꜱᴛᴜᴠᴡʏᴢ", "abcdefghijklmnopqrstuvwyz", strict=True))
+    table |= {"ɡ": "g", "ı": "i", "ȷ": "j", "ſ": "s"}
+    for i, letter in enumerate("abcdefghijklmnopqrstuvwxyz"):
+        table[chr(0x1F150 + i)] = letter  # negative circled 🅐
+        table[chr(0x1F170 + i)] = letter  # negative squared 🅰
+        table[chr(0x1F1E6 + i)] = letter  # regional indicator 🇦
+    # Latin letters with accents (Latin-1 Supplement, Extended-A and -B): their base letter
+    for code in range(0xC0, 0x250):
+        char = chr(code)
+        folded, base = char.casefold(), unicodedata.normalize("NFD", char)[0].casefold()
+        if len(folded) == 1 and base != folded and "a" <= base <= "z":
+            table[folded] = base
+    return table
+
+
+#: Latin look-alike symbols and accented Latin letters → the plain letter (after casefold)
+LATIN_LOOKALIKES: dict[str, str] = _latin_lookalikes()
+_LOOKALIKE_TABLE = str.maketrans(LATIN_LOOKALIKES)
+_LOOKALIKE_CHAR = re.compile("[" + "".join(LATIN_LOOKALIKES) + "]")
+# combining marks stacked on a Latin letter (accents, "zalgo" text)
+_MARKS_ON_LATIN = re.compile(
+    "(?<=[a-z])[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+"
+)
+
+
+def fold_lookalikes(text: str) -> str:
+    """Step 5's folds, on casefolded text: Latin look-alike symbols and accented Latin
+    letters become plain letters, combining marks on Latin letters are dropped."""
+    if _LOOKALIKE_CHAR.search(text):
+        text = text.translate(_LOOKALIKE_TABLE)
+    return _MARKS_ON_LATIN.sub("", text)
+
+
 @lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """Return the canonical form of a chat message (see the module docstring)."""
@@ -136,6 +182,7 @@ def normalize(text: str) -> str:
         text = text.casefold()
         if _HOMOGLYPH_CHAR.search(text):
             text = fold_homoglyphs(text)
+        text = fold_lookalikes(text)
     # what _SPACES.sub(" ", text).strip() gives: both split on str.isspace()
     return " ".join(_squash_runs(text).split())
 

@@ -90,3 +90,27 @@ def test_language_filter_and_errors(tmp_path: Path) -> None:
         load_examples(tmp_path, ["beep"])
     with pytest.raises(DataNotFoundError, match="unknown data set"):
         load_examples(DATA_DIR, ["jigsaw"])
+
+
+def test_new_loaders_match_their_source_files() -> None:
+    """Counts as each set's SOURCE.txt states them (before deduplication)."""
+
+    def by_split(rows: list[Example]) -> dict[str, tuple[int, int]]:
+        return {s: counts([r for r in rows if r.split == s]) for s in ("train", "dev", "test")}
+
+    convabuse = by_split(list(data.load_convabuse(DATA_DIR, 13)))
+    # ties (83 / 31 / 33) are dropped; majority abusive 331 / 108 / 123
+    assert convabuse == {"train": (2_418, 331), "dev": (800, 108), "test": (820, 123)}
+    toxichat = list(data.load_toxichat(DATA_DIR, 13))
+    assert counts(toxichat) == (4_623, 1_336)
+    hatemoji = by_split(list(data.load_hatemoji(DATA_DIR, 13)))
+    assert hatemoji == {"train": (4_728, 2_387), "dev": (591, 270), "test": (593, 308)}
+    stormfront = list(data.load_stormfront(DATA_DIR, 13))
+    assert counts(stormfront) == (9_507 + 1_196, 1_196)
+    assert counts([r for r in stormfront if r.split == "test"]) == (478, 239)
+    assert counts(list(data.load_sbic(DATA_DIR, 13))) == (4_673, 2_564)
+    assert counts(list(data.load_toxigen_seeds(DATA_DIR, 13))) == (668, 371)
+    assert counts(list(data.load_kosbi(DATA_DIR, 13))) == (6_844, 1_718 + 1_667)
+    botez = by_split(list(data.load_botezlive(DATA_DIR, 13)))
+    assert botez["test"] == (199, 99)
+    assert botez["train"][0] + botez["dev"][0] == 2_000

@@ -34,6 +34,33 @@ def test_each_perturbation_changes_a_word_the_way_evaders_do() -> None:
     assert PERTURBATIONS["jamo"]("시", rng) == "ㅅㅣ"
 
 
+@given(st.integers(0, 2**16))
+def test_new_evasions_split_double_and_respell_words(seed: int) -> None:
+    rng = random.Random(seed)
+    split = PERTURBATIONS["split"]("nigger", rng)
+    assert split.count(" ") == 1 and split.replace(" ", "") == "nigger"
+    chunks = PERTURBATIONS["chunks"]("niggers", rng)
+    assert chunks.replace(" ", "") == "niggers"
+    assert all(1 <= len(piece) <= 3 for piece in chunks.split(" "))
+    double = PERTURBATIONS["double"]("nigger", rng)
+    assert 7 <= len(double) <= 8 and skeleton(double) == skeleton("nigger")
+    look = PERTURBATIONS["lookalike"]("nigga", rng)
+    assert look != "nigga" and look in {"nijja", "niqqa", "nijga", "nygga", "niggah"}
+    assert PERTURBATIONS["lookalike"]("hmm", rng) == "hmm"  # nothing that reads the same
+
+
+def test_adversarial_sets_keep_their_original_kinds() -> None:
+    # the texts the adversarial figures were measured on before split, chunks, double and
+    # lookalike existed: new training perturbations do not change them
+    texts = ["you are a stupid idiot", "go away you little bitch", "fuck off", "what a nice game"]
+    assert adversarial(texts) == [
+        "you are a stupid idi07",
+        "go @w@y you l'ittle bitch",
+        "fцck оff",
+        "what a n*ice ga_me",
+    ]
+
+
 @given(st.text(max_size=80), st.integers(0, 2**16))
 def test_perturb_is_total(text: str, seed: int) -> None:
     assert isinstance(perturb(text, random.Random(seed)), str)

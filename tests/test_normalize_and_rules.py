@@ -27,6 +27,30 @@ def test_normalize_steps() -> None:
     assert normalize("Kappa PogChamp") == "kappa pogchamp"
 
 
+@pytest.mark.parametrize(
+    "evasion",
+    [
+        "ɴɪɢɢᴇʀ",  # small capitals
+        "🅽🅸🅶🅶🅴🆁",  # negative squared letters
+        "🅝🅘🅖🅖🅔🅡",  # negative circled letters
+        "🇳🇮🇬🇬🇪🇷",  # regional indicators
+        "nïggër",  # accents
+        "n\u0338i\u0338g\u0338g\u0338e\u0338r\u0338",  # combining marks ("zalgo")
+        "nıɡɡer",  # dotless i, script g
+    ],
+)
+def test_normalize_folds_latin_lookalikes(evasion: str) -> None:
+    assert normalize(evasion) == "nigger"
+    assert normalize_word(evasion) == "nigger"
+
+
+def test_normalize_leaves_other_scripts_and_plain_accented_words_readable() -> None:
+    assert normalize("café São Paulo") == "cafe sao paulo"
+    assert normalize("привет ПРИВЕТ") == "привет привет"
+    assert normalize("시발 ㅅㅂ 개새끼") == "시발 ㅅㅂ 개새끼"
+    assert normalize("🇰🇷 GG") == "kr gg"
+
+
 @given(st.text())
 def test_normalize_is_idempotent_and_total(text: str) -> None:
     once = normalize(text)
@@ -43,12 +67,15 @@ def _every_step(text: str) -> str:
     text = text.translate(n._JAMO_BACK)
     text = n._INVISIBLE.sub("", text)
     text = n._CONTROL.sub(" ", text)
-    text = n.fold_homoglyphs(text.casefold())
+    text = n.fold_lookalikes(n.fold_homoglyphs(text.casefold()))
     text = n._REPEAT.sub(r"\1\1", text)
     return n._SPACES.sub(" ", text).strip()
 
 
-@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)) | st.text("aeoxсеоxΑα\x00 "))
+_FOLDED = "aeoxсеоxΑα\x00 ɴïı🅽🇦\u0338"  # homoglyphs, look-alikes, a combining mark
+
+
+@given(st.text() | st.text(alphabet=st.characters(max_codepoint=127)) | st.text(_FOLDED))
 def test_normalize_shortcuts_give_what_every_step_gives(text: str) -> None:
     # ASCII skips the Unicode steps, and text without look-alikes skips the fold
     assert normalize(text) == _every_step(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,13 +81,23 @@ def test_short_run_beats_the_rule_baseline_on_dev(trained: dict[str, Any]) -> No
     assert groups == {"ko", "en-off", "en-hate"}
 
 
-def test_chat_negatives_are_clean_english_chat_in_file_order() -> None:
+def test_chat_negatives_are_a_seeded_weighted_sample_of_licensed_chat() -> None:
+    from model.normalize import normalize
     from model.training.train import chat_negatives
 
-    first = chat_negatives(DATA_DIR, 300)
-    assert len(first) == 300
+    first = chat_negatives(DATA_DIR, 3000, weight=0.25)
+    assert len(first) == 3000
     assert all(e.label == 0 and e.lang == "en" and e.split == "train" for e in first)
-    assert chat_negatives(DATA_DIR, 500)[:300] == first  # deterministic, a prefix
+    assert all(e.weight == 0.25 for e in first)
+    # both MIT-licensed chats, nothing else; distinct texts, no usernames
+    assert {e.source for e in first} == {"chat_madcookie_en", "chat_botezlive"}
+    keys = [normalize(e.text) for e in first]
+    assert len(set(keys)) == len(keys)
+    assert not [t for t in keys if re.search(r"@(?!user\b)\w", t)]
+    assert chat_negatives(DATA_DIR, 3000, weight=0.25) == first  # deterministic
+    assert chat_negatives(DATA_DIR, 3000, seed=14, weight=0.25) != first
+    # texts of the labelled sets are left out
+    assert not set(keys) & {normalize(e.text) for e in chat_negatives(DATA_DIR, 3000, exclude=keys)}
 
 
 def test_run_is_tracked_in_mlflow_with_all_artifacts(trained: dict[str, Any]) -> None:

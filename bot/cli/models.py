@@ -94,9 +94,16 @@ def _register_train(sub: Subparsers) -> None:
         type=int,
         default=0,
         metavar="N",
-        help="add the first N lines of the MIT-licensed English VOD chat as clean "
-        "examples (default 0; 39895 = its first two VODs): far fewer false flags on "
-        "real chat (docs/benchmarks.md, 'Chat as negatives')",
+        help="add a seeded sample of N distinct lines of the MIT-licensed English chat "
+        "(madcookie VODs, botezlive) as clean examples (default 0): far fewer false flags "
+        "on real chat (docs/benchmarks.md, 'Chat as negatives')",
+    )
+    train.add_argument(
+        "--chat-negative-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="loss weight of each chat negative (default 1; a few chat lines are toxic)",
     )
     train.add_argument(
         "--aug-rate",
@@ -293,6 +300,7 @@ def _train(args: argparse.Namespace, settings: Settings) -> int:
         chat_lines=args.chat_lines,
         aug_rate=args.aug_rate,
         chat_negatives=args.chat_negatives,
+        chat_negative_weight=args.chat_negative_weight,
         chat_sources=tuple(x.strip() for x in args.chat_sources.split(",") if x.strip()),
         seed=args.seed,
         teacher_weight=args.teacher_weight,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from torch import nn
 from model.augment import augment
 from model.bundle import Bundle
 from model.chatlogs import CHAT_SOURCES, SHIPPABLE_CHAT, iter_chat
-from model.data import SHIPPABLE, Example, load_examples
+from model.data import SHIPPABLE, Example, botezlive_clean_chat, load_examples
 from model.evaluation.metrics import best_threshold
 from model.extras import needs_extra
 from model.networks import ARCHS, CATEGORIES, NetworkConfig, build_network
@@ -69,11 +70,13 @@ class TrainConfig:
     chat_sources: tuple[str, ...] = SHIPPABLE_CHAT
     seed: int = 13
     patience: int = 2
-    #: Real English chat lines added to training as clean examples (label 0): the first
-    #: ``chat_negatives`` lines of the MIT-licensed madcookie VOD chat, in file order
-    #: (39,895 = its first two VODs). Chat is mostly clean; the few toxic lines among them
-    #: are the price of teaching the network what everyday chat looks like.
+    #: Real English chat lines added to training as clean examples (label 0): a seeded
+    #: sample of ``chat_negatives`` distinct lines of the MIT-licensed chat (the madcookie
+    #: VOD chat and the botezlive lines of users no moderator acted on; see
+    #: :func:`chat_negatives`). Chat is mostly clean; the few toxic lines among them are why
+    #: they weigh ``chat_negative_weight`` in the loss.
     chat_negatives: int = 0
+    chat_negative_weight: float = 1.0
     #: Share of a teacher's probability in the target of each training text that carries
     #: one (``Example.teacher``, see :mod:`model.training.teacher`):
     #: target = (1 − w)·label + w·teacher.
@@ -86,6 +89,8 @@ class TrainConfig:
             raise ValueError("epochs and batch size must be at least 1")
         if self.chat_negatives < 0:
             raise ValueError("chat negatives must be 0 or more")
+        if not 0.0 < self.chat_negative_weight <= 1.0:
+            raise ValueError("the chat negatives' weight must be above 0 and at most 1")
         if not 0.0 <= self.teacher_weight <= 1.0:
             raise ValueError("the teacher's weight must be between 0 and 1")
         unknown = set(self.chat_sources) - set(CHAT_SOURCES) - {"all"}
@@ -128,14 +133,37 @@ def _dev_score(examples: Sequence[Example], probs: Sequence[float]) -> dict[str,
     return scores
 
 
-def chat_negatives(data_dir: Path, n: int) -> list[Example]:
-    """The first ``n`` lines of the shippable English chat, as clean training examples."""
-    lines = iter_chat(data_dir, ("en",), n, SHIPPABLE_CHAT)
-    return [
-        Example(text, 0, "en", "chat_" + SHIPPABLE_CHAT[0], "train")
-        for _, text in lines
-        if text.strip()
-    ]
+_MENTION = re.compile(r"@\w+")
+
+
+def chat_negatives(
+    data_dir: Path,
+    n: int,
+    *,
+    seed: int = 13,
+    weight: float = 1.0,
+    exclude: Iterable[str] = (),
+) -> list[Example]:
+    """A seeded sample of ``n`` distinct lines of the shippable English chat (the madcookie
+    VOD chat and the botezlive lines of users no moderator acted on), as clean training
+    examples of loss weight ``weight``; @mentions become ``@user``, and lines whose
+    normalised text is in ``exclude`` (the labelled sets' texts) are left out. Only chat
+    whose licence allows shipping a model built from it: never the unlicensed logs."""
+    pool: dict[str, tuple[str, str]] = {}
+    skip = set(exclude)
+
+    def add(text: str, source: str) -> None:
+        key = normalize(text)
+        if key and key not in skip:
+            pool.setdefault(key, (text, source))
+
+    for _, text in iter_chat(data_dir, ("en",), None, SHIPPABLE_CHAT):
+        add(text, "chat_" + SHIPPABLE_CHAT[0])
+    for text in botezlive_clean_chat(Path(data_dir)):
+        add(_MENTION.sub("@user", text), "chat_botezlive")
+    keys = sorted(pool)
+    picked = sorted(random.Random(seed).sample(keys, min(n, len(keys))))
+    return [Example(pool[k][0], 0, "en", pool[k][1], "train", weight=weight) for k in picked]
 
 
 def soft_target(example: Example, teacher_weight: float) -> float:
@@ -176,7 +204,13 @@ def train(
     if label is not None:
         train_set = label(train_set, progress=progress)
     if config.chat_negatives > 0 and "en" in config.langs:
-        train_set = train_set + chat_negatives(data_dir, config.chat_negatives)
+        train_set = train_set + chat_negatives(
+            data_dir,
+            config.chat_negatives,
+            seed=config.seed,
+            weight=config.chat_negative_weight,
+            exclude={normalize(e.text) for e in examples},
+        )
     dev_cap = None if config.max_examples is None else max(500, config.max_examples // 4)
     dev_set = _subsample([e for e in examples if e.split == "dev"], dev_cap, rng)
     if not train_set or not dev_set:
@@ -203,9 +237,10 @@ def train(
         [[1.0 if c in e.categories else 0.0 for c in CATEGORIES] for e in train_set]
     )
     has_cats = torch.tensor([bool(e.categories) for e in train_set])
-    positives = float(targets.sum())  # the toxic mass the loss sees
-    pos_weight = torch.tensor((len(train_set) - positives) / max(1.0, positives))
-    toxic_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    example_weights = torch.tensor([e.weight for e in train_set])
+    positives = float((targets * example_weights).sum())  # the toxic mass the loss sees
+    pos_weight = torch.tensor((float(example_weights.sum()) - positives) / max(1.0, positives))
+    toxic_loss = nn.BCEWithLogitsLoss(pos_weight=pos_weight, reduction="none")
     cat_loss = nn.BCEWithLogitsLoss(reduction="none")
     optimizer = torch.optim.AdamW(
         network.parameters(), lr=config.lr, weight_decay=config.weight_decay
@@ -238,7 +273,8 @@ def train(
             ids, mask = tensor([encoded[i] for i in batch])
             index = torch.tensor(batch)
             logit, cat_logits = network(ids, mask)
-            loss = toxic_loss(logit, targets[index])
+            w = example_weights[index]
+            loss = (toxic_loss(logit, targets[index]) * w).sum() / w.sum()
             weights = (has_cats[index] & (labels[index] > 0)).float().unsqueeze(-1)
             if weights.sum() > 0:
                 per = cat_loss(cat_logits, cat_targets[index]) * weights
