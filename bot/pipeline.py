@@ -252,7 +252,10 @@ class Pipeline:
                 message, score.probability, score.evidence
             )
             if (probability, evidence) != (score.probability, score.evidence):
-                score = replace(score, probability=probability, evidence=evidence)
+                # a blocked term is the channel's own call: category "blocked", reported at once
+                blocked = probability >= 1.0 > score.probability
+                labels = ("blocked",) if blocked else score.labels
+                score = replace(score, probability=probability, evidence=evidence, labels=labels)
             decision = self.policy.decide(message, score.probability, score.evidence, score.labels)
             decided.append((message, score, decision))
             recent = self._recent.setdefault(message.channel, deque(maxlen=CONTEXT_MESSAGES))

@@ -83,6 +83,10 @@ async def test_blocked_terms_flag_and_allowed_terms_clear_only_their_channel(
         ("rude2", flagged[2][1], flagged[2][2]),
     ]
     assert "fuck" in str(flagged[2][2]).lower()
+    # a blocked term is the channel's own call: category "blocked", each user reported at once
+    labelled = rows(tmp_path / "cw.db", "SELECT labels, report_id FROM flagged_messages")
+    blocked = [r for r in labelled if r[0] == '["blocked"]']
+    assert len(blocked) == 2 and all(report is not None for _, report in blocked)
 
 
 def test_terms_unit() -> None:

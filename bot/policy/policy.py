@@ -38,9 +38,10 @@ from bot.twitch.events import ChatMessage
 
 __all__ = ["AT_ONCE", "MAX_USERS", "Decision", "Policy", "PolicyConfig", "with_sensitivity"]
 
-#: Categories one message of which reports at once (when it reaches the report threshold).
-AT_ONCE = frozenset({"hate", "threat", "sexual"})
-#: Users (per channel) the policy keeps state for at most; the longest-known go first.
+#: Categories one message of which reports at once (when it reaches the report threshold);
+#: ``blocked``: a term the channel blocked on the dashboard (:mod:`bot.policy.terms`).
+AT_ONCE = frozenset({"hate", "threat", "sexual", "blocked"})
+#: Users (over all channels) the policy keeps state for at most; the longest-known go first.
 MAX_USERS = 200_000
 
 
