@@ -3,6 +3,7 @@ at their upstream paths (the real source is GitHub; only the URL template differ
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -63,15 +64,20 @@ def upstream() -> Iterator[Upstream]:
     up.server.server_close()
 
 
-def test_fetch_downloads_verifies_and_is_usable(tmp_path: Path, upstream: Upstream) -> None:
+def test_fetch_downloads_verifies_and_is_usable(
+    tmp_path: Path, upstream: Upstream, caplog: pytest.LogCaptureFixture
+) -> None:
     results = fetch(tmp_path, url_template=upstream.template)
     assert {r.status for r in results} == {"downloaded"}
     for s in SOURCES:
         for _, local, _ in s.files:
             assert (tmp_path / local).read_bytes() == (DATA_DIR / local).read_bytes()
     # the fetched folder is a working data dir for training and the rule scorer
-    examples = load_examples(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="model.data"):
+        examples = load_examples(tmp_path)
     assert {e.source for e in examples} >= {"beep", "curse", "tweeteval_hate", "davidson"}
+    # the sets fetch cannot download yet are left out, and the log says which
+    assert "training without convabuse, toxichat" in caplog.text
     assert RuleScorer.from_data_dir(tmp_path).score(["fuck you"])[0].probability >= 0.5
     # a second run downloads nothing
     count = len(upstream.requests)
