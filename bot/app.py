@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
@@ -30,12 +31,14 @@ from bot.replay import ReplayStats, read_chat_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
-from bot.twitch.helix import HelixModerator
 from model.chatlogs import ChatLogError
 from model.loading import load_scorer
 from model.scorer import Scorer
 from storage.database import Database
 from storage.records import ChannelSettings
+
+if TYPE_CHECKING:  # twitchio is imported only when the bot acts through Twitch's API
+    from bot.twitch.helix import HelixModerator
 
 __all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
 
@@ -172,6 +175,8 @@ async def open_runtime(
         )
         helix: HelixModerator | None = None
         if use_helix and settings.twitch_token is not None and settings.twitch_client_id:
+            from bot.twitch.helix import HelixModerator
+
             helix = await stack.enter_async_context(HelixModerator.open(settings))
             if settings.auto_delete:
                 from bot.autoactions import AutoDelete

@@ -26,7 +26,6 @@ from bot.logs import setup_logging
 from bot.policy.errors import CueListError
 from bot.settings import Settings, SettingsError
 from bot.twitch.connection import TwitchAuthError
-from bot.twitch.helix import HelixError
 from model.errors import ModelError
 from storage.errors import StorageError
 
@@ -49,7 +48,6 @@ _USER_ERRORS = (
     StorageError,
     FileNotFoundError,
     TwitchAuthError,
-    HelixError,
     CommandError,
     CueListError,
     ValueError,

@@ -49,6 +49,7 @@ from twitchio.exceptions import HTTPException
 from twitchio.http import Route
 
 from bot.secret import Secret
+from bot.twitch.connection import TwitchAuthError
 
 __all__ = [
     "REQUIRED_SCOPES",
@@ -81,8 +82,11 @@ _HOW_TO = (
 )
 
 
-class HelixError(Exception):
-    """Helix cannot be used: no, an invalid or an under-scoped token. Says how to fix it."""
+class HelixError(TwitchAuthError):
+    """Helix cannot be used: no, an invalid or an under-scoped token. Says how to fix it.
+
+    A :class:`~bot.twitch.connection.TwitchAuthError` (retrying with the same credentials
+    cannot help), so the command line prints it as one line and exits 2."""
 
 
 class HelixSettings(Protocol):
