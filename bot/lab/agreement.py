@@ -31,11 +31,13 @@ __all__ = [
     "Agreement",
     "CategoryAgreement",
     "ReportSample",
+    "Tally",
     "agreement_markdown",
     "load_events",
     "measure_agreement",
     "replay_events",
     "score_events",
+    "summarize",
 ]
 
 #: What issue 19's targets are about: users actioned for harassment or discrimination.
@@ -160,7 +162,9 @@ def _message(event: ChatEvent) -> ChatMessage:
 
 
 @dataclass(slots=True)
-class _Tally:
+class Tally:
+    """What a replay saw: message counts, each user's flag and report times, actions."""
+
     messages: int = 0
     flags: int = 0
     reports: int = 0
@@ -172,9 +176,9 @@ class _Tally:
 
 def replay_events(
     policy: Policy, events: Iterable[ChatEvent], scores: Sequence[Score | None]
-) -> _Tally:
+) -> Tally:
     """Run ``policy`` over the scored events in order; what it flagged and reported."""
-    tally = _Tally()
+    tally = Tally()
     for event, score in zip(events, scores, strict=True):
         key = (event.channel, event.login)
         if score is None:
@@ -200,7 +204,7 @@ def _first_within(times: Sequence[float], at: float) -> float | None:
     return next((t for t in times if at - HORIZON <= t <= at), None)
 
 
-def _category_rows(tally: _Tally) -> tuple[CategoryAgreement, ...]:
+def _category_rows(tally: Tally) -> tuple[CategoryAgreement, ...]:
     groups: dict[str, list[Key]] = {_ALL_ROW: [], _TARGET_ROW: []}
     for key, (_, category) in tally.actioned.items():
         name = category or _UNLABELLED
@@ -228,7 +232,7 @@ def _category_rows(tally: _Tally) -> tuple[CategoryAgreement, ...]:
 
 
 def summarize(
-    tally: _Tally,
+    tally: Tally,
     *,
     source: str,
     scorer: str,
