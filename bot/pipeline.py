@@ -22,7 +22,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
@@ -248,14 +248,7 @@ class Pipeline:
                 self.stats.duplicates += 1
                 continue
             unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
-            probability, evidence = self.policy.after_scoring(
-                message, score.probability, score.evidence
-            )
-            if (probability, evidence) != (score.probability, score.evidence):
-                # a blocked term is the channel's own call: category "blocked", reported at once
-                blocked = probability >= 1.0 > score.probability
-                labels = ("blocked",) if blocked else score.labels
-                score = replace(score, probability=probability, evidence=evidence, labels=labels)
+            score = self.policy.after_scoring(message, score)
             decision = self.policy.decide(message, score.probability, score.evidence, score.labels)
             decided.append((message, score, decision))
             recent = self._recent.setdefault(message.channel, deque(maxlen=CONTEXT_MESSAGES))

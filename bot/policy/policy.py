@@ -33,14 +33,15 @@ from dataclasses import dataclass, field, replace
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
 from bot.policy.sensitivity import SENSITIVITIES, Filters, Sensitivity
 from bot.policy.targeting import is_directed
-from bot.policy.terms import ChannelTerms
+from bot.policy.terms import BLOCKED, ChannelTerms
 from bot.twitch.events import ChatMessage
+from model.scorer import Score
 
 __all__ = ["AT_ONCE", "MAX_USERS", "Decision", "Policy", "PolicyConfig", "with_sensitivity"]
 
 #: Categories one message of which reports at once (when it reaches the report threshold);
 #: ``blocked``: a term the channel blocked on the dashboard (:mod:`bot.policy.terms`).
-AT_ONCE = frozenset({"hate", "threat", "sexual", "blocked"})
+AT_ONCE = frozenset({"hate", "threat", "sexual", BLOCKED})
 #: Users (over all channels) the policy keeps state for at most; the longest-known go first.
 MAX_USERS = 200_000
 
@@ -105,12 +106,10 @@ class Policy:
         self.channels[channel] = config
         self.terms[channel] = terms
 
-    def after_scoring(
-        self, message: ChatMessage, score: float, evidence: Sequence[str]
-    ) -> tuple[float, tuple[str, ...]]:
-        """``(score, evidence)`` of ``message`` after its channel's allowed/blocked terms."""
+    def after_scoring(self, message: ChatMessage, score: Score) -> Score:
+        """``score`` of ``message`` after its channel's allowed/blocked terms."""
         terms = self.terms.get(message.channel)
-        return terms.apply(message.text, score, evidence) if terms else (score, tuple(evidence))
+        return terms.rescore(message.text, score) if terms else score
 
     @classmethod
     def for_sensitivity(

@@ -15,7 +15,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-__all__ = ["ChannelTerms", "normalize_terms"]
+from model.scorer import Score
+
+__all__ = ["BLOCKED", "ChannelTerms", "normalize_terms"]
+
+#: The category of a message flagged for a channel's blocked term.
+BLOCKED = "blocked"
 
 _MAX_TERMS = 500
 _MAX_TERM_LENGTH = 100
@@ -45,17 +50,24 @@ class ChannelTerms:
         self, text: str, score: float, evidence: Sequence[str]
     ) -> tuple[float, tuple[str, ...]]:
         """``(score, evidence)`` after this channel's terms (unchanged without any)."""
+        rescored = self.rescore(text, Score(score, (), tuple(evidence)))
+        return rescored.probability, rescored.evidence
+
+    def rescore(self, text: str, score: Score) -> Score:
+        """``score`` after these terms: a blocked term makes it 1.0 with the category
+        ``blocked`` (the channel's own call, reported at once) and the term as evidence;
+        an allowed term clears a score that only it earned."""
         if not (self.allowed or self.blocked):
-            return score, tuple(evidence)
+            return score
         lowered = text.lower()
         hits = tuple(t for t in self.blocked if _contains(lowered, t))
         if hits:
-            return 1.0, hits
-        if self.allowed and score > 0:
+            return Score(1.0, (BLOCKED,), hits)
+        if self.allowed and score.probability > 0:
             allowed = set(self.allowed)
-            if evidence:
-                if all(e.lower() in allowed for e in evidence):
-                    return 0.0, ()
+            if score.evidence:
+                if all(e.lower() in allowed for e in score.evidence):
+                    return Score(0.0)
             elif any(_contains(lowered, t) for t in self.allowed):
-                return 0.0, ()
-        return score, tuple(evidence)
+                return Score(0.0)
+        return score
