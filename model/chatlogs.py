@@ -55,6 +55,7 @@ __all__ = [
     "ChatLogError",
     "ChatSource",
     "ban_logs",
+    "ban_target",
     "bench_logs",
     "chat_of",
     "iter_chat",
@@ -276,6 +277,12 @@ def read_chat_lines(path: Path) -> Iterator[ChatLine]:
             yield chat
 
 
+def ban_target(line: str) -> str | None:
+    """The login a Chatty ``BAN:`` line (a ban or timeout) names, lower case, else None."""
+    match = _BAN.match(line)
+    return match.group(2).lower() if match else None
+
+
 def read_ban_targets(path: Path) -> Iterator[ChatLine]:
     """For a Chatty log: each banned or timed-out user's last message before the ``BAN:``
     line (a weak but real moderation signal: many are word-filter bots' 1-5 s timeouts)."""
@@ -284,8 +291,8 @@ def read_ban_targets(path: Path) -> Iterator[ChatLine]:
         if chat is not None:
             last[chat.login] = chat
             continue
-        match = _BAN.match(line)
-        if match and (target := last.pop(match.group(2).lower(), None)) is not None:
+        banned = ban_target(line)
+        if banned is not None and (target := last.pop(banned, None)) is not None:
             yield target
 
 

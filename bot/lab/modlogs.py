@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from model.chatlogs import ban_logs, read_text_log
+from model.chatlogs import ban_logs, ban_target, read_text_log
 from model.errors import DataNotFoundError
 
 __all__ = [
@@ -135,28 +135,19 @@ def botezlive_events(data_dir: Path) -> Iterator[ChatEvent]:
                 yield ChatEvent(source, "botezlive", deleted.group(1).lower(), at, "delete")
 
 
-_BAN = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\] BAN: (\S+)")
-
-
 def boostcamp_events(data_dir: Path) -> Iterator[ChatEvent]:
-    """The Korean Chatty logs: chat and ``BAN:`` (timeout) lines, file by file."""
+    """The Korean Chatty logs: chat and ``BAN:`` (timeout) lines, file by file; a ban is
+    dated and placed by the chat line before it."""
     source = "boostcamp_ko"
     for path in ban_logs(data_dir):
-        last_at = 0.0
+        last_at, channel = 0.0, ""
         for number, line, chat in read_text_log(path):
             if chat is not None:
-                last_at = chat.sent_at or last_at
+                last_at, channel = chat.sent_at or last_at, chat.channel
                 msg_id = f"{path.name}:{number}"
-                yield ChatEvent(
-                    source, chat.channel, chat.login, last_at, "message", chat.text, msg_id
-                )
-            elif (ban := _BAN.match(line)) is not None:
-                yield ChatEvent(source, _channel(path), ban.group(2).lower(), last_at, "timeout")
-
-
-def _channel(path: Path) -> str:
-    name = path.name.split(".", 1)[0].lstrip("#")
-    return re.sub(r"-\d+$", "", name).lower()
+                yield ChatEvent(source, channel, chat.login, last_at, "message", chat.text, msg_id)
+            elif (banned := ban_target(line)) is not None and channel:
+                yield ChatEvent(source, channel, banned, last_at, "timeout")
 
 
 #: name → (reader, language, what it is)
