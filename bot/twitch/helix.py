@@ -254,6 +254,24 @@ def _credentials(settings: HelixSettings) -> tuple[Secret, str]:
     return token, client_id
 
 
+@contextlib.asynccontextmanager
+async def _connected(
+    settings: HelixSettings, max_wait: float
+) -> AsyncIterator[tuple[_HelixHttp, Secret, TokenInfo]]:
+    """An HTTP client on Helix for the settings' token, and what validating it said."""
+    token, client_id = _credentials(settings)
+    limit = _RateLimit(max_wait)
+    async with _session(limit) as session:
+        http = _HelixHttp(
+            client_id=client_id,
+            token=token,
+            session=session,
+            route_class=_route_class(settings.helix_url, settings.twitch_id_url),
+            limit=limit,
+        )
+        yield http, token, await _validate(http, token, client_id, settings.twitch_id_url)
+
+
 async def _validate(http: _HelixHttp, token: Secret, client_id: str, id_url: str) -> TokenInfo:
     try:
         payload = await http.validate_token(token.reveal())
@@ -299,17 +317,8 @@ def _scrub(text: str, token: Secret) -> str:
 async def inspect_token(settings: HelixSettings, *, max_wait: float = 60.0) -> TokenInfo:
     """Validate the token and return what Twitch says of it, missing scopes or not
     (``chatwarden doctor`` shows them). Raises :class:`HelixError` for a bad token."""
-    token, client_id = _credentials(settings)
-    limit = _RateLimit(max_wait)
-    async with _session(limit) as session:
-        http = _HelixHttp(
-            client_id=client_id,
-            token=token,
-            session=session,
-            route_class=_route_class(settings.helix_url, settings.twitch_id_url),
-            limit=limit,
-        )
-        return await _validate(http, token, client_id, settings.twitch_id_url)
+    async with _connected(settings, max_wait) as (_, _, info):
+        return info
 
 
 class HelixModerator:
@@ -340,17 +349,7 @@ class HelixModerator:
         token is missing, invalid, issued to another client id or lacks a scope. While
         open, the token is validated again every ``revalidate_every`` seconds, as Twitch
         asks of apps that keep a token (https://dev.twitch.tv/docs/authentication/validate-tokens)."""
-        token, client_id = _credentials(settings)
-        limit = _RateLimit(max_wait)
-        async with _session(limit) as session:
-            http = _HelixHttp(
-                client_id=client_id,
-                token=token,
-                session=session,
-                route_class=_route_class(settings.helix_url, settings.twitch_id_url),
-                limit=limit,
-            )
-            info = await _validate(http, token, client_id, settings.twitch_id_url)
+        async with _connected(settings, max_wait) as (http, token, info):
             if info.missing_scopes:
                 missing = " and ".join(info.missing_scopes)
                 raise HelixError(
