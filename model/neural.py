@@ -179,10 +179,10 @@ class TorchScorer:
     def explain(self, texts: Sequence[str], top: int = 3) -> list[tuple[str, ...]]:
         """The words that drove each score, by occlusion: each word (up to the first
         ``OCCLUDE_WORDS``) is dropped in turn and the text rescored; the words whose removal
-        lowers the score most (by at least 0.1) come first. When no single word matters
-        (several would each do, ``씨발 꺼져 병신아``), the words that score as toxic on their
-        own are given instead. The pipeline asks only about messages its policy flags, so
-        the cost stays off the clean majority of chat."""
+        lowers the score most (by at least 0.1) come first, then the words that score as
+        toxic on their own (so several words that would each do, ``씨발 꺼져 병신아``, are all
+        named, and an insult beside an expletive is not hidden by it). The pipeline asks only
+        about messages its policy flags, so the cost stays off the clean majority of chat."""
         variants: list[str] = []
         owners: list[int] = []  # which text each variant belongs to (its threshold)
         spans: list[tuple[int, list[str]]] = []
@@ -208,24 +208,20 @@ class TorchScorer:
                     (k for k in range(len(words)) if without[k] >= 0.1), key=lambda k: -without[k]
                 )
             )
-        # when no single word matters, the words that score as toxic on their own (scored
-        # only for those messages: most flags have a word that matters)
-        alone_of = [i for i, ranked in enumerate(rankings) if not ranked and spans[i][1]]
-        singles = [w for i in alone_of for w in spans[i][1]]
-        single_scaled: list[float] = []
-        if singles:
-            single_probs, _ = self._forward(singles)
-            lone = torch.tensor([i for i in alone_of for _ in spans[i][1]], dtype=torch.long)
-            single_scaled = self._rescaled(single_probs, thresholds[lone]).tolist()
-        at = 0
-        for i in alone_of:
-            words = spans[i][1]
-            alone = single_scaled[at : at + len(words)]
-            at += len(words)
-            rankings[i] = sorted(
-                (k for k in range(len(words)) if alone[k] >= 0.5), key=lambda k: -alone[k]
-            )
+        # the words that score as toxic on their own come next, and alone when no single
+        # word matters: `fucking` may carry `@bob you are a fucking idiot` on occlusion while
+        # `idiot` is what insults (each distinct word scored once)
+        lone_words = list(dict.fromkeys(w for _, words in spans for w in words))
+        alone_at: dict[str, float] = {}
+        if lone_words:
+            single_probs, _ = self._forward(lone_words)
+            single_scaled = self._rescaled(single_probs, self._thresholds(lone_words)).tolist()
+            alone_at = dict(zip(lone_words, single_scaled, strict=True))
         out = []
         for (_, words), ranked in zip(spans, rankings, strict=True):
-            out.append(tuple(dict.fromkeys(words[k] for k in ranked))[:top])
+            toxic_alone = sorted(
+                (k for k in range(len(words)) if alone_at[words[k]] >= 0.5),
+                key=lambda k: -alone_at[words[k]],
+            )
+            out.append(tuple(dict.fromkeys(words[k] for k in ranked + toxic_alone))[:top])
         return out

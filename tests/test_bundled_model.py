@@ -96,6 +96,9 @@ def test_flags_of_the_network_say_which_words_drove_them() -> None:
     assert why_insult[0] == "idiot"  # occlusion: dropping it lowers the score most
     # each word would do alone: the words that are toxic on their own
     assert set(why_several) == {"씨발", "꺼져", "병신아"}
+    # an insult beside an expletive is named too, not hidden by the expletive's weight
+    (why_slur,) = scorer.explain(["go back to your country you fucking chink"])  # type: ignore[attr-defined]
+    assert "chink" in why_slur
 
 
 async def test_pipeline_stores_why_the_network_flagged(tmp_path: Path) -> None:
