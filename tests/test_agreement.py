@@ -182,6 +182,8 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
             "--source",
             "normvio_en",
             "--json",
+            "--sample",
+            "3",
             "--write",
             str(doc),
         ],
@@ -194,6 +196,9 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
     assert run.returncode == 0, run.stderr
     (figures,) = json.loads(run.stdout)
     assert figures["messages"] == 8 and figures["reported_users_actioned"] == 2
+    # the reports to read come with --json too, each saying whether its user was actioned
+    assert len(figures["sample"]) == 2
+    assert all(s["actioned"] and s["text"] and s["reason"] for s in figures["sample"])
     written = doc.read_text()
     assert "chatwarden evaluate --moderation" in written
     assert "| normvio_en | HIB or Discrimination | 2 | 2/2 (100.0 %) | 2/2 (100.0 %) |" in written

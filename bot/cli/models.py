@@ -202,7 +202,8 @@ def _register_evaluate(sub: Subparsers) -> None:
         "--sample",
         type=int,
         default=20,
-        help="with --live-chat or --moderation: flags or reports to show for reading (default 20)",
+        help="with --live-chat or --moderation: flags or reports to show for reading (default 20; "
+        "with --json, --moderation gives them too)",
     )
     evaluate.add_argument(
         "--train",

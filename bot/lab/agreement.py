@@ -82,6 +82,15 @@ class ReportSample:
     text: str
     reason: str
 
+    def figures(self) -> dict[str, object]:
+        return {
+            "score": round(self.score, 4),
+            "actioned": self.actioned,
+            "category": self.category,
+            "text": self.text,
+            "reason": self.reason,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
@@ -119,6 +128,7 @@ class Agreement:
             "reported_users": self.reported_users,
             "reported_users_actioned": self.reported_users_actioned,
             "categories": [c.figures() for c in self.categories],
+            "sample": [s.figures() for s in self.sample],
         }
 
 
