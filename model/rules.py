@@ -22,7 +22,8 @@ Matching works on normalised text (:func:`model.normalize.normalize`):
 
 * English terms match whole tokens only, in their plain or *skeleton* form (leetspeak and
   inner punctuation undone, repeats squashed: ``f.u.c.k``, ``sh1t``, ``fuuuck``), with an
-  optional plural ``s``; runs of single letters are joined (``f u c k``).
+  optional plural ``s``; runs of single letters are joined (``f u c k``). A number with a
+  short unit (``900k``, ``1990s``) is not leetspeak.
 * Korean words carry particles (``개새끼야``), so a token matches when it *starts with* a
   listed word; strong swear roots (``시발``, ``병신``…) match anywhere inside a token.
 * Terms that are harmless in context (``미친`` "crazy/amazing", ``보지`` in ``보지마`` "don't
@@ -54,6 +55,9 @@ __all__ = ["RuleScorer", "WordEntry"]
 
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
+#: a number with at most a short unit (``900k``, ``1990s``, ``4k``, ``2nd``): not leetspeak,
+#: or ``900k`` would read as a slur
+_NUMBER = re.compile(r"\d[\d.,]*[a-z]{0,2}")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
 # Severity → probability of the baseline's score.
@@ -250,7 +254,12 @@ class RuleScorer:
         allow = self._lexicon.en_allow
         if token in allow:
             return
-        for cand in dict.fromkeys((token, skeleton(token, squash=False), skeleton(token))):
+        forms = (
+            (token,)
+            if _NUMBER.fullmatch(token)
+            else (token, skeleton(token, False), skeleton(token))
+        )
+        for cand in dict.fromkeys(forms):
             if cand in allow:  # e.g. "feed" squashes to the allowed "fed"
                 continue
             entry = self._en_words.get(cand)

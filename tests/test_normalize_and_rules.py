@@ -144,6 +144,7 @@ def test_skeleton_undoes_evasion() -> None:
         "씨발ㅋㅋ",
         "이 병신아",
         "nigger",
+        "g00k",
     ],
 )
 def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, text: str) -> None:
@@ -199,6 +200,10 @@ def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, te
         "바나나가 새끼친다",
         "틀딱챔",
         "누나 너무 sexy하세요",
+        # numbers are not leetspeak: 900k would read "gook", 455 "ass"
+        "i still have 900k not a problem",
+        "lost 900K from doubting",
+        "455 viewers",
     ],
 )
 def test_rule_scorer_allows_harmless_chat(rule_scorer: RuleScorer, text: str) -> None:
