@@ -16,7 +16,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.lab.agreement import load_events, measure_agreement, replay_events, summarize
+from bot.lab.agreement import (
+    REPORT_AUDIT,
+    agreement_markdown,
+    load_events,
+    load_report_verdicts,
+    measure_agreement,
+    replay_events,
+    summarize,
+)
+from bot.lab.livechat import text_hash
 from bot.lab.modlogs import botezlive_events, normvio_events
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
 from model.errors import DataNotFoundError
@@ -124,6 +133,67 @@ def test_agreement_counts_who_was_flagged_and_reported_before_the_action(
     assert ads is not None and ads.flagged == 0  # no link filter by default
     assert result.reported_users == result.reported_users_actioned == 2
     assert all(s.actioned for s in result.sample) and len(result.sample) == result.reports
+
+
+def _audit(path: Path, rows: list[tuple[str, str, str, int]]) -> Path:
+    lines = ["# hand verdicts", "source\tmsg_id\tsha256\tstratum\tlabel"]
+    lines += [f"{src}\t{mid}\t{text_hash(text)}\ttest\t{label}" for src, mid, text, label in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_sampled_reports_carry_their_hand_verdicts(normvio_dir: Path, tmp_path: Path) -> None:
+    events = load_events(normvio_dir, "normvio_en")
+    scorer = load_scorer("bundled", None, normvio_dir / "cache")
+    config = with_sensitivity(PolicyConfig(), "medium")
+    # m6 is the racist insult, read as justified; m1 was never reported, so never sampled
+    verdicts = load_report_verdicts(
+        _audit(
+            tmp_path / "audit.tsv",
+            [
+                ("normvio_en", "m6", CHAT[6][2], 1),
+                ("normvio_en", "m1", CHAT[1][2], 0),
+                ("botezlive_en", "m6", CHAT[6][2], 0),  # another source's m6
+            ],
+        )
+    )
+    result = measure_agreement(
+        scorer,
+        lambda: Policy(config),
+        events,
+        source="normvio_en",
+        sensitivity="medium",
+        sample=5,
+        verdicts=verdicts,
+    )
+    read = {s.msg_id: s.justified for s in result.sample}
+    assert read["m6"] is True and result.sample_read == result.sample_justified == 1
+    assert all(v is None for k, v in read.items() if k != "m6")
+    assert "| normvio_en | 1 of 2 | 1/1 (100.0 %) | 1/1 (100.0 %) |" in agreement_markdown([result])
+    # a verdict whose text hash is not the message's: the data dir differs, a clear error
+    wrong = load_report_verdicts(_audit(tmp_path / "bad.tsv", [("normvio_en", "m6", "other", 1)]))
+    with pytest.raises(DataNotFoundError, match="m6 is not the one read by hand"):
+        measure_agreement(
+            scorer,
+            lambda: Policy(config),
+            events,
+            source="normvio_en",
+            sensitivity="medium",
+            sample=5,
+            verdicts=wrong,
+        )
+
+
+def test_report_verdicts_file_is_checked(tmp_path: Path) -> None:
+    assert load_report_verdicts(tmp_path / "absent.tsv") == {}
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("source\tmsg_id\tsha256\tstratum\tlabel\nnormvio_en\tm1\tabc\tx\t2\n")
+    with pytest.raises(ValueError, match="row 2 is not"):
+        load_report_verdicts(bad)
+    # the shipped verdicts: references only, one per message, labels 0/1
+    shipped = load_report_verdicts(REPORT_AUDIT)
+    assert len(shipped) >= 190
+    assert {label for _, label in shipped.values()} == {0, 1}
 
 
 def test_a_flag_after_the_action_does_not_count_as_before(normvio_dir: Path) -> None:

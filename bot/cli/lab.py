@@ -157,7 +157,12 @@ def live_chat(args: argparse.Namespace, settings: Settings) -> int:
 def moderation(args: argparse.Namespace, settings: Settings) -> int:
     """``evaluate --moderation``: agreement of the configured bot with real moderators."""
     from bot.app import policy_config
-    from bot.lab.agreement import agreement_markdown, load_events, measure_agreement
+    from bot.lab.agreement import (
+        agreement_markdown,
+        load_events,
+        load_report_verdicts,
+        measure_agreement,
+    )
     from bot.lab.modlogs import MODERATION_SOURCES
     from bot.policy.policy import Policy
     from model.evaluation.evaluate import write_section
@@ -173,6 +178,7 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = need_data(settings)
     scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
     config = policy_config(settings, scorer)
+    verdicts = load_report_verdicts()
     results = []
     for source in sources:
         events = load_events(data_dir, source)
@@ -193,6 +199,7 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
                 source=source,
                 sensitivity=str(settings.sensitivity),
                 sample=args.sample,
+                verdicts=verdicts,
                 progress=progress,
             )
         )
@@ -204,10 +211,14 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(body)
         for r in results:
-            print(f"reports to read ({r.source}; A = the user was actioned, with its category):")
+            print(
+                f"reports to read ({r.source}; A = the user was actioned, with its category; "
+                "read: J justified, x not, ? not yet read):"
+            )
             for s in r.sample:
                 mark = f"A {s.category or ''}" if s.actioned else "-"
-                print(f"  {s.score:.2f}  {mark:<24} {one_line(s.text, 70)}")
+                read = "?" if s.justified is None else "J" if s.justified else "x"
+                print(f"  {s.score:.2f}  {read} {mark:<24} {one_line(s.text, 70)}")
     if args.write:
         env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
         write_section(

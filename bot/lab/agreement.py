@@ -10,6 +10,10 @@ reported, **before** the action, and how many seconds ahead its first flag came.
 chat: flags and reports per 10,000 messages and the share of the bot's flagged and reported
 users whom the moderators actioned — a lower bound on precision, since each window of the
 log records only the action that opened it.
+
+A random sample of reports is printed for reading by docs/labelling.md. The verdicts of
+reports already read are kept as references (:data:`REPORT_AUDIT`: the message's id and a
+hash of its text, never the text), so the command says how many of its sample are justified.
 """
 
 from __future__ import annotations
@@ -20,20 +24,25 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.lab.livechat import reference_rows, text_hash
 from bot.lab.modlogs import MODERATION_SOURCES, ChatEvent
 from bot.pipeline import explain_flags
 from bot.policy.policy import Policy
 from bot.twitch.events import ChatMessage
+from model.errors import DataNotFoundError
 from model.scorer import Score, Scorer
 
 __all__ = [
+    "REPORT_AUDIT",
     "TARGET_CATEGORIES",
     "Agreement",
     "CategoryAgreement",
+    "Report",
     "ReportSample",
     "Tally",
     "agreement_markdown",
     "load_events",
+    "load_report_verdicts",
     "measure_agreement",
     "replay_events",
     "score_events",
@@ -50,6 +59,12 @@ _UNLABELLED = "(no category)"
 HORIZON = 3600.0
 
 Key = tuple[str, str]  # (channel, login)
+
+#: Hand verdicts on sampled reports (docs/labelling.md), as references: ``source``,
+#: ``msg_id``, ``sha256`` (first 16 hex digits of the text's SHA-256), ``stratum`` (which
+#: scorer's sample it was read in) and ``label`` (1 = justified).
+REPORT_AUDIT = Path(__file__).resolve().parent / "labels" / "moderation_audit.tsv"
+Verdicts = dict[tuple[str, str], tuple[str, int]]  # (source, msg_id) -> (sha256, label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +96,9 @@ class ReportSample:
     category: str | None
     text: str
     reason: str
+    msg_id: str = ""
+    #: the hand verdict by docs/labelling.md, if this message was read (:data:`REPORT_AUDIT`)
+    justified: bool | None = None
 
     def figures(self) -> dict[str, object]:
         return {
@@ -89,6 +107,8 @@ class ReportSample:
             "category": self.category,
             "text": self.text,
             "reason": self.reason,
+            "msg_id": self.msg_id,
+            "justified": self.justified,
         }
 
 
@@ -110,6 +130,15 @@ class Agreement:
     def per_10k(self, n: int) -> float:
         return 1e4 * n / self.messages if self.messages else 0.0
 
+    @property
+    def sample_read(self) -> int:
+        """Sampled reports with a hand verdict."""
+        return sum(1 for s in self.sample if s.justified is not None)
+
+    @property
+    def sample_justified(self) -> int:
+        return sum(1 for s in self.sample if s.justified)
+
     def row(self, name: str) -> CategoryAgreement | None:
         return next((c for c in self.categories if c.category == name), None)
 
@@ -129,7 +158,27 @@ class Agreement:
             "reported_users_actioned": self.reported_users_actioned,
             "categories": [c.figures() for c in self.categories],
             "sample": [s.figures() for s in self.sample],
+            "sample_read": self.sample_read,
+            "sample_justified": self.sample_justified,
         }
+
+
+def load_report_verdicts(path: Path = REPORT_AUDIT) -> Verdicts:
+    """The hand verdicts in ``path`` by (source, msg_id); none when the file is absent."""
+    if not path.is_file():
+        return {}
+    verdicts: Verdicts = {}
+    for n, row in enumerate(reference_rows(path), start=2):
+        try:
+            label = int(row["label"])
+            if label not in (0, 1) or not row["msg_id"] or len(row["sha256"]) != 16:
+                raise ValueError
+            verdicts[(row["source"], row["msg_id"])] = (row["sha256"], label)
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(
+                f"{path}: row {n} is not source, msg_id, sha256 (16 hex), stratum, label (0/1)"
+            ) from None
+    return verdicts
 
 
 def load_events(data_dir: Path, source: str) -> list[ChatEvent]:
@@ -171,6 +220,17 @@ def _message(event: ChatEvent) -> ChatMessage:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One report the replay made."""
+
+    key: Key
+    score: float
+    text: str
+    reason: str
+    msg_id: str
+
+
 @dataclass(slots=True)
 class Tally:
     """What a replay saw: message counts, each user's flag and report times, actions."""
@@ -181,7 +241,7 @@ class Tally:
     flags_at: dict[Key, list[float]] = field(default_factory=dict)
     reports_at: dict[Key, list[float]] = field(default_factory=dict)
     actioned: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
-    reported: list[tuple[Key, float, str, str]] = field(default_factory=list)
+    reported: list[Report] = field(default_factory=list)
 
 
 def replay_events(
@@ -205,7 +265,9 @@ def replay_events(
         if decision.report_reason is not None:
             tally.reports += 1
             tally.reports_at.setdefault(key, []).append(event.sent_at)
-            tally.reported.append((key, score.probability, event.text, decision.report_reason))
+            tally.reported.append(
+                Report(key, score.probability, event.text, decision.report_reason, event.msg_id)
+            )
     return tally
 
 
@@ -249,16 +311,24 @@ def summarize(
     sensitivity: str,
     sample: int = 0,
     seed: int = 7,
+    verdicts: Verdicts | None = None,
 ) -> Agreement:
+    """The figures of ``tally``, with ``sample`` random reports to read and, for those in
+    ``verdicts``, their hand verdict (a reference whose text hash differs is an error)."""
     actioned = tally.actioned
-    reported_users = {key for key, _, _, _ in tally.reported}
+    reported_users = {r.key for r in tally.reported}
     picks: list[ReportSample] = []
     if sample > 0 and tally.reported:
         rng = random.Random(seed)
         chosen = rng.sample(tally.reported, min(sample, len(tally.reported)))
-        for key, score, text, reason in sorted(chosen, key=lambda r: -r[1]):
-            category = actioned[key][1] if key in actioned else None
-            picks.append(ReportSample(score, key in actioned, category, text, reason))
+        for r in sorted(chosen, key=lambda r: -r.score):
+            category = actioned[r.key][1] if r.key in actioned else None
+            justified = _verdict(verdicts or {}, source, r)
+            picks.append(
+                ReportSample(
+                    r.score, r.key in actioned, category, r.text, r.reason, r.msg_id, justified
+                )
+            )
     return Agreement(
         source=source,
         scorer=scorer,
@@ -275,6 +345,19 @@ def summarize(
     )
 
 
+def _verdict(verdicts: Verdicts, source: str, report: Report) -> bool | None:
+    found = verdicts.get((source, report.msg_id)) if report.msg_id else None
+    if found is None:
+        return None
+    digest, label = found
+    if text_hash(report.text) != digest:
+        raise DataNotFoundError(
+            f"{source} message {report.msg_id} is not the one read by hand (hash {digest}): "
+            "the data dir's copy of this log differs from the one audited"
+        )
+    return bool(label)
+
+
 def measure_agreement(
     scorer: Scorer,
     policy_factory: Callable[[], Policy],
@@ -283,13 +366,19 @@ def measure_agreement(
     source: str,
     sensitivity: str,
     sample: int = 0,
+    verdicts: Verdicts | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Agreement:
     """Score ``events`` with ``scorer`` and replay them through a fresh policy."""
     scores = score_events(scorer, policy_factory(), events, progress=progress)
     tally = replay_events(policy_factory(), events, scores)
     return summarize(
-        tally, source=source, scorer=scorer.version, sensitivity=sensitivity, sample=sample
+        tally,
+        source=source,
+        scorer=scorer.version,
+        sensitivity=sensitivity,
+        sample=sample,
+        verdicts=verdicts,
     )
 
 
@@ -325,5 +414,20 @@ def agreement_markdown(results: Sequence[Agreement]) -> str:
             lines.append(
                 f"| {r.source} | {c.category} | {c.actioned} | {_pct(c.flagged, c.actioned)} "
                 f"| {_pct(c.reported, c.actioned)} | {lead} |"
+            )
+    read = [r for r in results if r.sample_read]
+    if read:
+        lines += [
+            "",
+            "| source | sampled reports read by hand | justified by docs/labelling.md "
+            "| justified and on actioned users |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in read:
+            on_actioned = sum(1 for s in r.sample if s.justified and s.actioned)
+            lines.append(
+                f"| {r.source} | {r.sample_read} of {len(r.sample)} "
+                f"| {_pct(r.sample_justified, r.sample_read)} "
+                f"| {_pct(on_actioned, r.sample_justified)} |"
             )
     return "\n".join(lines) + "\n"
