@@ -11,7 +11,8 @@ Steps, in order:
    render differently and break word lists; they are mapped back.
 3. Zero-width and other invisible format characters are removed, control characters
    become spaces (invalid surrogates are dropped).
-4. Cyrillic / Greek look-alikes are folded to Latin inside words that contain Latin.
+4. Cyrillic / Greek look-alikes are folded to Latin inside words that contain Latin
+   (plain, accented or a look-alike of step 5, so that a second pass changes nothing).
 5. Lower-casing (``casefold``); Latin look-alike symbols that no language writes words
    with (small capitals ``ɴɪɢɢᴇʀ``, negative circled and squared letters ``🅽``, regional
    indicator letters, script ``ɡ``, dotless ``ı``) become the letters they imitate, and
@@ -122,7 +123,7 @@ def fold_homoglyphs(text: str) -> str:
 
     def fold(match: re.Match[str]) -> str:
         word = match.group(0)
-        if _LATIN.search(word):
+        if _LATIN.search(word) or _LOOKALIKE_CHAR.search(word):
             return word.translate(_HOMOGLYPH_TABLE)
         return word
 

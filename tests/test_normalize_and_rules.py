@@ -4,7 +4,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from model import normalize as normalize_module
@@ -52,6 +52,8 @@ def test_normalize_leaves_other_scripts_and_plain_accented_words_readable() -> N
 
 
 @given(st.text())
+@example("µÀ")  # Greek beside an accented Latin letter: folded on the first pass, not the second
+@example("aμ\u0301")
 def test_normalize_is_idempotent_and_total(text: str) -> None:
     once = normalize(text)
     assert normalize(once) == once
