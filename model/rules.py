@@ -22,8 +22,8 @@ Matching works on normalised text (:func:`model.normalize.normalize`):
 
 * English terms match whole tokens only, in their plain or *skeleton* form (leetspeak and
   inner punctuation undone, repeats squashed: ``f.u.c.k``, ``sh1t``, ``fuuuck``), with an
-  optional plural ``s``; runs of single letters are joined (``f u c k``). A number with a
-  short unit (``900k``, ``1990s``) is not leetspeak.
+  optional plural ``s``; runs of single letters are joined (``f u c k``). A number written
+  as one token, with a unit or an ordinal (``900k``, ``1990s``, ``2nd``), is not leetspeak.
 * Korean words carry particles (``개새끼야``), so a token matches when it *starts with* a
   listed word; strong swear roots (``시발``, ``병신``…) match anywhere inside a token.
 * Terms that are harmless in context (``미친`` "crazy/amazing", ``보지`` in ``보지마`` "don't
@@ -55,9 +55,10 @@ __all__ = ["RuleScorer", "WordEntry"]
 
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
-#: a number with at most a short unit (``900k``, ``1990s``, ``4k``, ``2nd``): not leetspeak,
-#: or ``900k`` would read as a slur
-_NUMBER = re.compile(r"\d[\d.,]*[a-z]{0,2}")
+#: a number, with a unit or an ordinal (``900k``, ``1990s``, ``2.5m``, ``2nd``, ``60fps``): not
+#: leetspeak, or ``900k`` would read as a slur. Only a token written so; a number spelled out
+#: in single characters (``9 0 0 k``) is still joined and decoded.
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:k|m|b|s|x|p|st|nd|rd|th|fps|hz)?")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
 # Severity → probability of the baseline's score.
@@ -227,13 +228,14 @@ class RuleScorer:
         candidates = dict.fromkeys(
             [*_with_joined_letters(tokens), *(t for t in raw if t not in tokens)]
         )
+        numbers = {t for t in (*tokens, *raw) if _NUMBER.fullmatch(_EDGE_PUNCT.sub("", t))}
         for token in candidates:
             if not token:
                 continue
             if _HANGUL.search(token):
                 found.extend(self._match_korean(token))
             else:
-                found.extend(self._match_english(token))
+                found.extend(self._match_english(token, number=token in numbers))
         padded = f" {norm} "
         for token in set(tokens):
             for phrase, entry in self._en_phrases.get(token, ()):
@@ -250,15 +252,13 @@ class RuleScorer:
         evidence = tuple(dict.fromkeys(term for term, _ in found))[:5]
         return Score(probability, labels, evidence)
 
-    def _match_english(self, token: str) -> Iterable[tuple[str, WordEntry]]:
+    def _match_english(
+        self, token: str, *, number: bool = False
+    ) -> Iterable[tuple[str, WordEntry]]:
         allow = self._lexicon.en_allow
         if token in allow:
             return
-        forms = (
-            (token,)
-            if _NUMBER.fullmatch(token)
-            else (token, skeleton(token, False), skeleton(token))
-        )
+        forms = (token,) if number else (token, skeleton(token, False), skeleton(token))
         for cand in dict.fromkeys(forms):
             if cand in allow:  # e.g. "feed" squashes to the allowed "fed"
                 continue

@@ -147,6 +147,12 @@ def test_skeleton_undoes_evasion() -> None:
         "이 병신아",
         "nigger",
         "g00k",
+        # leetspeak that starts with a digit is not a number
+        "5h1t",
+        "4sshole",
+        "90ok",
+        "9 0 0 k",
+        "9.0.0.k",
     ],
 )
 def test_rule_scorer_catches_plain_and_evasive_forms(rule_scorer: RuleScorer, text: str) -> None:
