@@ -18,6 +18,8 @@ import pytest
 
 from bot.lab.agreement import (
     REPORT_AUDIT,
+    Report,
+    Tally,
     agreement_markdown,
     load_events,
     load_report_verdicts,
@@ -184,12 +186,51 @@ def test_sampled_reports_carry_their_hand_verdicts(normvio_dir: Path, tmp_path: 
         )
 
 
-def test_report_verdicts_file_is_checked(tmp_path: Path) -> None:
-    assert load_report_verdicts(tmp_path / "absent.tsv") == {}
+def test_the_read_table_counts_justified_reports_on_actioned_users() -> None:
+    a, b, c = ("ch", "a"), ("ch", "b"), ("ch", "c")
+    tally = Tally(
+        messages=3,
+        reports=3,
+        actioned={a: (T0, "HIB")},
+        reported=[
+            Report(a, 0.9, "you idiot", "r", "1"),  # justified, user actioned
+            Report(b, 0.8, "stfu loser", "r", "2"),  # justified, never actioned
+            Report(c, 0.7, "holy shit", "r", "3"),  # not justified
+        ],
+    )
+    verdicts = {
+        ("src", str(n)): (text_hash(t), j)
+        for n, t, j in [(1, "you idiot", 1), (2, "stfu loser", 1), (3, "holy shit", 0)]
+    }
+    result = summarize(
+        tally, source="src", scorer="s", sensitivity="medium", sample=3, verdicts=verdicts
+    )
+    assert (result.sample_read, result.sample_justified) == (3, 2)
+    assert "| src | 3 of 3 | 2/3 (66.7 %) | 1/2 (50.0 %) |" in agreement_markdown([result])
+    # unread reports show as unread, and no read table is written
+    none = summarize(tally, source="src", scorer="s", sensitivity="medium", sample=3)
+    assert none.sample_read == 0 and "read by hand" not in agreement_markdown([none])
+
+
+@pytest.mark.parametrize(
+    ("rows", "error"),
+    [
+        (["normvio_en\tm1\tabc\tx\t1"], ":3: not source"),  # short hash
+        (["normvio_en\tm1\t" + "A" * 16 + "\tx\t1"], ":3: not source"),  # upper-case
+        (["normvio_en\tm1\t" + "a" * 16 + "\t\t1"], ":3: not source"),  # no stratum
+        (["normvio_en\tm1\t" + "a" * 16 + "\tx\t2"], ":3: not source"),  # label
+        (["normvio_en\tm1\t" + "a" * 16 + "\tx\t1"] * 2, ":4: normvio_en message m1 has"),
+    ],
+)
+def test_report_verdicts_file_is_checked(tmp_path: Path, rows: list[str], error: str) -> None:
     bad = tmp_path / "bad.tsv"
-    bad.write_text("source\tmsg_id\tsha256\tstratum\tlabel\nnormvio_en\tm1\tabc\tx\t2\n")
-    with pytest.raises(ValueError, match="row 2 is not"):
+    bad.write_text("# comment\nsource\tmsg_id\tsha256\tstratum\tlabel\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=error):
         load_report_verdicts(bad)
+
+
+def test_shipped_report_verdicts() -> None:
+    assert load_report_verdicts(Path("/nonexistent/audit.tsv")) == {}
     # the shipped verdicts: references only, one per message, labels 0/1
     shipped = load_report_verdicts(REPORT_AUDIT)
     assert len(shipped) >= 190
@@ -269,7 +310,12 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
     # the reports to read come with --json too, each saying whether its user was actioned
     assert len(figures["sample"]) == 2
     assert all(s["actioned"] and s["text"] and s["reason"] for s in figures["sample"])
+    # the fixture's messages were never read by hand: unread, and counted as such
+    assert sorted(s["msg_id"] for s in figures["sample"]) == ["m3", "m6"]
+    assert all(s["justified"] is None for s in figures["sample"])
+    assert figures["sample_read"] == figures["sample_justified"] == 0
     written = doc.read_text()
+    assert "--source normvio_en --sample 3 --write" in written
     assert "chatwarden evaluate --moderation" in written
     assert "| normvio_en | HIB or Discrimination | 2 | 2/2 (100.0 %) | 2/2 (100.0 %) |" in written
     bad = subprocess.run(

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
+    "SAMPLE_DEFAULT",
     "Command",
     "CommandError",
     "count",
@@ -29,6 +30,9 @@ __all__ = [
     "table",
     "when",
 ]
+
+#: ``evaluate --live-chat/--moderation --sample``: flags or reports printed to read
+SAMPLE_DEFAULT = 20
 
 #: What a sub-parser's ``set_defaults(func=...)`` names: the parsed arguments and the loaded
 #: settings in, the exit status out.

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import count, need_data, one_line, positive_rate, table
+from bot.cli._common import SAMPLE_DEFAULT, count, need_data, one_line, positive_rate, table
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -221,10 +221,14 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"  {s.score:.2f}  {read} {mark:<24} {one_line(s.text, 70)}")
     if args.write:
         env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
+        # the command that reproduces the section, its sample (and so its read table) included
+        flags = "".join(f" --source {s}" for s in args.source or ())
+        if args.sample != SAMPLE_DEFAULT:
+            flags += f" --sample {args.sample}"
         write_section(
             args.write,
             f"moderation:{scorer.name}:{settings.sensitivity}",
-            f"`{env} chatwarden evaluate --moderation --write {args.write}`",
+            f"`{env} chatwarden evaluate --moderation{flags} --write {args.write}`",
             body,
         )
     return 0

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import CommandError, need_data, table, when
+from bot.cli._common import SAMPLE_DEFAULT, CommandError, need_data, table, when
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -201,9 +201,10 @@ def _register_evaluate(sub: Subparsers) -> None:
     evaluate.add_argument(
         "--sample",
         type=int,
-        default=20,
-        help="with --live-chat or --moderation: flags or reports to show for reading (default 20; "
-        "with --json, --moderation gives them too)",
+        default=SAMPLE_DEFAULT,
+        help=f"with --live-chat or --moderation: flags or reports to show for reading (default "
+        f"{SAMPLE_DEFAULT}; with --moderation --json the sample is in the JSON, each report "
+        "marked with its hand verdict when it has been read)",
     )
     evaluate.add_argument(
         "--train",

@@ -19,12 +19,13 @@ hash of its text, never the text), so the command says how many of its sample ar
 from __future__ import annotations
 
 import random
+import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.lab.livechat import reference_rows, text_hash
+from bot.lab.livechat import text_hash
 from bot.lab.modlogs import MODERATION_SOURCES, ChatEvent
 from bot.pipeline import explain_flags
 from bot.policy.policy import Policy
@@ -163,21 +164,40 @@ class Agreement:
         }
 
 
+_AUDIT_COLUMNS = ("source", "msg_id", "sha256", "stratum", "label")
+_HEX16 = re.compile("[0-9a-f]{16}")
+
+
 def load_report_verdicts(path: Path = REPORT_AUDIT) -> Verdicts:
-    """The hand verdicts in ``path`` by (source, msg_id); none when the file is absent."""
+    """The hand verdicts in ``path`` by (source, msg_id); none when the file is absent. A
+    malformed or repeated row is an error that names its line."""
     if not path.is_file():
         return {}
     verdicts: Verdicts = {}
-    for n, row in enumerate(reference_rows(path), start=2):
-        try:
-            label = int(row["label"])
-            if label not in (0, 1) or not row["msg_id"] or len(row["sha256"]) != 16:
-                raise ValueError
-            verdicts[(row["source"], row["msg_id"])] = (row["sha256"], label)
-        except (KeyError, TypeError, ValueError):
+    header: list[str] | None = None
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        cells = line.split("\t")
+        if header is None:
+            header = cells
+            if tuple(header) != _AUDIT_COLUMNS:
+                raise ValueError(f"{path}:{n}: the header must be {', '.join(_AUDIT_COLUMNS)}")
+            continue
+        source, msg_id, digest, stratum, label = (*cells, "", "", "", "", "")[:5]
+        if (
+            len(cells) != len(_AUDIT_COLUMNS)
+            or not (source and msg_id and stratum)
+            or not _HEX16.fullmatch(digest)
+            or label not in ("0", "1")
+        ):
             raise ValueError(
-                f"{path}: row {n} is not source, msg_id, sha256 (16 hex), stratum, label (0/1)"
-            ) from None
+                f"{path}:{n}: not source, msg_id, sha256 (16 lower-case hex digits), stratum, "
+                "label (0 or 1)"
+            )
+        if (source, msg_id) in verdicts:
+            raise ValueError(f"{path}:{n}: {source} message {msg_id} has a verdict already")
+        verdicts[(source, msg_id)] = (digest, int(label))
     return verdicts
 
 
@@ -387,7 +407,8 @@ def _pct(part: int, whole: int) -> str:
 
 
 def agreement_markdown(results: Sequence[Agreement]) -> str:
-    """Two tables: the whole chat per source, and per category of action."""
+    """Two tables, the whole chat per source and per category of action, and a third for
+    the sources whose sampled reports have hand verdicts: how many are justified."""
     lines = [
         "| source | scorer | sensitivity | messages | flags / 10k | reports / 10k "
         "| flagged users actioned | reported users actioned |",

@@ -41,7 +41,6 @@ __all__ = [
     "default_logs",
     "evaluate_live_chat",
     "measure_live_chat",
-    "reference_rows",
     "text_hash",
     "write_live_chat",
 ]
@@ -231,7 +230,7 @@ class LabelResult:
         }
 
 
-def reference_rows(path: Path) -> list[dict[str, str]]:
+def _reference_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a label-reference TSV (``#`` lines are comments)."""
     with path.open(encoding="utf-8") as handle:
         return list(
@@ -247,7 +246,7 @@ def load_labels(data_dir: Path, path: Path = LABELS) -> list[LabeledChat]:
     """Join the label references in ``path`` back to the chat text in ``data_dir``; a
     missing log or a line whose text hash differs is a clear error."""
     wanted: dict[str, dict[int, tuple[str, str, str, int]]] = {}
-    for row in reference_rows(path):
+    for row in _reference_rows(path):
         wanted.setdefault(row["source"], {})[int(row["line"])] = (
             row["sha256"],
             row["lang"],
@@ -302,7 +301,7 @@ def load_audit(data_dir: Path, path: Path = AUDIT) -> list[AuditedChat]:
     from model.chatlogs import CHAT_SOURCES
 
     wanted: dict[str, dict[int, tuple[str, str, int]]] = {}
-    for row in reference_rows(path):
+    for row in _reference_rows(path):
         wanted.setdefault(row["source"], {})[int(row["index"])] = (
             row["sha256"],
             row["stratum"],
