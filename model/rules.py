@@ -59,6 +59,7 @@ _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
 #: leetspeak, or ``900k`` would read as a slur. Only a token written so; a number spelled out
 #: in single characters (``9 0 0 k``) is still joined and decoded.
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:k|m|b|s|x|p|st|nd|rd|th|fps|hz)?")
+_DIGIT = re.compile(r"\d")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
 # Severity → probability of the baseline's score.
@@ -228,7 +229,12 @@ class RuleScorer:
         candidates = dict.fromkeys(
             [*_with_joined_letters(tokens), *(t for t in raw if t not in tokens)]
         )
-        numbers = {t for t in (*tokens, *raw) if _NUMBER.fullmatch(_EDGE_PUNCT.sub("", t))}
+        # numbers as written (with or without edge punctuation); most messages have no digit
+        numbers = (
+            {w for r, t in zip(raw, tokens, strict=True) if _NUMBER.fullmatch(t) for w in (r, t)}
+            if _DIGIT.search(norm)
+            else set()
+        )
         for token in candidates:
             if not token:
                 continue
