@@ -172,18 +172,16 @@ def test_sampled_reports_carry_their_hand_verdicts(normvio_dir: Path, tmp_path: 
     assert read["m6"] is True and result.sample_read == result.sample_justified == 1
     assert all(v is None for k, v in read.items() if k != "m6")
     assert "| normvio_en | 1 of 2 | 1/1 (100.0 %) | 1/1 (100.0 %) |" in agreement_markdown([result])
-    # a verdict whose text hash is not the message's: the data dir differs, a clear error
-    wrong = load_report_verdicts(_audit(tmp_path / "bad.tsv", [("normvio_en", "m6", "other", 1)]))
+
+
+def test_a_verdict_whose_text_hash_differs_is_a_clear_error(tmp_path: Path) -> None:
+    # the data dir's copy of the log differs from the one read by hand
+    tally = Tally(
+        messages=1, reports=1, reported=[Report(("ch", "a"), 0.9, "you idiot", "r", "m6")]
+    )
+    wrong = load_report_verdicts(_audit(tmp_path / "bad.tsv", [("src", "m6", "other", 1)]))
     with pytest.raises(DataNotFoundError, match="m6 is not the one read by hand"):
-        measure_agreement(
-            scorer,
-            lambda: Policy(config),
-            events,
-            source="normvio_en",
-            sensitivity="medium",
-            sample=5,
-            verdicts=wrong,
-        )
+        summarize(tally, source="src", scorer="s", sensitivity="medium", sample=1, verdicts=wrong)
 
 
 def test_the_read_table_counts_justified_reports_on_actioned_users() -> None:
