@@ -1,4 +1,4 @@
-"""Wires the runtime together: one exit stack of resources, one task group of loops.
+"""The bot's loops over the runtime (:mod:`bot.runtime`): one task group of loops.
 
 ``run_bot`` watches Twitch chat; ``run_replay`` pushes recorded logs through the same
 batcher, scorer, policy and storage. SIGINT/SIGTERM stop reading, flush the queued
@@ -11,193 +11,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, replace
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.pipeline import Pipeline, PipelineObserver
-from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
-from bot.policy.terms import ChannelTerms
 from bot.replay import ReplayStats, read_chat_log
-from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
 from model.chatlogs import ChatLogError
-from model.loading import load_scorer
-from model.scorer import Scorer
 from storage.database import Database
-from storage.records import ChannelSettings
 
 if TYPE_CHECKING:  # twitchio is imported only when the bot acts through Twitch's API
     from bot.twitch.helix import HelixModerator
 
-__all__ = ["ReplaySummary", "Runtime", "open_runtime", "run_bot", "run_replay"]
+__all__ = ["ReplaySummary", "run_bot", "run_replay"]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass
-class Runtime:
-    """The live pieces shared by ``run`` and ``replay``."""
-
-    settings: Settings
-    scorer: Scorer
-    db: Database
-    pipeline: Pipeline
-    outbox: OutboxWorker
-    stack: AsyncExitStack
-    #: Moderation through Twitch's API, when the token and client id are set (``run`` only)
-    helix: HelixModerator | None = None
-
-
-def policy_config(settings: Settings, scorer: Scorer) -> PolicyConfig:
-    return PolicyConfig(
-        flag_threshold=(
-            settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
-        ),
-        report_threshold=settings.report_threshold,
-        report_after_flags=settings.report_after_flags,
-        window=settings.report_window_s,
-        exempt_vips=settings.exempt_vips,
-        exempt_subscribers=settings.exempt_subscribers,
-    )
-
-
-def apply_channel_settings(
-    policy: Policy, base: PolicyConfig, settings: Settings, saved: ChannelSettings
-) -> None:
-    """Apply a channel's settings saved on the dashboard to the live policy: its preset
-    (else the environment's for that channel), exemptions and allowed/blocked terms; the
-    channel's chat filters stay the environment's (``CHATWARDEN_FILTERS``)."""
-    preset = saved.sensitivity or dict(settings.sensitivity.channels).get(
-        saved.channel, settings.sensitivity.default
-    )
-    filters = settings.filters.for_channel(saved.channel)
-    config = replace(
-        with_sensitivity(base, preset), spam="spam" in filters, links="links" in filters
-    )
-    if saved.exempt_vips is not None:
-        config = replace(config, exempt_vips=saved.exempt_vips)
-    if saved.exempt_subscribers is not None:
-        config = replace(config, exempt_subscribers=saved.exempt_subscribers)
-    policy.set_channel(
-        saved.channel, config, ChannelTerms(saved.allowed_terms, saved.blocked_terms)
-    )
-
-
-def initial_scorer(settings: Settings) -> Scorer:
-    """Load the configured scorer. With a registry URI and the tracking server down, fall
-    back to the model last fetched from it, else to the bundled model, with a warning."""
-    from model.errors import TrackingUnavailableError
-    from model.loading import load_last_cached
-
-    try:
-        return load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
-    except TrackingUnavailableError as exc:
-        fallback = load_last_cached(settings.model_cache_dir)
-        source = "the model last fetched from MLflow"
-        if fallback is None:
-            fallback = load_scorer("bundled", settings.data_dir)
-            source = "the bundled model"
-        _log.warning(
-            "%s; starting with %s (%s) and checking again later", exc, source, fallback.version
-        )
-        return fallback
-
-
-class _WakeOutbox(PipelineObserver):
-    """New reports wake the outbox at once instead of at its next poll."""
-
-    def __init__(self, outbox: OutboxWorker) -> None:
-        self._outbox = outbox
-
-    def reports_created(self, count: int) -> None:
-        self._outbox.wake.set()
-
-
-@asynccontextmanager
-async def open_runtime(
-    settings: Settings,
-    *,
-    use_discord: bool = True,
-    observers: Sequence[PipelineObserver] = (),
-    shadow: str | None = None,
-    use_helix: bool = False,
-) -> AsyncIterator[Runtime]:
-    """Load the scorer, open the database and the reporter; close all on exit.
-
-    ``shadow`` names a replay run: its reports are stored as that run's shadow reports,
-    and its outbox reads only those, so the live bot never sends them. ``use_helix``
-    (``run``) validates the Twitch API token at start-up, when it and the client id are
-    set, and turns on the configured auto-deletes.
-    """
-    scorer = initial_scorer(settings)
-    _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
-    async with AsyncExitStack() as stack:
-        db = await stack.enter_async_context(Database.open(settings.db))
-        db.shadow = shadow
-        executor = stack.enter_context(
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatwarden-scorer")
-        )
-        sender: Sender
-        if use_discord and settings.discord_webhook_url is not None:
-            sender = await stack.enter_async_context(DiscordSender(settings.discord_webhook_url))
-        else:
-            sender = LogSender()
-        outbox = OutboxWorker(db, sender, dashboard_url=settings.dashboard_url)
-        base = policy_config(settings, scorer)
-        policy = Policy.for_sensitivity(base, settings.sensitivity, settings.filters)
-        for saved in await db.channel_settings():  # made on the dashboard, kept across runs
-            apply_channel_settings(policy, base, settings, saved)
-        recent = await db.recent_flags(time.time() - settings.report_window_s)
-        policy.restore(recent)
-        if recent:
-            _log.info("policy resumed from %d flag(s) of the last window", len(recent))
-        pipeline = Pipeline(
-            scorer,
-            db,
-            policy,
-            executor,
-            max_batch=settings.batch_max_size,
-            max_wait=settings.batch_max_wait_ms / 1000,
-            queue_size=settings.queue_size,
-            score_cache=settings.score_cache,
-            observers=[_WakeOutbox(outbox), *observers],
-        )
-        helix: HelixModerator | None = None
-        if use_helix and settings.twitch_token is not None and settings.twitch_client_id:
-            from bot.twitch.helix import HelixModerator
-
-            helix = await stack.enter_async_context(HelixModerator.open(settings))
-            if settings.auto_delete:
-                from bot.autoactions import AutoDelete
-
-                auto = AutoDelete(helix, db, dict(settings.auto_delete))
-                pipeline.observers.append(await stack.enter_async_context(auto))
-        # What is loaded by now (modules, the model, settings) lives as long as the process:
-        # frozen out of the cyclic garbage collector, whose full passes over it stalled
-        # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
-        gc.freeze()
-        # torch is loaded for a neural scorer, whose threads compete with the event loop's
-        torch = sys.modules.get("torch")
-        threads = torch.get_num_threads() if torch is not None else 0
-        if torch is not None:
-            torch.set_num_threads(settings.torch_threads)
-        try:
-            yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix)
-        finally:
-            gc.unfreeze()
-            if torch is not None:
-                torch.set_num_threads(threads)
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
@@ -299,14 +135,14 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
     ``moderator`` (none without Twitch credentials) and are recorded in the database."""
     from bot.dashboard import Dashboard, DashboardContext
 
-    base = policy_config(rt.settings, rt.scorer)
-    policy = rt.pipeline.policy
-
-    def apply(saved: ChannelSettings) -> None:
-        apply_channel_settings(policy, base, rt.settings, saved)
-
     async with Database.open_readonly(rt.settings.db) as reader:
-        context = DashboardContext(rt.db, rt.settings, apply, moderator, rt.db, reader)
+        context = DashboardContext(
+            db=rt.db,
+            settings=rt.settings,
+            apply_channel=rt.apply_saved,
+            moderator=moderator,
+            reader=reader,
+        )
         async with Dashboard(context):
             yield
 

@@ -27,7 +27,6 @@ from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
 from bot.policy.policy import Decision, Policy
-from bot.policy.version import POLICY_VERSION
 from bot.twitch.events import ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer, explain_missing
@@ -43,7 +42,8 @@ _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-ScoredBatch = tuple[list[ChatMessage], list[Score], str]
+#: (batch, its scores, the version and flag threshold of the scorer that made them)
+ScoredBatch = tuple[list[ChatMessage], list[Score], str, float]
 
 Decided = Sequence[tuple[ChatMessage, Score, Decision]]
 
@@ -94,7 +94,7 @@ def explain_flags(
         scorer,
         [m.text for m in messages],
         scores,
-        lambda i, s: policy.flags(messages[i], s.probability),
+        lambda i, s: policy.flags(messages[i], s.probability, scorer_threshold=scorer.threshold),
     )
 
 
@@ -176,7 +176,7 @@ class Pipeline:
                 self.stats.score_seconds += elapsed
                 for observer in self.observers:
                     observer.batch_scored(len(batch), elapsed)
-                await self._scored.put((batch, scores, scorer.version))
+                await self._scored.put((batch, scores, scorer.version, scorer.threshold))
         except asyncio.CancelledError:
             # the write stage is cancelled with us: nobody may read the end marker again, and
             # waiting for room in a full queue would hang the task group's cancellation
@@ -223,7 +223,8 @@ class Pipeline:
 
     async def _write_loop(self) -> None:
         while (item := await self._scored.get()) is not None:
-            batch, scores, version = item
+            batch, scores, version, threshold = item
+            self.policy.follow(threshold)  # a hot-reloaded model brings its own
             await self._write(batch, scores, version)
             if time.time() - self._last_maintenance >= self._maintenance_every:
                 await self._maintain(batch[-1].sent_at)
@@ -274,7 +275,7 @@ class Pipeline:
                         score.probability,
                         (*score.labels, *decision.labels),
                         version,
-                        POLICY_VERSION,
+                        self.policy.version(message.channel),
                         message.sent_at,
                         now,
                         score.evidence,

@@ -30,7 +30,7 @@ class FlagRecord:
     score: float
     labels: tuple[str, ...]
     model_version: str
-    policy_version: str  # bot.policy.POLICY_VERSION: the policy that decided to flag
+    policy_version: str  # Policy.version(channel): the policy and channel setup that flagged
     sent_at: float
     flagged_at: float
     evidence: tuple[str, ...] = ()

@@ -242,11 +242,13 @@ def test_an_english_addressee_must_be_near_what_offends(
 
 def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
     from bot.policy.sensitivity import Sensitivity
+    from bot.runtime import build_policy
+    from bot.settings import Settings
 
-    config = PolicyConfig(flag_threshold=0.5)
-    medium = Policy.for_sensitivity(config, Sensitivity("medium"))
-    high = Policy.for_sensitivity(config, Sensitivity("high"))
-    low = Policy.for_sensitivity(config, Sensitivity("low"))
+    def preset(name: str) -> Policy:
+        return build_policy(Settings(sensitivity=Sensitivity(name)), scorer_threshold=0.5)
+
+    medium, high, low = preset("medium"), preset("high"), preset("low")
     swearing, abuse, slur = said("holy shit"), said("fuck you hbox", 2), said("n-word here", 3)
     assert high.decide(swearing, 0.6).flagged and not medium.decide(swearing, 0.6).flagged
     assert medium.decide(abuse, 0.6).flagged
@@ -257,8 +259,11 @@ def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
 
 def test_per_channel_sensitivity() -> None:
     from bot.policy.sensitivity import Sensitivity
+    from bot.runtime import build_policy
+    from bot.settings import Settings
 
-    policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity.parse("medium,filtered=high"))
+    settings = Settings(sensitivity=Sensitivity.parse("medium,filtered=high"))
+    policy = build_policy(settings, scorer_threshold=0.5)
     assert policy.decide(said("holy shit", channel="filtered"), 0.6).flagged
     assert not policy.decide(said("holy shit", channel="other"), 0.6).flagged
     assert policy.config_for("filtered").require_target is False

@@ -13,11 +13,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.app import apply_channel_settings
 from bot.dashboard import Dashboard, DashboardContext
 from bot.dashboard.auth import COOKIE, Sessions
 from bot.lab.helix_fake import FakeHelix, helix_failure
 from bot.policy.policy import Policy, PolicyConfig
+from bot.runtime import apply_saved
 from bot.secret import Secret
 from bot.settings import Settings, SettingsError, parse_token
 from bot.twitch.helix import HelixModerator
@@ -102,16 +102,21 @@ async def dashboard(
         await seed(db, flags)
 
         def apply(saved: ChannelSettings) -> None:
-            apply_channel_settings(policy, PolicyConfig(), cfg, saved)
+            apply_saved(policy, cfg, saved)
 
         async with Database.open_readonly(cfg.db) as reader:
             if helix is None:
-                async with Dashboard(DashboardContext(db, cfg, apply, reader=reader)) as dash:
+                context = DashboardContext(db=db, settings=cfg, apply_channel=apply, reader=reader)
+                async with Dashboard(context) as dash:
                     yield dash, db
                 return
             async with (
                 HelixModerator.open(cfg) as moderator,
-                Dashboard(DashboardContext(db, cfg, apply, moderator, db, reader)) as dash,
+                Dashboard(
+                    DashboardContext(
+                        db=db, settings=cfg, apply_channel=apply, moderator=moderator, reader=reader
+                    )
+                ) as dash,
             ):
                 yield dash, db
 
@@ -351,8 +356,7 @@ async def test_channel_settings_are_saved_and_applied_live(tmp_path: Path) -> No
         assert data["sensitivity"] == "low" and data["exempt_vips"] is True
         assert data["allowed_terms"] == ["damn", "gg ez"]
         assert data["updated_by"] == "Bob"
-        config = policy.config_for("streamer")
-        assert config.flag_threshold == 0.8 and config.exempt_vips
+        assert policy.threshold("streamer") == 0.8 and policy.config_for("streamer").exempt_vips
         assert policy.terms["streamer"].blocked == ("badword",)
         assert policy.config_for("other") == policy.config
         assert [c.channel for c in await db.channel_settings()] == ["streamer"]
@@ -456,7 +460,10 @@ async def test_without_a_configured_token_one_is_made_and_logged_once(
 ) -> None:
     cfg = Settings(channels=("streamer",), db=tmp_path / "cw.db")
     caplog.set_level("INFO", logger="bot.dashboard.app")
-    async with Database.open(cfg.db) as db, Dashboard(DashboardContext(db, cfg, print)) as dash:
+    async with (
+        Database.open(cfg.db) as db,
+        Dashboard(DashboardContext(db=db, settings=cfg, apply_channel=print)) as dash,
+    ):
         lines = [r.getMessage() for r in caplog.records if "dashboard on" in r.getMessage()]
         assert len(lines) == 1 and lines[0].startswith(f"dashboard on {dash.url}?token=")
         token = lines[0].rsplit("=", 1)[1]

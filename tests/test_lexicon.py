@@ -80,3 +80,34 @@ def test_editing_a_cue_list_changes_the_policy_version(tmp_path: Path) -> None:
     topics = policy / "cues" / "topics.txt"
     topics.write_text(topics.read_text(encoding="utf-8") + "tentacle\n", encoding="utf-8")
     assert policy_digest(policy) != policy_digest()
+
+
+def test_the_policy_version_covers_every_module_the_policy_imports() -> None:
+    """Every module that a deciding file imports from the project (but for the chat event
+    and score types it only reads) is itself a deciding file: editing it changes the
+    version stored on flags."""
+    import ast
+    import importlib.util
+
+    from bot.policy.version import deciding_files
+
+    deciding = {p.resolve() for p in deciding_files()}
+    data_types = {"bot.twitch.events", "model.scorer"}  # what a decision reads, not how
+    for path in [p for p in deciding if p.suffix == ".py"]:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.split(".")[0] not in {"bot", "model"} or name in data_types:
+                    continue
+                spec = importlib.util.find_spec(name)
+                assert spec is not None and spec.origin is not None, name
+                origin = Path(spec.origin).resolve()
+                if origin.name == "__init__.py":
+                    continue  # a package's own file imports nothing that decides
+                assert origin in deciding, f"{path.name} imports {name}, not in the version"

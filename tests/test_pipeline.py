@@ -206,7 +206,7 @@ async def test_runtime_keeps_what_it_loaded_out_of_full_collections(tmp_path: Pa
     over it stalled the event loop ~0.1 s), and unfreezes it on exit."""
     import gc
 
-    from bot.app import open_runtime
+    from bot.runtime import open_runtime
     from bot.settings import Settings
     from tests.conftest import DATA_DIR
 
@@ -227,7 +227,7 @@ async def test_runtime_runs_a_neural_scorer_on_the_configured_torch_threads(
 ) -> None:
     import torch
 
-    from bot.app import open_runtime
+    from bot.runtime import open_runtime
     from bot.settings import Settings
     from tests.conftest import DATA_DIR
 
@@ -279,3 +279,45 @@ async def test_cancelling_a_stuck_pipeline_ends_it(tmp_path: Path, rule_scorer: 
         finally:
             holder.execute("ROLLBACK")
             holder.close()
+
+
+async def test_the_flag_threshold_follows_a_swapped_scorer(tmp_path: Path) -> None:
+    """A hot-reloaded model brings its own threshold: the batches it scores are decided by
+    it (the old model's batches by the old one), unless CHATWARDEN_FLAG_THRESHOLD is set."""
+    gate = threading.Event()
+    old, new = VersionedScorer("old-1", gate), VersionedScorer("new-2")
+    new.threshold = 0.995  # its 0.99 is below its own threshold: not toxic by its call
+    async with Database.open(tmp_path / "cw.db") as db:
+        with ThreadPoolExecutor(1) as executor:
+            policy = Policy(PolicyConfig(), scorer_threshold=old.threshold)
+            p = Pipeline(old, db, policy, executor, max_batch=4, max_wait=0.01)  # type: ignore[arg-type]
+            runner = asyncio.create_task(p.run())
+            for i in range(4):
+                await p.submit(chat(i, "x", login=f"u{i}"))
+            while old.calls == 0:
+                await asyncio.sleep(0.005)
+            p.scorer = new
+            gate.set()
+            for i in range(4, 8):
+                await p.submit(chat(i, "x", login=f"u{i}"))
+            await p.close()
+            await asyncio.wait_for(runner, 10)
+        flagged = [await db.history(f"u{i}") for i in range(8)]
+    assert [h is not None and len(h.flags) > 0 for h in flagged] == [True] * 4 + [False] * 4
+    assert policy.threshold("c") == 0.995
+    # a configured threshold wins over any scorer's
+    fixed = Policy(PolicyConfig(flag_threshold=0.4), scorer_threshold=0.995)
+    assert fixed.threshold("c") == 0.4
+
+
+def test_the_policy_version_names_each_channels_setup() -> None:
+    from bot.policy.terms import ChannelTerms
+    from bot.policy.version import POLICY_VERSION
+
+    policy = Policy(PolicyConfig())
+    before = policy.version("c")
+    assert before.startswith(POLICY_VERSION + ".") and policy.version("other") == before
+    policy.set_channel("c", PolicyConfig(), ChannelTerms(blocked=("badword",)))
+    assert policy.version("c") != before and policy.version("other") == before
+    policy.set_channel("c", PolicyConfig(), ChannelTerms())
+    assert policy.version("c") == before  # the same setup, the same name

@@ -8,7 +8,8 @@ import pytest
 from bot.policy import policy as policy_module
 from bot.policy.context import RECENT, addressee, has_link, is_flood
 from bot.policy.policy import Policy, PolicyConfig
-from bot.policy.sensitivity import Filters, Sensitivity
+from bot.policy.sensitivity import Filters
+from bot.runtime import build_policy
 from bot.settings import Settings, SettingsError
 from bot.twitch.events import ChatMessage
 
@@ -54,7 +55,7 @@ def test_addressee_reads_reply_mention_and_streamer() -> None:
 
 def test_spam_and_link_filters_are_per_channel_switches() -> None:
     filters = Filters.parse("none,loud=spam+links")
-    policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity(), filters)
+    policy = build_policy(Settings(filters=filters), scorer_threshold=0.5)
     for channel, expected in (("quiet", False), ("loud", True)):
         decisions = [
             policy.decide(msg("buy now", t, "s", channel), 0.0).flagged for t in (0, 5, 10)

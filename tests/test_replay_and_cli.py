@@ -11,6 +11,7 @@ import pytest
 
 from bot.cli import main
 from bot.replay import ReplayStats, read_ban_targets, read_chat_log
+from bot.settings import Settings
 from model.scorer import Score
 from tests.conftest import DATA_DIR
 
@@ -367,8 +368,9 @@ def test_doctor_reports_what_is_wrong(
 
 def test_live_chat_evaluation_on_real_logs() -> None:
     from bot.lab.livechat import evaluate_live_chat
-    from bot.policy.policy import PolicyConfig
+    from bot.policy.policy import Policy
     from bot.policy.sensitivity import Sensitivity
+    from bot.runtime import build_policy
     from model.rules import RuleScorer
 
     # the research lists (with the unlicensed Korean list of the data dir): the packaged
@@ -378,9 +380,14 @@ def test_live_chat_evaluation_on_real_logs() -> None:
     ko = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
     en = DATA_DIR / "twitch_chat_en_madcookie" / "dist" / "1209297939.txt"
     logs = {"ko": [ko], "en": [en]}
-    medium, _ = evaluate_live_chat(rule_scorer, PolicyConfig(), logs, sample=6)
+
+    def preset(name: str) -> Policy:
+        settings = Settings(sensitivity=Sensitivity(name))
+        return build_policy(settings, scorer_threshold=rule_scorer.threshold)
+
+    medium, _ = evaluate_live_chat(rule_scorer, lambda: preset("medium"), logs, sample=6)
     results, ban = evaluate_live_chat(
-        rule_scorer, PolicyConfig(), logs, ban_logs=[ko], sample=6, sensitivity=Sensitivity("high")
+        rule_scorer, lambda: preset("high"), logs, ban_logs=[ko], sample=6
     )
     # the default sensitivity flags swearing only when aimed at someone: far fewer flags
     for low, high in zip(medium, results, strict=True):
@@ -404,8 +411,8 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
     tmp_path: Path, rule_scorer: object
 ) -> None:
     from bot.lab.livechat import AUDIT, evaluate_audit, load_audit
-    from bot.policy.policy import Policy, PolicyConfig
     from bot.policy.sensitivity import Sensitivity
+    from bot.runtime import build_policy
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
 
@@ -413,7 +420,8 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
     # the audits were read on the r11 lists, the unshipped student list included
     rule_scorer = RuleScorer.from_data_dir(DATA_DIR)
     audit = load_audit(DATA_DIR)
-    policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity("medium"))
+    medium = Settings(sensitivity=Sensitivity("medium"))
+    policy = build_policy(medium, scorer_threshold=rule_scorer.threshold)
     results = {(a.source, a.stratum): a for a in evaluate_audit(rule_scorer, policy, audit)}
     assert {k: (a.audited, a.toxic) for k, a in results.items()} == {
         ("bocru_en", "rules-r4-medium"): (100, 7),
@@ -475,8 +483,8 @@ def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.Monkey
 
 def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: object) -> None:
     from bot.lab.livechat import LABELS, evaluate_labels, load_labels, text_hash
-    from bot.policy.policy import Policy, PolicyConfig
     from bot.policy.sensitivity import Sensitivity
+    from bot.runtime import build_policy
     from model.errors import DataNotFoundError
     from model.rules import RuleScorer
 
@@ -505,7 +513,8 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     )
     by_sensitivity = {}
     for name in ("high", "medium"):
-        policy = Policy.for_sensitivity(PolicyConfig(), Sensitivity(name))
+        settings = Settings(sensitivity=Sensitivity(name))
+        policy = build_policy(settings, scorer_threshold=rule_scorer.threshold)
         by_sensitivity[name] = {r.chat: r for r in evaluate_labels(rule_scorer, policy, labelled)}
     high, medium = by_sensitivity["high"], by_sensitivity["medium"]
     # every message of the rules-flag stratum was sampled from the rules' own flags

@@ -107,19 +107,12 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
 
 def live_chat(args: argparse.Namespace, settings: Settings) -> int:
     """``evaluate --live-chat``: the configured scorer and policy on the data dir's chat."""
-    from bot.app import policy_config
     from bot.lab.livechat import measure_live_chat, write_live_chat
-    from model.loading import load_scorer
+    from bot.runtime import load_configured_scorer
 
     data_dir = need_data(settings)
-    scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
-    report = measure_live_chat(
-        scorer,
-        policy_config(settings, scorer),
-        settings.sensitivity,
-        data_dir,
-        sample=args.sample,
-    )
+    scorer = load_configured_scorer(settings)
+    report = measure_live_chat(scorer, settings, data_dir, sample=args.sample)
     if args.json:
         print(json.dumps(report.figures()))
     else:
@@ -156,7 +149,6 @@ def live_chat(args: argparse.Namespace, settings: Settings) -> int:
 
 def moderation(args: argparse.Namespace, settings: Settings) -> int:
     """``evaluate --moderation``: agreement of the configured bot with real moderators."""
-    from bot.app import policy_config
     from bot.lab.agreement import (
         agreement_markdown,
         load_events,
@@ -164,9 +156,8 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
         measure_agreement,
     )
     from bot.lab.modlogs import MODERATION_SOURCES
-    from bot.policy.policy import Policy
+    from bot.runtime import build_policy, load_configured_scorer
     from model.evaluation.evaluate import write_section
-    from model.loading import load_scorer
 
     sources = args.source or list(MODERATION_SOURCES)
     unknown = [s for s in sources if s not in MODERATION_SOURCES]
@@ -176,8 +167,7 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
             f"known: {', '.join(MODERATION_SOURCES)}"
         )
     data_dir = need_data(settings)
-    scorer = load_scorer(settings.model_uri, data_dir, settings.model_cache_dir)
-    config = policy_config(settings, scorer)
+    scorer = load_configured_scorer(settings)
     verdicts = load_report_verdicts()
     results = []
     for source in sources:
@@ -194,7 +184,7 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
         results.append(
             measure_agreement(
                 scorer,
-                lambda: Policy.for_sensitivity(config, settings.sensitivity, settings.filters),
+                lambda: build_policy(settings, scorer_threshold=scorer.threshold),
                 events,
                 source=source,
                 sensitivity=str(settings.sensitivity),

@@ -130,16 +130,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 def _score(args: argparse.Namespace, settings: Settings) -> int:
     import io
 
-    from bot.app import policy_config
     from bot.jsonl import default_workers, score_lines
-    from bot.policy.policy import Policy
-    from model.loading import load_scorer
+    from bot.runtime import build_policy, load_configured_scorer
 
-    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    scorer = load_configured_scorer(settings)
     threshold = settings.flag_threshold if settings.flag_threshold is not None else scorer.threshold
-    policy = Policy.for_sensitivity(
-        policy_config(settings, scorer), settings.sensitivity, settings.filters
-    )
+    # the default preset: each text is judged as one message of a new user (channel "")
+    policy = build_policy(settings, scorer_threshold=scorer.threshold)
     workers = default_workers() if args.workers is None else args.workers
     # bytes in, UTF-8 out, whatever the locale: an invalid byte spoils its line only
     # (streams without a byte buffer, as in tests, are used as they are)

@@ -100,8 +100,8 @@ async def action(request: web.Request) -> web.Response:
     if channel not in context.settings.channels:
         session.flash.append(("error", f"This bot does not watch #{channel}; nothing was done."))
         return _back(request, login)
-    moderator, recorder = context.moderator, context.recorder
-    if moderator is None or recorder is None:
+    moderator = context.moderator
+    if moderator is None:
         session.flash.append(
             (
                 "error",
@@ -118,7 +118,7 @@ async def action(request: web.Request) -> web.Response:
     else:
         assert msg_id is not None
         result = await moderator.delete_message(channel, msg_id)
-    await recorder.record_action(
+    await context.db.record_action(
         channel=channel,
         target_login=login,
         kind=kind,

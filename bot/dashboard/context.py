@@ -18,7 +18,6 @@ __all__ = [
     "CONTEXT",
     "SESSIONS",
     "ActionOutcome",
-    "ActionRecorder",
     "DashboardContext",
     "Moderator",
 ]
@@ -45,38 +44,17 @@ class Moderator(Protocol):
     def delete_message(self, channel: str, msg_id: str) -> Awaitable[ActionOutcome]: ...
 
 
-class ActionRecorder(Protocol):
-    """Where actions are recorded (``storage.database.Database.record_action``)."""
-
-    def record_action(
-        self,
-        *,
-        channel: str,
-        target_login: str,
-        kind: str,
-        duration: int | None,
-        reason: str,
-        msg_id: str | None,
-        moderator: str,
-        ok: bool,
-        status: int,
-        message: str,
-        source: str,
-    ) -> Awaitable[int]: ...
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DashboardContext:
     """What the pages read and act on."""
 
+    #: where verdicts, channel settings and actions are written
     db: Database
     settings: Settings
     #: applies a channel's saved settings to the live policy
     apply_channel: Callable[[ChannelSettings], None]
     #: Twitch's moderation API, when configured (None: actions are refused, visibly)
     moderator: Moderator | None = None
-    #: where actions are recorded (the database)
-    recorder: ActionRecorder | None = None
     #: a read-only connection to the same file for the pages' reads, so that a page never
     #: queues behind (or holds up) the pipeline's writes on ``db``; None: read from ``db``
     reader: Database | None = None

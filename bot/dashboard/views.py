@@ -193,7 +193,7 @@ async def _user_data(request: web.Request) -> dict[str, Any] | None:
         "reports": [asdict(r) for r in history.reports],
         "moderation": [asdict(m) for m in history.moderation],
         "bot_actions": [asdict(a) for a in bot_actions],
-        "actions_enabled": context.moderator is not None and context.recorder is not None,
+        "actions_enabled": context.moderator is not None,
     }
 
 
@@ -252,28 +252,23 @@ async def reports_api(request: web.Request) -> web.Response:
 
 async def channel_data(request: web.Request) -> dict[str, Any] | None:
     from bot.policy.sensitivity import SENSITIVITIES
+    from bot.runtime import channel_setup
 
     context = request.app[CONTEXT]
     name = twitch_name(request.match_info["name"], "channel")
     if name not in context.settings.channels:
         return None
     saved = {cs.channel: cs for cs in await context.reads.channel_settings()}.get(name)
-    settings = context.settings
-    default_preset = dict(settings.sensitivity.channels).get(name, settings.sensitivity.default)
+    setup = channel_setup(context.settings, name, saved)  # what the live policy applies
     return {
         "channel": name,
         "presets": list(SENSITIVITIES),
-        "sensitivity": (saved.sensitivity if saved else None) or default_preset,
-        "exempt_vips": (
-            saved.exempt_vips if saved and saved.exempt_vips is not None else settings.exempt_vips
-        ),
-        "exempt_subscribers": (
-            saved.exempt_subscribers
-            if saved and saved.exempt_subscribers is not None
-            else settings.exempt_subscribers
-        ),
-        "allowed_terms": list(saved.allowed_terms) if saved else [],
-        "blocked_terms": list(saved.blocked_terms) if saved else [],
+        "sensitivity": setup.sensitivity,
+        "filters": sorted(setup.filters),
+        "exempt_vips": setup.config.exempt_vips,
+        "exempt_subscribers": setup.config.exempt_subscribers,
+        "allowed_terms": list(setup.terms.allowed),
+        "blocked_terms": list(setup.terms.blocked),
         "updated_by": saved.updated_by if saved else None,
         "updated_at": saved.updated_at if saved else None,
     }

@@ -21,13 +21,14 @@ from bot.app import run_replay
 from bot.jsonl import default_workers, score_lines
 from bot.lab.loadtest import LoadResult, load_test
 from bot.replay import read_chat_log
+from bot.runtime import load_configured_scorer
 from bot.settings import Settings
 from bot.twitch.events import to_event
 from bot.twitch.irc import parse_line
 from model.bundle import Bundle, load_bundle
 from model.cache import CachedScorer
 from model.errors import DataNotFoundError
-from model.loading import BUNDLED_DIR, load_scorer
+from model.loading import BUNDLED_DIR
 from model.networks import ARCHS, NetworkConfig, build_network, for_inference
 from model.normalize import normalize
 from model.scorer import Scorer
@@ -117,7 +118,7 @@ def run_bench(
     n, t = _best_of(repeats, parse_and_type)
     results.append(BenchResult("IRC parse + ChatMessage (1 core)", n, t, "lines/s"))
 
-    scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
+    scorer = load_configured_scorer(settings)
     texts = [m.text for m in messages]
 
     def cold() -> None:  # each repeat starts with empty text and word caches

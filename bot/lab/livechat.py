@@ -20,14 +20,16 @@ import hashlib
 import random
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.pipeline import explain_flags
-from bot.policy.policy import Policy, PolicyConfig
+from bot.policy.policy import Policy
 from bot.policy.sensitivity import Sensitivity
 from bot.replay import iter_log, read_ban_targets, read_chat_log
+from bot.runtime import build_policy
+from bot.settings import Settings
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ban_logs, chat_of, live_chat_logs
 from model.errors import DataNotFoundError
@@ -114,20 +116,19 @@ def _verdicts(scorer: Scorer, policy: Policy, messages: Sequence[ChatMessage]) -
 
 def evaluate_live_chat(
     scorer: Scorer,
-    config: PolicyConfig,
+    new_policy: Callable[[], Policy],
     logs: dict[str, list[Path]],
     *,
     ban_logs: Sequence[Path] = (),
     sample: int = 20,
     seed: int = 7,
-    sensitivity: Sensitivity | None = None,
 ) -> tuple[list[LiveChatResult], BanResult | None]:
+    """Each chat of ``logs`` through ``scorer`` and a fresh policy of ``new_policy``."""
     rng = random.Random(seed)
     results = []
     ko_scored: list[tuple[ChatMessage, Score]] = []
-    sensitivity = sensitivity or Sensitivity()
     for chat, paths in logs.items():
-        policy = Policy.for_sensitivity(config, sensitivity)
+        policy = new_policy()
         messages = [m for path in paths for m in read_chat_log(path)]
         verdicts = _verdicts(scorer, policy, messages)
         flagged: list[tuple[float, str]] = []
@@ -154,8 +155,7 @@ def evaluate_live_chat(
                 _stratified(flagged, sample, rng),
             )
         )
-    gate = Policy.for_sensitivity(config, sensitivity)
-    ban = _ban_result(scorer, gate, ban_logs, ko_scored) if ban_logs else None
+    ban = _ban_result(scorer, new_policy(), ban_logs, ko_scored) if ban_logs else None
     return results, ban
 
 
@@ -498,14 +498,14 @@ class LiveChatReport:
 
 def measure_live_chat(
     scorer: Scorer,
-    config: PolicyConfig,
-    sensitivity: Sensitivity,
+    settings: Settings,
     data_dir: Path,
     *,
     sample: int = 20,
 ) -> LiveChatReport:
     """Replay the chats of :func:`default_logs`, the ban logs, the hand labels and the fresh
-    audits through ``scorer`` and the policy at ``sensitivity``.
+    audits through ``scorer`` and the bot's policy for ``settings``
+    (:func:`bot.runtime.build_policy`: presets and chat filters as the bot runs them).
 
     Every log is checked first: a missing one is a clear error before minutes of scoring."""
     logs = default_logs(data_dir)
@@ -513,19 +513,17 @@ def measure_live_chat(
         if not path.is_file():
             raise FileNotFoundError(f"live-chat log missing: {path}")
     bans = ban_logs(data_dir)  # the Korean logs whose BAN: lines are BanResult's signal
-    results, ban = evaluate_live_chat(
-        scorer, config, logs, ban_logs=bans, sample=sample, sensitivity=sensitivity
-    )
-    labelled = evaluate_labels(
-        scorer, Policy.for_sensitivity(config, sensitivity), load_labels(data_dir)
-    )
-    audit = evaluate_audit(
-        scorer, Policy.for_sensitivity(config, sensitivity), load_audit(data_dir)
-    )
+
+    def new_policy() -> Policy:
+        return build_policy(settings, scorer_threshold=scorer.threshold)
+
+    results, ban = evaluate_live_chat(scorer, new_policy, logs, ban_logs=bans, sample=sample)
+    labelled = evaluate_labels(scorer, new_policy(), load_labels(data_dir))
+    audit = evaluate_audit(scorer, new_policy(), load_audit(data_dir))
     return LiveChatReport(
         scorer.version,
         scorer.name,
-        sensitivity,
+        settings.sensitivity,
         tuple(results),
         ban,
         tuple(labelled),

@@ -1,6 +1,8 @@
 """Per-user, per-channel moderation policy: when to flag a message, when to report a user.
 
-* A message is **flagged** when its score reaches ``flag_threshold`` and, at the
+* A message is **flagged** when its score reaches the flag threshold (the scorer's own,
+  followed across hot reloads, unless ``flag_threshold`` sets one; never below the
+  sensitivity preset's ``flag_floor``) and, at the
   ``medium`` and ``low`` sensitivities, when it is also aimed at someone
   (:func:`bot.policy.targeting.is_directed`: a second person, an @mention, a vocative, an
   imperative like ``stfu`` / ``꺼져``) or scores ``severe`` on its own (slurs). Chat's
@@ -31,9 +33,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
-from bot.policy.sensitivity import SENSITIVITIES, Filters, Sensitivity
+from bot.policy.sensitivity import SENSITIVITIES
 from bot.policy.targeting import is_directed
 from bot.policy.terms import BLOCKED, ChannelTerms
+from bot.policy.version import POLICY_VERSION, config_digest
 from bot.twitch.events import ChatMessage
 from model.scorer import Score
 
@@ -48,7 +51,10 @@ MAX_USERS = 200_000
 
 @dataclass(frozen=True, slots=True)
 class PolicyConfig:
-    flag_threshold: float = 0.5
+    #: None: the threshold of the scorer that scored the message (:meth:`Policy.follow`)
+    flag_threshold: float | None = None
+    #: the sensitivity preset's lowest flag threshold (``low``: 0.8)
+    flag_floor: float = 0.0
     report_threshold: float = 0.9
     report_after_flags: int = 3
     window: float = 600.0
@@ -65,9 +71,7 @@ class PolicyConfig:
 
 def with_sensitivity(config: PolicyConfig, name: str) -> PolicyConfig:
     require_target, floor = SENSITIVITIES[name]
-    return replace(
-        config, require_target=require_target, flag_threshold=max(config.flag_threshold, floor)
-    )
+    return replace(config, require_target=require_target, flag_floor=floor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,40 +97,52 @@ class Policy:
     """Stateful policy; one instance per bot process."""
 
     def __init__(
-        self, config: PolicyConfig, channels: dict[str, PolicyConfig] | None = None
+        self,
+        config: PolicyConfig,
+        channels: dict[str, PolicyConfig] | None = None,
+        *,
+        scorer_threshold: float = 0.5,
     ) -> None:
         self.config = config
         self.channels = channels or {}
         #: per-channel allowed and blocked terms (see :mod:`bot.policy.terms`)
         self.terms: dict[str, ChannelTerms] = {}
+        #: the flag threshold of the scorer whose scores are being decided
+        self.scorer_threshold = scorer_threshold
         self._users: dict[tuple[str, str], _UserState] = {}
+        self._versions: dict[str, str] = {}
 
     def set_channel(self, channel: str, config: PolicyConfig, terms: ChannelTerms) -> None:
         """Replace one channel's config and terms, live: the next message decides by them."""
         self.channels[channel] = config
         self.terms[channel] = terms
+        self._versions.pop(channel, None)
+
+    def follow(self, scorer_threshold: float) -> None:
+        """Decide from now on with the threshold of the scorer that scores (a hot reload may
+        bring a model with another one); a configured ``flag_threshold`` still wins."""
+        self.scorer_threshold = scorer_threshold
+
+    def threshold(self, channel: str) -> float:
+        """The flag threshold in ``channel`` now."""
+        c = self.config_for(channel)
+        own = self.scorer_threshold if c.flag_threshold is None else c.flag_threshold
+        return max(own, c.flag_floor)
+
+    def version(self, channel: str) -> str:
+        """The revision of what decides in ``channel``, stored on each of its flags: the
+        policy's code (:data:`~bot.policy.version.POLICY_VERSION`) and a digest of the
+        channel's configuration and terms."""
+        found = self._versions.get(channel)
+        if found is None:
+            setup = (self.config_for(channel), self.terms.get(channel, ChannelTerms()))
+            found = self._versions[channel] = f"{POLICY_VERSION}.{config_digest(setup)}"
+        return found
 
     def after_scoring(self, message: ChatMessage, score: Score) -> Score:
         """``score`` of ``message`` after its channel's allowed/blocked terms."""
         terms = self.terms.get(message.channel)
         return terms.rescore(message.text, score) if terms else score
-
-    @classmethod
-    def for_sensitivity(
-        cls, config: PolicyConfig, sensitivity: Sensitivity, filters: Filters | None = None
-    ) -> Policy:
-        """``config`` at the sensitivity's default preset and default filters, with
-        per-channel presets and filters."""
-        filters = filters or Filters()
-        presets = dict(sensitivity.channels)
-        names = {*presets, *(ch for ch, _ in filters.channels)}
-
-        def configured(channel: str | None) -> PolicyConfig:
-            preset = presets.get(channel or "", sensitivity.default)
-            on = filters.for_channel(channel) if channel else filters.default
-            return replace(with_sensitivity(config, preset), spam="spam" in on, links="links" in on)
-
-        return cls(configured(None), {ch: configured(ch) for ch in sorted(names)})
 
     def config_for(self, channel: str) -> PolicyConfig:
         return self.channels.get(channel, self.config)
@@ -139,11 +155,22 @@ class Policy:
             or (c.exempt_subscribers and message.is_subscriber)
         )
 
-    def flags(self, message: ChatMessage, score: float, evidence: Sequence[str] = ()) -> bool:
+    def flags(
+        self,
+        message: ChatMessage,
+        score: float,
+        evidence: Sequence[str] = (),
+        *,
+        scorer_threshold: float | None = None,
+    ) -> bool:
         """Would ``message`` be flagged at ``score`` (ignoring exemptions)? ``evidence``: what
-        made it score (terms or words), to check that the addressee is near it."""
+        made it score (terms or words), to check that the addressee is near it;
+        ``scorer_threshold``: that of the scorer that scored it, when not the followed one."""
         c = self.config_for(message.channel)
-        if score < c.flag_threshold:
+        own = c.flag_threshold
+        if own is None:
+            own = self.scorer_threshold if scorer_threshold is None else scorer_threshold
+        if score < max(own, c.flag_floor):
             return False
         return not c.require_target or score >= c.severe or is_directed(message.text, evidence)
 
