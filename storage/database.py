@@ -64,6 +64,7 @@ from storage.records import (
     FlagView,
     LabelledFlag,
     ModerationEvent,
+    NormsSnapshot,
     OutboxItem,
     ReportDraft,
     ReportSummary,
@@ -313,8 +314,8 @@ class Database:
             await conn.executemany(
                 """INSERT OR IGNORE INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
-                      policy_version, sent_at, flagged_at, evidence)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                      policy_version, sent_at, flagged_at, evidence, note)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         f.msg_id,
@@ -329,6 +330,7 @@ class Database:
                         f.sent_at,
                         f.flagged_at,
                         json.dumps(list(f.evidence)),
+                        f.note,
                     )
                     for f in flags
                 ],
@@ -342,6 +344,8 @@ class Database:
                     for position, line in enumerate(f.context, 1)
                 ],
             )
+            if batch.moderation:
+                await self._insert_moderation(batch.moderation)
             for draft in batch.reports:
                 report_ids.append(await self._insert_report(draft))
         return report_ids
@@ -579,24 +583,98 @@ class Database:
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
         """Store moderators' actions seen in chat, in one transaction."""
         async with self._writing():
-            await self._conn.executemany(
-                """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
-                                                  target_msg_id, duration, text, at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-                [
-                    (
-                        e.channel,
-                        e.kind,
-                        e.target_login,
-                        e.target_user_id,
-                        e.target_msg_id,
-                        e.duration,
-                        e.text,
-                        e.at,
-                    )
-                    for e in events
-                ],
+            await self._insert_moderation(events)
+
+    async def _insert_moderation(self, events: Sequence[ModerationEvent]) -> None:
+        await self._conn.executemany(
+            """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
+                                              target_msg_id, duration, text, at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                (
+                    e.channel,
+                    e.kind,
+                    e.target_login,
+                    e.target_user_id,
+                    e.target_msg_id,
+                    e.duration,
+                    e.text,
+                    e.at,
+                )
+                for e in events
+            ],
+        )
+
+    @_locked
+    async def moderation_events(
+        self, channel: str, since: float = 0.0, limit: int = 1000
+    ) -> list[ModerationEvent]:
+        """A channel's moderation events since ``since``, oldest first."""
+        async with self._conn.execute(
+            """SELECT channel, kind, at, target_login, target_user_id, target_msg_id,
+                      duration, text
+               FROM moderation_events WHERE channel = ? AND at >= ? ORDER BY at, id LIMIT ?""",
+            (channel, since, limit),
+        ) as cursor:
+            return [ModerationEvent(*row) for row in await cursor.fetchall()]
+
+    # -- learned channel norms -------------------------------------------------------
+
+    @_locked
+    async def channel_norms(self, channel: str | None = None) -> list[NormsSnapshot]:
+        """The saved norms of every channel (or of one), by channel."""
+        where, params = ("WHERE channel = ?", (channel,)) if channel else ("", ())
+        async with self._conn.execute(
+            f"""SELECT channel, state, generation, epoch, frozen, updated_at
+                FROM channel_norms {where} ORDER BY channel""",
+            params,
+        ) as cursor:
+            return [
+                NormsSnapshot(r[0], r[1], r[2], r[3], bool(r[4]), r[5])
+                for r in await cursor.fetchall()
+            ]
+
+    @_locked
+    async def save_norms(self, snapshots: Sequence[NormsSnapshot]) -> list[str]:
+        """Save learned norms; return the channels whose saved epoch moved on (a reset
+        since this state was loaded): those are not saved, and their learner starts afresh.
+        """
+        stale: list[str] = []
+        async with self._writing():
+            for n in snapshots:
+                cursor = await self._conn.execute(
+                    """INSERT INTO channel_norms
+                         (channel, state, generation, epoch, frozen, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (channel) DO UPDATE SET
+                         state = excluded.state, generation = excluded.generation,
+                         frozen = excluded.frozen, updated_at = excluded.updated_at
+                       WHERE channel_norms.epoch = excluded.epoch""",
+                    (n.channel, n.state, n.generation, n.epoch, int(n.frozen), n.updated_at),
+                )
+                if cursor.rowcount == 0:
+                    stale.append(n.channel)
+                await cursor.close()
+        return stale
+
+    @_locked
+    async def reset_norms(self, channel: str, at: float) -> int:
+        """Forget what ``channel``'s moderators taught (a running bot notices at its next
+        save); return the new epoch."""
+        async with self._writing():
+            await self._conn.execute(
+                """INSERT INTO channel_norms (channel, state, generation, epoch, updated_at)
+                   VALUES (?, '{}', 0, 1, ?)
+                   ON CONFLICT (channel) DO UPDATE SET
+                     state = '{}', generation = 0, epoch = channel_norms.epoch + 1,
+                     updated_at = excluded.updated_at""",
+                (channel, at),
             )
+            async with self._conn.execute(
+                "SELECT epoch FROM channel_norms WHERE channel = ?", (channel,)
+            ) as cursor:
+                row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     @_locked
     async def record_action(
@@ -913,7 +991,7 @@ class Database:
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
             f"""SELECT msg_id, channel, login, text, score, labels, model_version,
-                       policy_version, sent_at, flagged_at, report_id, evidence
+                       policy_version, sent_at, flagged_at, report_id, evidence, note
                 FROM flagged_messages {where}""",
             params,
         ) as cursor:
@@ -932,6 +1010,7 @@ class Database:
                 r[9],
                 r[10],
                 tuple(json.loads(r[11])),
+                r[12],
             )
             for r in rows
         ]

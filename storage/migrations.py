@@ -184,6 +184,26 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         CREATE INDEX bot_actions_channel ON bot_actions (channel, at);
         """,
     ),
+    (
+        "0008_channel_norms",
+        """
+        -- Why a learned channel norm flagged a message, in the moderators' terms
+        -- ("like 7 messages your moderators removed since Tuesday"); NULL for other flags.
+        ALTER TABLE flagged_messages ADD COLUMN note TEXT;
+        CREATE INDEX moderation_channel_time ON moderation_events (channel, at);
+
+        -- What each channel's moderators taught the bot (bot.norms), saved as it learns so
+        -- a restart keeps it.
+        CREATE TABLE channel_norms (
+            channel    TEXT PRIMARY KEY,
+            state      TEXT NOT NULL,               -- JSON, bot.norms' own format
+            generation INTEGER NOT NULL,            -- signals learned since the last reset
+            epoch      INTEGER NOT NULL DEFAULT 0,  -- bumped by every reset
+            frozen     INTEGER NOT NULL DEFAULT 0,  -- 1: judges by what it knows, learns no more
+            updated_at REAL NOT NULL
+        );
+        """,
+    ),
 )
 
 

@@ -36,6 +36,8 @@ class FlagRecord:
     evidence: tuple[str, ...] = ()
     #: the channel's messages just before this one, oldest first
     context: tuple[ContextLine, ...] = ()
+    #: why a learned channel norm flagged it, in the moderators' terms (None: no norm did)
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,8 @@ class BatchRecord:
     messages: tuple[SeenMessage, ...]
     flags: tuple[FlagRecord, ...] = ()
     reports: tuple[ReportDraft, ...] = ()
+    #: moderators' actions seen in chat among the batch's messages, in order
+    moderation: tuple[ModerationEvent, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +98,7 @@ class FlaggedMessage:
     flagged_at: float
     report_id: int | None
     evidence: tuple[str, ...] = ()
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,3 +241,17 @@ class BotAction:
     status: int  # HTTP status from Helix; 0 when no answer came
     message: str  # Helix's error message, "" on success
     at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NormsSnapshot:
+    """What one channel's moderators taught the bot, as saved (``bot.norms`` reads
+    ``state``). ``epoch`` counts resets: a bot that saves with an older epoch than the
+    stored one learned from before a reset, and starts afresh instead."""
+
+    channel: str
+    state: str
+    generation: int
+    epoch: int = 0
+    frozen: bool = False
+    updated_at: float = 0.0

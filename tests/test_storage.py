@@ -340,3 +340,40 @@ async def test_a_full_disk_fails_the_batch_whole_and_the_retry_counts_once(
             "SELECT messages_seen, messages_flagged FROM user_channel_counts WHERE user_key = 'u3'"
         ).fetchall()
         assert counts == [(1, 1)]
+
+
+async def test_a_batch_stores_its_moderation_events_and_flag_notes(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from storage.records import ModerationEvent
+
+    timeout = ModerationEvent("c", "timeout", 1003.0, "login_u1", "u1", duration=600)
+    noted = replace(flag(2), note="like 3 messages your moderators removed: 'hyde'")
+    async with Database.open(tmp_path / "cw.db") as db:
+        await db.record_batch(BatchRecord((seen(1), seen(2)), (noted,), moderation=(timeout,)))
+        assert await db.moderation_events("c") == [timeout]
+        assert await db.moderation_events("c", since=1004.0) == []
+        history = await db.history("login_u1")
+        assert history is not None and history.flags[0].note == noted.note
+
+
+async def test_norms_are_saved_and_a_reset_wins_over_an_older_learner(tmp_path: Path) -> None:
+    from storage.records import NormsSnapshot
+
+    async with Database.open(tmp_path / "cw.db") as db:
+        first = NormsSnapshot("c", '{"terms": 1}', 3, epoch=0, updated_at=1.0)
+        assert await db.save_norms([first]) == []
+        assert await db.save_norms([NormsSnapshot("c", '{"terms": 2}', 4, updated_at=2.0)]) == []
+        [saved] = await db.channel_norms("c")
+        assert (saved.state, saved.generation, saved.epoch) == ('{"terms": 2}', 4, 0)
+        # a reset (the CLI, while a bot runs): the bot's next save is refused as stale
+        assert await db.reset_norms("c", at=3.0) == 1
+        assert await db.save_norms([NormsSnapshot("c", '{"terms": 3}', 5, epoch=0)]) == ["c"]
+        [reset] = await db.channel_norms()
+        assert (reset.state, reset.generation, reset.epoch) == ("{}", 0, 1)
+        # a learner that started afresh at the new epoch saves again
+        assert await db.save_norms([NormsSnapshot("c", "{}", 1, epoch=1, frozen=True)]) == []
+        [again] = await db.channel_norms("c")
+        assert again.generation == 1 and again.frozen
+        # resetting a channel never saved makes its row at epoch 1
+        assert await db.reset_norms("never", at=4.0) == 1
