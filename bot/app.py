@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.replay import ReplayStats, read_chat_log
+from bot.replay import ReplayStats, read_chat_items
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
+from bot.twitch.events import ChatMessage
 from model.chatlogs import ChatLogError
 from storage.database import Database
 
@@ -54,16 +55,12 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     installed = _install_signal_handlers(stop)
     try:
         async with open_runtime(settings, use_helix=True) as rt:
-            from bot.moderation import ModerationRecorder
-
-            moderation = ModerationRecorder(rt.db)
             client = IrcClient(
                 settings.irc_url,
                 settings.channels,
-                rt.pipeline.submit,
+                rt.pipeline.submit,  # messages and moderators' actions, in chat's order
                 login=settings.twitch_login,
                 token=settings.twitch_token,
-                on_event=moderation.on_event,
             )
             _log.info(
                 "watching %s as %s (%s); database %s; reports to %s",
@@ -104,7 +101,6 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 tg.create_task(read(), name="irc-reader")
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
-                tg.create_task(moderation.run(stop), name="moderation-events")
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 
@@ -202,11 +198,11 @@ async def run_replay(
                 try:
                     for path in files:
                         try:
-                            for message in read_chat_log(path, stats):
+                            for item in read_chat_items(path, stats):
                                 if stop.is_set() or (limit is not None and sent >= limit):
                                     return
-                                await rt.pipeline.submit(message)
-                                sent += 1
+                                await rt.pipeline.submit(item)  # moderators' actions too
+                                sent += isinstance(item, ChatMessage)
                                 if rate:
                                     delay = started + sent / rate - time.perf_counter()
                                     if delay > 0:

@@ -3,8 +3,14 @@
 Two stages run as tasks: the *scoring* stage takes batches from the
 :class:`~bot.batcher.MicroBatcher` and scores them in a dedicated thread (so the event
 loop keeps reading chat); the *writing* stage drops redeliveries, applies the policy and
-writes the batch — messages seen, flags, reports — in one transaction. A small bounded
-queue between the stages lets batch N+1 be scored while batch N is written.
+writes the batch — messages seen, flags, reports, moderators' actions — in one
+transaction. A small bounded queue between the stages lets batch N+1 be scored while
+batch N is written.
+
+Moderators' actions (timeouts, bans, deletions: :data:`~bot.twitch.events.ChatItem`) travel
+in the same queue as the messages, so the policy sees every message and every action in
+the order chat saw them: it decides on a message when it arrives, and learns from an
+action when it happens, the same in ``run`` and in ``replay``.
 
 Nothing is lost: a failed write (locked or read-only database, full disk) is retried with
 backoff until it succeeds or the process is stopped hard; a scorer error falls back to
@@ -26,12 +32,20 @@ from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
+from bot.moderation import to_moderation_event
 from bot.policy.policy import Decision, Policy
-from bot.twitch.events import ChatMessage
+from bot.twitch.events import ChatItem, ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer, explain_missing
 from storage.database import Database
-from storage.records import BatchRecord, ContextLine, FlagRecord, ReportDraft, SeenMessage
+from storage.records import (
+    BatchRecord,
+    ContextLine,
+    FlagRecord,
+    ModerationEvent,
+    ReportDraft,
+    SeenMessage,
+)
 
 __all__ = ["CONTEXT_MESSAGES", "Pipeline", "PipelineObserver", "PipelineStats"]
 
@@ -42,8 +56,8 @@ _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
-#: (batch, its scores, the version and flag threshold of the scorer that made them)
-ScoredBatch = tuple[list[ChatMessage], list[Score], str, float]
+#: (batch, the scores of its messages, the version and flag threshold of their scorer)
+ScoredBatch = tuple[list[ChatItem], list[Score], str, float]
 
 Decided = Sequence[tuple[ChatMessage, Score, Decision]]
 
@@ -81,6 +95,8 @@ class PipelineStats:
     batches: int = 0
     score_errors: int = 0
     write_retries: int = 0
+    #: moderators' actions seen (timeouts, bans, deletions), duplicates included
+    actions: int = 0
     write_failing: bool = False
     score_seconds: float = 0.0
 
@@ -121,7 +137,7 @@ class Pipeline:
         self.scorer = scorer
         self.db = db
         self.policy = policy
-        self.batcher: MicroBatcher[ChatMessage] = MicroBatcher(max_batch, max_wait, queue_size)
+        self.batcher: MicroBatcher[ChatItem] = MicroBatcher(max_batch, max_wait, queue_size)
         self._executor = executor
         #: Told about every scored and written batch (a watcher may join later).
         self.observers: list[PipelineObserver] = list(observers)
@@ -146,10 +162,14 @@ class Pipeline:
             scorer = CachedScorer(scorer, self._cache_size)
         self._scorer = scorer
 
-    async def submit(self, message: ChatMessage) -> None:
-        """Queue a message for scoring (waits while the queue is full)."""
-        self.stats.received += 1
-        await self.batcher.put(message)
+    async def submit(self, item: ChatItem) -> None:
+        """Queue a message for scoring, or a moderator's action to learn from in its place
+        among the messages (waits while the queue is full)."""
+        if isinstance(item, ChatMessage):
+            self.stats.received += 1
+        else:
+            self.stats.actions += 1
+        await self.batcher.put(item)
 
     async def close(self) -> None:
         """No more messages: queued ones are still scored and written."""
@@ -166,16 +186,18 @@ class Pipeline:
         loop = asyncio.get_running_loop()
         try:
             while (batch := await self.batcher.next_batch()) is not None:
-                texts = [m.text for m in batch]
-                started = time.perf_counter()
+                messages = [m for m in batch if isinstance(m, ChatMessage)]
                 scorer = self.scorer  # may be swapped between batches, never during one
-                scores = await loop.run_in_executor(
-                    self._executor, self._score_and_explain, scorer, batch, texts
-                )
-                elapsed = time.perf_counter() - started
-                self.stats.score_seconds += elapsed
-                for observer in self.observers:
-                    observer.batch_scored(len(batch), elapsed)
+                scores: list[Score] = []
+                if messages:
+                    started = time.perf_counter()
+                    scores = await loop.run_in_executor(
+                        self._executor, self._score_and_explain, scorer, messages
+                    )
+                    elapsed = time.perf_counter() - started
+                    self.stats.score_seconds += elapsed
+                    for observer in self.observers:
+                        observer.batch_scored(len(messages), elapsed)
                 await self._scored.put((batch, scores, scorer.version, scorer.threshold))
         except asyncio.CancelledError:
             # the write stage is cancelled with us: nobody may read the end marker again, and
@@ -188,12 +210,10 @@ class Pipeline:
             raise
         await self._scored.put(None)
 
-    def _score_and_explain(
-        self, scorer: Scorer, batch: list[ChatMessage], texts: list[str]
-    ) -> list[Score]:
+    def _score_and_explain(self, scorer: Scorer, batch: list[ChatMessage]) -> list[Score]:
         """Runs in the scorer thread: score the batch, then ask a scorer that can explain
         itself (occlusion, for networks) why it scored the messages the policy will flag."""
-        scores = self._score_safely(scorer, texts)
+        scores = self._score_safely(scorer, [m.text for m in batch])
         try:
             return explain_flags(scorer, self.policy, batch, scores)
         except Exception:
@@ -236,66 +256,81 @@ class Pipeline:
         idle = self.policy.forget_idle(now)
         _log.info("maintenance: %d old dedup ids pruned, %d idle users forgotten", pruned, idle)
 
-    async def _write(self, batch: list[ChatMessage], scores: list[Score], version: str) -> None:
+    async def _write(self, batch: list[ChatItem], scores: list[Score], version: str) -> None:
         started = time.perf_counter()
-        unseen = await self._retry(self.db.filter_unseen, [m.msg_id for m in batch])
+        actions = {
+            id(item): to_moderation_event(item)
+            for item in batch
+            if not isinstance(item, ChatMessage)
+        }
+        ids = [
+            item.msg_id if isinstance(item, ChatMessage) else actions[id(item)].event_id or ""
+            for item in batch
+        ]
+        unseen = await self._retry(
+            self.db.filter_unseen, [i.msg_id for i in batch if isinstance(i, ChatMessage)]
+        )
+        if actions:
+            events = [e.event_id for e in actions.values() if e.event_id is not None]
+            unseen |= await self._retry(self.db.filter_unseen_events, events)
         now = time.time()
         messages: list[SeenMessage] = []
         flags: list[FlagRecord] = []
         reports: list[ReportDraft] = []
+        moderation: list[ModerationEvent] = []
         decided: list[tuple[ChatMessage, Score, Decision]] = []
-        for message, score in zip(batch, scores, strict=True):
-            if message.msg_id not in unseen:
+        scored = iter(scores)
+        for item, key in zip(batch, ids, strict=True):
+            score = next(scored) if isinstance(item, ChatMessage) else None
+            if key not in unseen:  # a redelivery, a replay of what is stored, a repeat
                 self.stats.duplicates += 1
                 continue
-            unseen.discard(message.msg_id)  # a repeat inside the batch counts once too
+            unseen.discard(key)
+            if score is None:
+                assert not isinstance(item, ChatMessage)
+                self.policy.moderated(item)  # learned from when it happened
+                moderation.append(actions[id(item)])
+                continue
+            assert isinstance(item, ChatMessage)
+            message = item
             score = self.policy.after_scoring(message, score)
             decision = self.policy.decide(message, score.probability, score.evidence, score.labels)
             decided.append((message, score, decision))
             recent = self._recent.setdefault(message.channel, deque(maxlen=CONTEXT_MESSAGES))
-            messages.append(
-                SeenMessage(
-                    message.msg_id,
-                    message.channel,
-                    message.user_key,
-                    message.user_id,
-                    message.login,
-                    message.display_name,
-                    message.sent_at,
-                )
-            )
+            messages.append(_seen(message))
             if decision.flagged:
                 flags.append(
                     FlagRecord(
-                        message.msg_id,
-                        message.channel,
-                        message.user_key,
-                        message.login,
-                        message.text,
-                        score.probability,
-                        (*score.labels, *decision.labels),
-                        version,
-                        self.policy.version(message.channel),
-                        message.sent_at,
-                        now,
-                        score.evidence,
-                        tuple(recent),
+                        msg_id=message.msg_id,
+                        channel=message.channel,
+                        user_key=message.user_key,
+                        login=message.login,
+                        text=message.text,
+                        score=max(score.probability, decision.score),
+                        labels=(*score.labels, *decision.labels),
+                        model_version=version,
+                        policy_version=self.policy.version(message.channel),
+                        sent_at=message.sent_at,
+                        flagged_at=now,
+                        evidence=(*score.evidence, *decision.evidence),
+                        context=tuple(recent),
+                        note=decision.note,
                     )
                 )
             recent.append(ContextLine(message.login, message.text, message.sent_at))
             if decision.report_reason is not None:
                 reports.append(
                     ReportDraft(
-                        message.channel,
-                        message.user_key,
-                        message.login,
-                        message.display_name,
-                        decision.report_reason,
-                        now,
+                        channel=message.channel,
+                        user_key=message.user_key,
+                        login=message.login,
+                        display_name=message.display_name,
+                        reason=decision.report_reason,
+                        created_at=now,
                     )
                 )
-        record = BatchRecord(tuple(messages), tuple(flags), tuple(reports))
-        if messages:
+        record = BatchRecord(tuple(messages), tuple(flags), tuple(reports), tuple(moderation))
+        if messages or moderation:
             await self._retry(self.db.record_batch, record)
         if self.observers:
             seconds = time.perf_counter() - started
@@ -335,3 +370,15 @@ class Pipeline:
                 )
                 await asyncio.sleep(delay)
                 delay = min(self._write_retry_cap, delay * 2)
+
+
+def _seen(message: ChatMessage) -> SeenMessage:
+    return SeenMessage(
+        msg_id=message.msg_id,
+        channel=message.channel,
+        user_key=message.user_key,
+        user_id=message.user_id,
+        login=message.login,
+        display_name=message.display_name,
+        sent_at=message.sent_at,
+    )

@@ -10,6 +10,11 @@ its own is dated by the message before it. ``.gz`` files are decompressed on the
 
 Messages without a Twitch id get a deterministic one (file name + line number), so
 replaying the same file twice never counts a message twice.
+
+:func:`read_chat_items` also yields the moderators' actions a log records, in their place
+among the messages, as ``run`` receives them: raw IRC ``CLEARCHAT`` (timeouts and bans) and
+``CLEARMSG`` (deletions) lines, and Chatty's ``BAN: login (600s)`` lines (dated by the
+message before them, as Chatty writes them right after it).
 """
 
 from __future__ import annotations
@@ -20,14 +25,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.twitch.events import ChatMessage, synthetic_msg_id, to_event
+from bot.twitch.events import (
+    ChatItem,
+    ChatMessage,
+    ClearChat,
+    ClearMsg,
+    Event,
+    synthetic_msg_id,
+    to_event,
+)
 from bot.twitch.irc import IrcParseError, parse_line
 from model import chatlogs
 from model.chatlogs import ChatLine
 
-__all__ = ["ReplayStats", "iter_log", "read_ban_targets", "read_chat_log"]
+__all__ = ["ReplayStats", "iter_log", "read_ban_targets", "read_chat_items", "read_chat_log"]
 
 _RAW_STAMP = re.compile(r"^(\d{4}-\d\d-\d\d[_ T]\d\d:\d\d:\d\d)\s+\S+\s+(?=[@:])")
+_CHATTY_BAN = re.compile(r"^(?:\[[^\]]*\] )?BAN: ([A-Za-z0-9_]+)(?: \((\d+)s\))?")
 
 
 @dataclass(slots=True)
@@ -42,6 +56,30 @@ def read_chat_log(path: Path, stats: ReplayStats | None = None) -> Iterator[Chat
     for _, _, message in iter_log(path, stats):
         if message is not None:
             yield message
+
+
+def read_chat_items(path: Path, stats: ReplayStats | None = None) -> Iterator[ChatItem]:
+    """Yield the chat messages and moderators' actions of one log file, in file order."""
+    channel, last_time = "", 0.0
+    for _, line, message in iter_log(path, stats):
+        if message is not None:
+            channel, last_time = message.channel, message.sent_at
+            yield message
+        elif (action := _action(line, channel, last_time)) is not None:
+            yield action
+
+
+def _action(line: str, channel: str, last_time: float) -> ClearChat | ClearMsg | None:
+    """The moderator's action on a log line that is not a chat message, if any."""
+    ban = _CHATTY_BAN.match(line)
+    if ban is not None:
+        if not channel:  # a ban before any message: no channel to place it in
+            return None
+        seconds = ban.group(2)
+        duration = int(seconds) if seconds else None
+        return ClearChat(channel, ban.group(1).lower(), None, duration, sent_at=last_time)
+    event = _raw_event(line, last_time)
+    return event if isinstance(event, ClearChat | ClearMsg) else None
 
 
 def read_ban_targets(path: Path) -> Iterator[ChatMessage]:
@@ -89,7 +127,8 @@ def _message(path: Path, chat: ChatLine) -> ChatMessage:
     )
 
 
-def _raw_irc(line: str, path: Path, number: int, last_time: float) -> ChatMessage | None:
+def _raw_event(line: str, last_time: float) -> Event | None:
+    """The event of a raw IRC line (after an optional logger's timestamp), or None."""
     received = last_time
     stamp = _RAW_STAMP.match(line)
     if stamp:
@@ -99,9 +138,13 @@ def _raw_irc(line: str, path: Path, number: int, last_time: float) -> ChatMessag
     if not line.startswith(("@", ":")):
         return None
     try:
-        event = to_event(parse_line(line), received_at=received)
+        return to_event(parse_line(line), received_at=received)
     except (IrcParseError, ValueError):
         return None
+
+
+def _raw_irc(line: str, path: Path, number: int, last_time: float) -> ChatMessage | None:
+    event = _raw_event(line, last_time)
     if not isinstance(event, ChatMessage):
         return None
     if event.msg_id.startswith("x-"):

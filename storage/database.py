@@ -255,6 +255,12 @@ class Database:
         return {msg_id for msg_id in msg_ids if msg_id not in seen}
 
     @_locked
+    async def filter_unseen_events(self, event_ids: Sequence[str]) -> set[str]:
+        """The moderation event ids in ``event_ids`` never stored."""
+        found = await self._existing("moderation_events", event_ids, column="event_id")
+        return {e for e in event_ids if e not in found}
+
+    @_locked
     async def record_batch(self, batch: BatchRecord) -> list[int]:
         """Write one scored batch in one transaction; return the new report ids.
 
@@ -368,12 +374,12 @@ class Database:
                 "nothing of this write was stored"
             ) from exc
 
-    async def _existing(self, table: str, ids: Sequence[str]) -> set[str]:
+    async def _existing(self, table: str, ids: Sequence[str], column: str = "msg_id") -> set[str]:
         found: set[str] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = list(ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT msg_id FROM {table} WHERE msg_id IN ({marks})"
+            query = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
             async with self._conn.execute(query, chunk) as cursor:
                 found.update(row[0] for row in await cursor.fetchall())
         return found
@@ -587,9 +593,9 @@ class Database:
 
     async def _insert_moderation(self, events: Sequence[ModerationEvent]) -> None:
         await self._conn.executemany(
-            """INSERT INTO moderation_events (channel, kind, target_login, target_user_id,
-                                              target_msg_id, duration, text, at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+            """INSERT OR IGNORE INTO moderation_events (channel, kind, target_login,
+                 target_user_id, target_msg_id, duration, text, at, event_id)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 (
                     e.channel,
@@ -600,6 +606,7 @@ class Database:
                     e.duration,
                     e.text,
                     e.at,
+                    e.event_id,
                 )
                 for e in events
             ],
@@ -616,7 +623,7 @@ class Database:
                FROM moderation_events WHERE channel = ? AND at >= ? ORDER BY at, id LIMIT ?""",
             (channel, since, limit),
         ) as cursor:
-            return [ModerationEvent(*row) for row in await cursor.fetchall()]
+            return [ModerationEvent(*row) for row in await cursor.fetchall()]  # ids not kept
 
     # -- learned channel norms -------------------------------------------------------
 

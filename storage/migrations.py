@@ -190,6 +190,10 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         -- Why a learned channel norm flagged a message, in the moderators' terms
         -- ("like 7 messages your moderators removed since Tuesday"); NULL for other flags.
         ALTER TABLE flagged_messages ADD COLUMN note TEXT;
+        -- What identifies a moderation event across redeliveries and replays (NULL: none):
+        -- an event stored once is neither stored nor learned from again.
+        ALTER TABLE moderation_events ADD COLUMN event_id TEXT;
+        CREATE UNIQUE INDEX moderation_event_id ON moderation_events (event_id);
         CREATE INDEX moderation_channel_time ON moderation_events (channel, at);
 
         -- What each channel's moderators taught the bot (bot.norms), saved as it learns so

@@ -146,6 +146,9 @@ class ModerationEvent:
     target_msg_id: str | None = None
     duration: int | None = None
     text: str | None = None
+    #: what identifies it across redeliveries and replays: an event whose id was stored
+    #: already is not stored again; None: always stored
+    event_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,12 +60,18 @@ def test_message_without_tags_gets_a_deterministic_id() -> None:
 
 def test_moderation_and_server_events() -> None:
     ban = to_event(
-        parse_line("@ban-duration=600;target-user-id=9 :tmi.twitch.tv CLEARCHAT #c :Troll")
+        parse_line(
+            "@ban-duration=600;target-user-id=9;tmi-sent-ts=1700000000500 "
+            ":tmi.twitch.tv CLEARCHAT #c :Troll"
+        )
     )
-    assert ban == ClearChat("c", "troll", "9", 600)
-    assert to_event(parse_line(":tmi.twitch.tv CLEARCHAT #c")) == ClearChat("c", None, None, None)
-    deleted = to_event(parse_line("@login=u;target-msg-id=abc :tmi.twitch.tv CLEARMSG #c :bad"))
-    assert deleted == ClearMsg("c", "u", "abc", "bad")
+    assert ban == ClearChat("c", "troll", "9", 600, sent_at=1_700_000_000.5)
+    cleared = to_event(parse_line(":tmi.twitch.tv CLEARCHAT #c"), received_at=7.0)
+    assert cleared == ClearChat("c", None, None, None, sent_at=7.0)  # no tmi-sent-ts: arrival
+    deleted = to_event(
+        parse_line("@login=u;target-msg-id=abc :tmi.twitch.tv CLEARMSG #c :bad"), received_at=8.0
+    )
+    assert deleted == ClearMsg("c", "u", "abc", "bad", sent_at=8.0)
     raid = to_event(
         parse_line(
             r"@msg-id=raid;login=r;user-id=5;system-msg=5\sraiders :tmi.twitch.tv USERNOTICE #c"

@@ -31,22 +31,67 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Protocol
 
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
 from bot.policy.sensitivity import SENSITIVITIES
 from bot.policy.targeting import is_directed
 from bot.policy.terms import BLOCKED, ChannelTerms
 from bot.policy.version import POLICY_VERSION, config_digest
-from bot.twitch.events import ChatMessage
+from bot.twitch.events import ChatMessage, ClearChat, ClearMsg
 from model.scorer import Score
 
-__all__ = ["AT_ONCE", "MAX_USERS", "Decision", "Policy", "PolicyConfig", "with_sensitivity"]
+__all__ = [
+    "AT_ONCE",
+    "MAX_USERS",
+    "Decision",
+    "NormFlag",
+    "Norms",
+    "Policy",
+    "PolicyConfig",
+    "with_sensitivity",
+]
 
 #: Categories one message of which reports at once (when it reaches the report threshold);
 #: ``blocked``: a term the channel blocked on the dashboard (:mod:`bot.policy.terms`).
 AT_ONCE = frozenset({"hate", "threat", "sexual", BLOCKED})
 #: Users (over all channels) the policy keeps state for at most; the longest-known go first.
 MAX_USERS = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class NormFlag:
+    """A learned channel norm's reason to put a message before moderators."""
+
+    #: the norm's category, in the moderators' terms (``repetition``, ``other broadcaster``,
+    #: ``language``, ``advertising``, ``begging``, ``learned term``…)
+    category: str
+    #: how sure the learner is, 0..1
+    score: float
+    #: what matched (learned terms), shown as evidence
+    evidence: tuple[str, ...] = ()
+    #: why, e.g. "like 7 messages your moderators removed since Tuesday"
+    note: str | None = None
+
+
+class Norms(Protocol):
+    """What every channel's moderators taught, as the policy asks it (:mod:`bot.norms`)."""
+
+    def judge(self, message: ChatMessage) -> NormFlag | None:
+        """Whether ``message`` breaks a learned norm of its channel (it changes nothing)."""
+        ...
+
+    def seen(self, message: ChatMessage, flagged: bool) -> None:
+        """``message`` was decided on (``flagged`` or not): it joins the channel's chat."""
+        ...
+
+    def moderated(self, action: ClearChat | ClearMsg) -> None:
+        """A moderator acted: learn from it."""
+        ...
+
+    def version(self, channel: str) -> str:
+        """How much ``channel``'s moderators had taught, as stored on flags."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +126,15 @@ class Decision:
     flagged: bool
     report_reason: str | None = None  # set when this message triggers a report
     exempt: bool = False
-    #: categories the policy itself found (``spam``, ``link``), beside the scorer's
+    #: categories the policy itself found (``spam``, ``link``, a learned norm's), beside
+    #: the scorer's
     labels: tuple[str, ...] = ()
+    #: a learned norm's score, when one flagged the message (0.0 otherwise)
+    score: float = 0.0
+    #: what a learned norm matched (terms), beside the scorer's evidence
+    evidence: tuple[str, ...] = ()
+    #: why a learned norm flagged it, in the moderators' terms
+    note: str | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +163,8 @@ class Policy:
         self.scorer_threshold = scorer_threshold
         self._users: dict[tuple[str, str], _UserState] = {}
         self._versions: dict[str, str] = {}
+        #: what each channel's moderators taught (None: nothing is learned)
+        self.norms: Norms | None = None
 
     def set_channel(self, channel: str, config: PolicyConfig, terms: ChannelTerms) -> None:
         """Replace one channel's config and terms, live: the next message decides by them."""
@@ -131,13 +185,22 @@ class Policy:
 
     def version(self, channel: str) -> str:
         """The revision of what decides in ``channel``, stored on each of its flags: the
-        policy's code (:data:`~bot.policy.version.POLICY_VERSION`) and a digest of the
-        channel's configuration and terms."""
+        policy's code (:data:`~bot.policy.version.POLICY_VERSION`), a digest of the
+        channel's configuration and terms, and, with learned norms, how much the channel's
+        moderators had taught when it decided."""
         found = self._versions.get(channel)
         if found is None:
             setup = (self.config_for(channel), self.terms.get(channel, ChannelTerms()))
             found = self._versions[channel] = f"{POLICY_VERSION}.{config_digest(setup)}"
+        if self.norms is not None:
+            return f"{found}.{self.norms.version(channel)}"
         return found
+
+    def moderated(self, action: ClearChat | ClearMsg) -> None:
+        """A moderator's action on chat (a timeout, ban or clear; a deleted message), in
+        its place among the messages: what the channel's learned norms learn from."""
+        if self.norms is not None:
+            self.norms.moderated(action)
 
     def after_scoring(self, message: ChatMessage, score: Score) -> Score:
         """``score`` of ``message`` after its channel's allowed/blocked terms."""
@@ -181,14 +244,46 @@ class Policy:
         evidence: Sequence[str] = (),
         labels: Sequence[str] = (),
     ) -> Decision:
-        """Flag and report ``message`` (scored ``score``, categories ``labels``) or not."""
+        """Flag and report ``message`` (scored ``score``, categories ``labels``) or not.
+
+        With learned norms, the message is judged by what its channel's moderators taught
+        before it arrived, then remembered as part of the channel's chat."""
+        norm = self.norms.judge(message) if self.norms is not None else None
+        decision = self._decide(message, score, evidence, labels, norm)
+        if self.norms is not None:
+            self.norms.seen(message, decision.flagged)
+        return decision
+
+    def _decide(
+        self,
+        message: ChatMessage,
+        score: float,
+        evidence: Sequence[str],
+        labels: Sequence[str],
+        norm: NormFlag | None,
+    ) -> Decision:
         c = self.config_for(message.channel)
         found = self._filters(message, c)
         by_score = self.flags(message, score, evidence)
-        if not by_score and not found:
+        if not by_score and not found and norm is None:
             return Decision(flagged=False)
         if self.is_exempt(message):
             return Decision(flagged=False, exempt=True)
+        if norm is not None:
+            found += (norm.category,)
+
+        def flagged(reason: str | None = None) -> Decision:
+            if norm is None:
+                return Decision(flagged=True, report_reason=reason, labels=found)
+            return Decision(
+                flagged=True,
+                report_reason=reason,
+                labels=found,
+                score=norm.score,
+                evidence=norm.evidence,
+                note=norm.note,
+            )
+
         now = message.sent_at
         state = self._state(message)
         flags = state.flags
@@ -197,7 +292,7 @@ class Policy:
             flags.popleft()
         aimed = state.recent.aimed(now, addressee(message), c.window) if by_score else 0
         if state.last_report is not None and now - state.last_report < c.window:
-            return Decision(flagged=True, labels=found)  # cool-down: joins the next report
+            return flagged()  # cool-down: joins the next report
         reason: str | None = None
         severe = not labels or not c.at_once.isdisjoint(labels)
         if by_score and severe and score >= c.report_threshold:
@@ -210,7 +305,7 @@ class Policy:
             reason = f"{len(flags)} flagged messages within {minutes:g} min"
         if reason is not None:
             state.last_report = now
-        return Decision(flagged=True, report_reason=reason, labels=found)
+        return flagged(reason)
 
     def _filters(self, message: ChatMessage, c: PolicyConfig) -> tuple[str, ...]:
         """The channel's chat filters that ``message`` trips (``spam``, ``link``)."""

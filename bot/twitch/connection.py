@@ -27,7 +27,18 @@ import aiohttp
 
 from bot.secret import Secret
 from bot.twitch.endpoint import IrcEndpoint
-from bot.twitch.events import ChatMessage, Event, Notice, Ping, Reconnect, Welcome, to_event
+from bot.twitch.events import (
+    ChatItem,
+    ChatMessage,
+    ClearChat,
+    ClearMsg,
+    Event,
+    Notice,
+    Ping,
+    Reconnect,
+    Welcome,
+    to_event,
+)
 from bot.twitch.irc import MAX_LINE_BYTES, IrcParseError, parse_line
 
 __all__ = [
@@ -217,7 +228,9 @@ class _ReconnectNow(Exception):
 
 
 class IrcClient:
-    """Reads Twitch chat; hands every :class:`ChatMessage` to ``on_message``.
+    """Reads Twitch chat; hands every :class:`ChatMessage`, and every moderator's action
+    on chat (:class:`ClearChat`, :class:`ClearMsg`), to ``on_message`` in the order chat
+    saw them.
 
     ``on_message`` may block (backpressure): reading then pauses and TCP pushes back.
     """
@@ -226,7 +239,7 @@ class IrcClient:
         self,
         endpoint: IrcEndpoint,
         channels: Sequence[str],
-        on_message: Callable[[ChatMessage], Awaitable[None]],
+        on_message: Callable[[ChatItem], Awaitable[None]],
         *,
         login: str | None = None,
         token: Secret | None = None,
@@ -342,6 +355,8 @@ class IrcClient:
                         continue
                     if isinstance(event, ChatMessage):
                         self.stats.messages += 1
+                        await self._on_message(event)
+                    elif isinstance(event, ClearChat | ClearMsg):
                         await self._on_message(event)
                     elif isinstance(event, Ping):
                         await transport.write_lines([f"PONG :{event.token}"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot.twitch.irc import IrcLine
 
 __all__ = [
+    "ChatItem",
     "ChatMessage",
     "ClearChat",
     "ClearMsg",
@@ -74,6 +75,7 @@ class ClearChat:
     target_login: str | None
     target_user_id: str | None
     ban_duration: int | None  # seconds; None with a target means a permanent ban
+    sent_at: float = 0.0  # epoch seconds (tmi-sent-ts, or arrival time without it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +86,7 @@ class ClearMsg:
     login: str | None
     target_msg_id: str | None
     text: str
+    sent_at: float = 0.0  # epoch seconds (tmi-sent-ts, or arrival time without it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +128,9 @@ class Welcome:
 
 
 Event = ChatMessage | ClearChat | ClearMsg | UserNotice | Notice | Ping | Reconnect | Welcome
+#: What the bot decides on and learns from, in the order chat saw it: a message, or a
+#: moderator's action on chat (a timeout, ban or clear; a deleted message)
+ChatItem = ChatMessage | ClearChat | ClearMsg
 
 
 def _channel(param: str) -> str:
@@ -197,6 +203,7 @@ def to_event(line: IrcLine, received_at: float | None = None) -> Event | None:
             target_login=line.params[1].lower() if len(line.params) > 1 else None,
             target_user_id=tags.get("target-user-id") or None,
             ban_duration=int(duration) if duration.isdigit() else None,
+            sent_at=_sent_at(tags, received_at),
         )
     if cmd == "CLEARMSG" and line.params:
         return ClearMsg(
@@ -204,6 +211,7 @@ def to_event(line: IrcLine, received_at: float | None = None) -> Event | None:
             login=tags.get("login") or None,
             target_msg_id=tags.get("target-msg-id") or None,
             text=line.params[1] if len(line.params) > 1 else "",
+            sent_at=_sent_at(tags, received_at),
         )
     if cmd == "USERNOTICE" and line.params:
         return UserNotice(
