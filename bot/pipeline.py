@@ -33,6 +33,7 @@ from typing import ParamSpec, TypeVar
 
 from bot.batcher import MicroBatcher
 from bot.moderation import to_moderation_event
+from bot.norms.store import NormsKeeper
 from bot.policy.policy import Decision, Policy
 from bot.twitch.events import ChatItem, ChatMessage
 from model.cache import CachedScorer
@@ -132,6 +133,7 @@ class Pipeline:
         write_retry_cap: float = 30.0,
         dedup_horizon: float = 2 * 86400.0,
         maintenance_every: float = 3600.0,
+        norms_keeper: NormsKeeper | None = None,
     ) -> None:
         self._cache_size = score_cache
         self.scorer = scorer
@@ -144,6 +146,8 @@ class Pipeline:
         self._write_retry_cap = write_retry_cap
         self._dedup_horizon = dedup_horizon
         self._maintenance_every = maintenance_every
+        #: saves what the policy's norms learned, between batches and once at the end
+        self.norms_keeper = norms_keeper
         self._last_maintenance = time.time()
         # (batch, scores, version of the scorer that made them)
         self._scored: asyncio.Queue[ScoredBatch | None] = asyncio.Queue(maxsize=2)
@@ -246,8 +250,12 @@ class Pipeline:
             batch, scores, version, threshold = item
             self.policy.follow(threshold)  # a hot-reloaded model brings its own
             await self._write(batch, scores, version)
+            if self.norms_keeper is not None:
+                await self.norms_keeper.tick()
             if time.time() - self._last_maintenance >= self._maintenance_every:
                 await self._maintain(batch[-1].sent_at)
+        if self.norms_keeper is not None:
+            await self.norms_keeper.save()
 
     async def _maintain(self, now: float) -> None:
         """Bound memory and disk: forget dedup ids past the horizon and idle users."""

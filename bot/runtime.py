@@ -7,7 +7,8 @@ Every command that decides about chat builds its parts here, so that ``run``, ``
   registry URI whose tracking server is down, the model fetched last, else the bundled one;
 * the **policy** (:func:`build_policy`): the environment's settings, each channel's
   preset, chat filters and exemptions (:func:`channel_setup`), the settings a moderator
-  saved for it on the dashboard, and the threshold of the scorer that scores (the policy
+  saved for it on the dashboard, what its moderators taught (:mod:`bot.norms`, loaded from
+  and saved to the database), and the threshold of the scorer that scores (the policy
   follows a hot-reloaded model's threshold: :meth:`Policy.follow
   <bot.policy.policy.Policy.follow>`);
 * the **live runtime** (:func:`open_runtime`): the database, the pipeline and the outbox,
@@ -26,8 +27,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from bot.norms import LearnedNorms
+from bot.norms.store import NormsKeeper, load_norms
 from bot.pipeline import Pipeline, PipelineObserver
-from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
+from bot.policy.policy import Norms, Policy, PolicyConfig, with_sensitivity
 from bot.policy.terms import ChannelTerms
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
@@ -132,11 +135,13 @@ def build_policy(
     *,
     scorer_threshold: float,
     saved: Iterable[ChannelSettings] = (),
+    norms: Norms | None = None,
 ) -> Policy:
     """The policy of ``settings``: its default for any channel, each channel it names (by
     ``CHATWARDEN_CHANNELS``, a preset or a filter) and each channel with ``saved``
     dashboard settings set up by :func:`channel_setup`; it decides with
-    ``scorer_threshold`` until told another (:meth:`Policy.follow`)."""
+    ``scorer_threshold`` until told another (:meth:`Policy.follow`), and with what each
+    channel's moderators taught (``norms``; None: nothing is learned)."""
     by_channel = {s.channel: s for s in saved}
     named = {
         *settings.channels,
@@ -148,6 +153,7 @@ def build_policy(
     for channel in sorted(named):
         setup = channel_setup(settings, channel, by_channel.get(channel))
         policy.set_channel(channel, setup.config, setup.terms)
+    policy.norms = norms
     return policy
 
 
@@ -172,6 +178,8 @@ class Runtime:
     stack: AsyncExitStack
     #: Moderation through Twitch's API, when the token and client id are set (``run`` only)
     helix: HelixModerator | None = None
+    #: what each channel's moderators taught (None: CHATWARDEN_LEARN_NORMS is off)
+    norms: LearnedNorms | None = None
 
     @property
     def policy(self) -> Policy:
@@ -222,10 +230,19 @@ async def open_runtime(
         else:
             sender = LogSender()
         outbox = OutboxWorker(db, sender, dashboard_url=settings.dashboard_url)
+        norms: LearnedNorms | None = None
+        keeper: NormsKeeper | None = None
+        if settings.learn_norms:
+            norms = LearnedNorms()
+            loaded = await load_norms(db, norms)
+            keeper = NormsKeeper(db, norms)
+            if loaded:
+                _log.info("learned norms of %d channel(s) taken up", loaded)
         policy = build_policy(
             settings,
             scorer_threshold=scorer.threshold,
             saved=await db.channel_settings(),  # made on the dashboard, kept across runs
+            norms=norms,
         )
         recent = await db.recent_flags(time.time() - settings.report_window_s)
         policy.restore(recent)
@@ -241,6 +258,7 @@ async def open_runtime(
             queue_size=settings.queue_size,
             score_cache=settings.score_cache,
             observers=[_WakeOutbox(outbox), *observers],
+            norms_keeper=keeper,
         )
         helix: HelixModerator | None = None
         if use_helix and settings.twitch_token is not None and settings.twitch_client_id:
@@ -262,7 +280,7 @@ async def open_runtime(
         if torch is not None:
             torch.set_num_threads(settings.torch_threads)
         try:
-            yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix)
+            yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix, norms)
         finally:
             gc.unfreeze()
             if torch is not None:

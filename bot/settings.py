@@ -267,6 +267,8 @@ class Settings:
     filters: Filters = field(default_factory=Filters)
     exempt_vips: bool = False
     exempt_subscribers: bool = False
+    #: learn each channel's norms from what its moderators remove (bot.norms)
+    learn_norms: bool = True
     log_level: str = "INFO"
     log_format: str = "text"
     metrics_port: int | None = None
@@ -439,6 +441,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     ),
     "CHATWARDEN_EXEMPT_VIPS": ("exempt_vips", _bool("CHATWARDEN_EXEMPT_VIPS")),
     "CHATWARDEN_EXEMPT_SUBSCRIBERS": ("exempt_subscribers", _bool("CHATWARDEN_EXEMPT_SUBSCRIBERS")),
+    "CHATWARDEN_LEARN_NORMS": ("learn_norms", _bool("CHATWARDEN_LEARN_NORMS")),
     "CHATWARDEN_LOG_LEVEL": ("log_level", _log_level),
     "CHATWARDEN_LOG_FORMAT": ("log_format", _log_format),
     "CHATWARDEN_METRICS_PORT": ("metrics_port", _number("CHATWARDEN_METRICS_PORT", int, 1, 65535)),

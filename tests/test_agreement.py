@@ -18,6 +18,7 @@ import pytest
 
 from bot.lab.agreement import (
     REPORT_AUDIT,
+    Agreement,
     Report,
     Tally,
     agreement_markdown,
@@ -113,12 +114,13 @@ def test_agreement_counts_who_was_flagged_and_reported_before_the_action(
 ) -> None:
     scorer = load_scorer("bundled", None, normvio_dir / "cache")
     config = with_sensitivity(PolicyConfig(), "medium")
-    result = measure_agreement(
+    (result,) = measure_agreement(
         scorer,
-        lambda: Policy(config),
+        lambda learning: Policy(config),
         load_events(normvio_dir, "normvio_en"),
         source="normvio_en",
         sensitivity="medium",
+        learning=False,
         sample=5,
     )
     assert result.messages == 8
@@ -159,12 +161,13 @@ def test_sampled_reports_carry_their_hand_verdicts(normvio_dir: Path, tmp_path: 
             ],
         )
     )
-    result = measure_agreement(
+    (result,) = measure_agreement(
         scorer,
-        lambda: Policy(config),
+        lambda learning: Policy(config),
         events,
         source="normvio_en",
         sensitivity="medium",
+        learning=False,
         sample=5,
         verdicts=verdicts,
     )
@@ -303,8 +306,10 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    (figures,) = json.loads(run.stdout)
+    figures, without = json.loads(run.stdout)  # learning, then the same run without
+    assert (figures["learning"], without["learning"]) == (True, False)
     assert figures["messages"] == 8 and figures["reported_users_actioned"] == 2
+    assert without["sample"] == []  # the reports to read are the first run's
     # the reports to read come with --json too, each saying whether its user was actioned
     assert len(figures["sample"]) == 2
     assert all(s["actioned"] and s["text"] and s["reason"] for s in figures["sample"])
@@ -315,7 +320,11 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
     written = doc.read_text()
     assert "--source normvio_en --sample 3 --write" in written
     assert "chatwarden evaluate --moderation" in written
-    assert "| normvio_en | HIB or Discrimination | 2 | 2/2 (100.0 %) | 2/2 (100.0 %) |" in written
+    assert (
+        "| normvio_en (learning) | HIB or Discrimination | 2 | 2/2 (100.0 %) | 2/2 (100.0 %) |"
+        in written
+    )
+    assert "actions the channel had seen before" in written  # the learning curve
     bad = subprocess.run(
         [sys.executable, "-m", "bot", "evaluate", "--moderation", "--source", "nope"],
         env=env,
@@ -325,3 +334,49 @@ def test_cli_writes_json_and_markdown(normvio_dir: Path, tmp_path: Path) -> None
         check=False,
     )
     assert bad.returncode != 0 and "unknown --source nope" in bad.stderr
+
+
+def test_a_replay_learns_from_each_action_as_it_happened() -> None:
+    """Four users timed out for naming another streamer: the fifth is caught before the
+    action with learning, not without; a flagged user never actioned counts against the
+    share actioned later; the curve and second half count by actions seen."""
+    from bot.lab.modlogs import ChatEvent
+    from bot.norms import LearnedNorms
+
+    events: list[ChatEvent] = []
+    at = T0
+    for n in range(5):
+        for i in range(60):  # ordinary chat between the rule breakers
+            text = ("gg", "nice one", "lol what", "good morning chat")[i % 4]
+            events.append(ChatEvent("x", "c", f"viewer{i}", at, "message", text, f"v{n}-{i}"))
+            at += 1
+        events.append(ChatEvent("x", "c", f"fan{n}", at, "message", "xqc is better", f"f{n}"))
+        events.append(
+            ChatEvent(
+                "x", "c", f"fan{n}", at + 2, "timeout", category="Mentioning other broadcasters"
+            )
+        )
+        at += 10
+    # a user who says it and is never actioned: flagged, counted against precision
+    events.append(ChatEvent("x", "c", "unpunished", at, "message", "xqc is better", "u"))
+    scores = [None if e.action != "message" else Score(0.0) for e in events]
+
+    def run(learning: bool) -> Agreement:
+        policy = Policy(PolicyConfig())
+        policy.norms = LearnedNorms() if learning else None
+        tally = replay_events(policy, events, scores)
+        return summarize(tally, source="x", scorer="zero", sensitivity="medium", learning=learning)
+
+    learned, alone = run(True), run(False)
+    every = learned.row("every action")
+    assert every is not None and (every.actioned, every.flagged) == (5, 2)  # fan3 and fan4
+    assert alone.row("every action") == dataclasses.replace(every, flagged=0, median_lead=None)
+    assert (learned.flagged_users, learned.flagged_users_actioned) == (3, 2)
+    assert [f.category for f in learned.flag_categories] == ["learned term"]
+    assert [(p.name, p.actioned, p.flagged) for p in learned.curve] == [
+        ("0–9", 5, 2),
+        ("10–29", 0, 0),
+        ("30–99", 0, 0),
+        ("100+", 0, 0),
+    ]
+    assert learned.second_half.channels == 0  # no channel with 50 actioned users here

@@ -73,8 +73,11 @@ class _Recording:
             return None
         return NormFlag("learned term", 0.9, ("buy",), "like 1 message")
 
-    def seen(self, message: ChatMessage, flagged: bool) -> None:
-        self.log.append(f"{message.msg_id} {'flagged' if flagged else '-'}")
+    def quiets(self, message: ChatMessage, labels: Sequence[str]) -> bool:
+        return False
+
+    def seen(self, message: ChatMessage, mild_flag: bool) -> None:
+        self.log.append(f"{message.msg_id} {'mild' if mild_flag else '-'}")
 
     def moderated(self, action: ClearChat | ClearMsg) -> None:
         target = action.target_login if isinstance(action, ClearChat) else action.target_msg_id
@@ -115,7 +118,7 @@ async def test_actions_reach_the_policy_in_order_and_are_stored_once(tmp_path: P
     assert first.stats.actions == 3 and first.stats.received == 2
     assert again.stats.duplicates == 5
     # in chat's order: bob's "buy" is decided before his timeout is learned from
-    assert norms.log == ["m1 -", "m2 flagged", "action bob", "action m1", "action None"]
+    assert norms.log == ["m1 -", "m2 -", "action bob", "action m1", "action None"]
     with sqlite3.connect(tmp_path / "cw.db") as conn:
         stored = conn.execute(
             "SELECT kind, target_login, target_msg_id, at FROM moderation_events ORDER BY id"

@@ -150,12 +150,15 @@ def live_chat(args: argparse.Namespace, settings: Settings) -> int:
 def moderation(args: argparse.Namespace, settings: Settings) -> int:
     """``evaluate --moderation``: agreement of the configured bot with real moderators."""
     from bot.lab.agreement import (
+        Agreement,
         agreement_markdown,
         load_events,
         load_report_verdicts,
         measure_agreement,
     )
     from bot.lab.modlogs import MODERATION_SOURCES
+    from bot.norms import LearnedNorms
+    from bot.policy.policy import Policy
     from bot.runtime import build_policy, load_configured_scorer
     from model.evaluation.evaluate import write_section
 
@@ -169,7 +172,12 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
     data_dir = need_data(settings)
     scorer = load_configured_scorer(settings)
     verdicts = load_report_verdicts()
-    results = []
+
+    def new_policy(learning: bool) -> Policy:
+        norms = LearnedNorms() if learning else None
+        return build_policy(settings, scorer_threshold=scorer.threshold, norms=norms)
+
+    results: list[Agreement] = []
     for source in sources:
         events = load_events(data_dir, source)
         total = sum(1 for e in events if e.action == "message")
@@ -181,17 +189,16 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
             if sys.stderr.isatty():
                 print(f"\r{source}: scored {done:,}/{total:,}", end="", file=sys.stderr)
 
-        results.append(
-            measure_agreement(
-                scorer,
-                lambda: build_policy(settings, scorer_threshold=scorer.threshold),
-                events,
-                source=source,
-                sensitivity=str(settings.sensitivity),
-                sample=args.sample,
-                verdicts=verdicts,
-                progress=progress,
-            )
+        results += measure_agreement(
+            scorer,
+            new_policy,
+            events,
+            source=source,
+            sensitivity=str(settings.sensitivity),
+            learning=settings.learn_norms and not args.no_learning,
+            sample=args.sample,
+            verdicts=verdicts,
+            progress=progress,
         )
         if sys.stderr.isatty():
             print(file=sys.stderr)
@@ -201,6 +208,8 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(body)
         for r in results:
+            if not r.sample:
+                continue
             print(
                 f"reports to read ({r.source}; A = the user was actioned, with its category; "
                 "read: J justified, x not, ? not yet read):"
@@ -213,6 +222,8 @@ def moderation(args: argparse.Namespace, settings: Settings) -> int:
         env = f"CHATWARDEN_MODEL_URI={settings.model_uri or 'rules'}"
         # the command that reproduces the section, its sample (and so its read table) included
         flags = "".join(f" --source {s}" for s in args.source or ())
+        if args.no_learning:
+            flags += " --no-learning"
         if args.sample != SAMPLE_DEFAULT:
             flags += f" --sample {args.sample}"
         write_section(

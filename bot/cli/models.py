@@ -179,10 +179,18 @@ def _register_evaluate(sub: Subparsers) -> None:
         "--moderation",
         action="store_true",
         help="instead: replay real chat with real moderator bans and timeouts "
-        "(twitch_normvio_en, the botezlive modbot log, the Korean BAN lines) through the "
-        "configured scorer and policy: per category of what moderators acted on, the share "
-        "of actioned users flagged and reported before the action; reports per 10,000 "
-        "messages; the share of reported users whom moderators actioned; reports to read",
+        "(twitch_normvio_en, the botezlive modbot log, the Korean BAN lines) in time order "
+        "through the configured scorer and policy, learning each channel's norms from the "
+        "actions as they happened (and the same run without learning beside it): per "
+        "category of what moderators acted on, the share of actioned users flagged and "
+        "reported before the action; flagged users and reports per 10,000 messages; the "
+        "share of flagged users whom moderators actioned later; a learning curve; reports "
+        "to read",
+    )
+    evaluate.add_argument(
+        "--no-learning",
+        action="store_true",
+        help="with --moderation: only the run without learned norms (the scorer alone)",
     )
     evaluate.add_argument(
         "--source",

@@ -1,15 +1,23 @@
 """Agreement with real moderators: ``chatwarden evaluate --moderation``.
 
 Real chat with the channel moderators' bans and timeouts (:mod:`bot.lab.modlogs`) is
-replayed in time order through the bot's own scorer and policy, exactly as the pipeline
+replayed in time order — every channel of a source interleaved, as one deployment watching
+them all would see it — through the bot's own scorer and policy, exactly as the pipeline
 decides (scores, occlusion evidence for what may be flagged, :meth:`Policy.decide` on each
-message with the message's own time). A user is *actioned* at the first moderator action on
-them in that channel. For each category of the moderated message (the annotators' norm in
-``twitch_normvio_en``) the measure is the share of actioned users whom the bot flagged, and
-reported, **before** the action, and how many seconds ahead its first flag came. Over all
-chat: flags and reports per 10,000 messages and the share of the bot's flagged and reported
-users whom the moderators actioned — a lower bound on precision, since each window of the
-log records only the action that opened it.
+message when it arrives) and learns (:meth:`Policy.moderated` on each action when it
+happens): a replay is an honest simulation of a deployment, and an action never flags
+what it already removed.
+
+A user is *actioned* at the first moderator action on them in that channel. For each
+category of the moderated message (the annotators' norm in ``twitch_normvio_en``) the
+measure is the share of actioned users whom the bot flagged, and reported, **before** that
+first action, and how many seconds ahead its first flag came. Over all chat: flagged users,
+flags and reports per 10,000 messages, and the share of the bot's flagged and reported users
+whom the moderators actioned at or after its first flag — a lower bound on precision, since
+each window of the log records only the action that opened it. With learned norms, the
+same run without learning is measured beside it, with a learning curve (the catch rate
+after 0, 10, 30 and 100 actions seen in the channel) and, on channels with at least
+:data:`BUSY_CHANNEL` actions, the second half of their timeline.
 
 A random sample of reports is printed for reading by docs/labelling.md. The verdicts of
 reports already read are kept as references (:data:`REPORT_AUDIT`: the message's id and a
@@ -29,7 +37,7 @@ from bot.lab.livechat import text_hash
 from bot.lab.modlogs import MODERATION_SOURCES, ChatEvent
 from bot.pipeline import explain_flags
 from bot.policy.policy import Policy
-from bot.twitch.events import ChatMessage
+from bot.twitch.events import ChatMessage, ClearChat, ClearMsg
 from model.errors import DataNotFoundError
 from model.scorer import Score, Scorer
 
@@ -38,8 +46,11 @@ __all__ = [
     "TARGET_CATEGORIES",
     "Agreement",
     "CategoryAgreement",
+    "CurvePoint",
+    "FlagCategory",
     "Report",
     "ReportSample",
+    "SecondHalf",
     "Tally",
     "agreement_markdown",
     "load_events",
@@ -58,6 +69,10 @@ _UNLABELLED = "(no category)"
 #: A flag or report counts as "before the action" when it came at most this long before it
 #: (the log's windows are ~2 minutes of chat; older flags belong to other sessions).
 HORIZON = 3600.0
+#: The learning curve's steps: actions a channel had seen before a user's first one.
+CURVE_STEPS = (0, 10, 30, 100)
+#: Channels with at least this many actioned users are compared on their second half.
+BUSY_CHANNEL = 50
 
 Key = tuple[str, str]  # (channel, login)
 
@@ -114,10 +129,60 @@ class ReportSample:
 
 
 @dataclass(frozen=True, slots=True)
+class FlagCategory:
+    """Users whose first flag was for ``category``, and how many of them moderators
+    actioned at or after it."""
+
+    category: str
+    users: int
+    actioned: int
+
+    def figures(self) -> dict[str, object]:
+        return {"category": self.category, "users": self.users, "actioned_later": self.actioned}
+
+
+@dataclass(frozen=True, slots=True)
+class CurvePoint:
+    """Actioned users whose channel had seen ``low`` to ``high`` (exclusive; None: no
+    bound) actions before theirs, and how many the bot flagged before their action."""
+
+    low: int
+    high: int | None
+    actioned: int
+    flagged: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.low}+" if self.high is None else f"{self.low}–{self.high - 1}"
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "actions_seen": self.name,
+            "actioned": self.actioned,
+            "flagged_before": self.flagged,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SecondHalf:
+    """On the busy channels: the users actioned in the second half of each channel's
+    actions, and how many the bot flagged before their action."""
+
+    channels: int
+    actioned: int
+    flagged: int
+
+    def figures(self) -> dict[str, object]:
+        return {"channels": self.channels, "actioned": self.actioned, "flagged": self.flagged}
+
+
+@dataclass(frozen=True, slots=True)
 class Agreement:
     source: str
     scorer: str
     sensitivity: str
+    #: whether the policy learned the channels' norms from the actions as they came
+    learning: bool
     messages: int
     flags: int
     reports: int
@@ -126,6 +191,9 @@ class Agreement:
     reported_users: int
     reported_users_actioned: int
     categories: tuple[CategoryAgreement, ...]
+    flag_categories: tuple[FlagCategory, ...] = ()
+    curve: tuple[CurvePoint, ...] = ()
+    second_half: SecondHalf = SecondHalf(0, 0, 0)
     sample: tuple[ReportSample, ...] = field(default=())
 
     def per_10k(self, n: int) -> float:
@@ -148,7 +216,9 @@ class Agreement:
             "source": self.source,
             "scorer": self.scorer,
             "sensitivity": self.sensitivity,
+            "learning": self.learning,
             "messages": self.messages,
+            "flagged_users_per_10k": round(self.per_10k(self.flagged_users), 2),
             "flags": self.flags,
             "flags_per_10k": round(self.per_10k(self.flags), 2),
             "reports": self.reports,
@@ -158,6 +228,9 @@ class Agreement:
             "reported_users": self.reported_users,
             "reported_users_actioned": self.reported_users_actioned,
             "categories": [c.figures() for c in self.categories],
+            "flag_categories": [c.figures() for c in self.flag_categories],
+            "learning_curve": [p.figures() for p in self.curve],
+            "second_half": self.second_half.figures(),
             "sample": [s.figures() for s in self.sample],
             "sample_read": self.sample_read,
             "sample_justified": self.sample_justified,
@@ -202,8 +275,10 @@ def load_report_verdicts(path: Path = REPORT_AUDIT) -> Verdicts:
 
 
 def load_events(data_dir: Path, source: str) -> list[ChatEvent]:
+    """The source's events in time order over all its channels (stable: a message and the
+    action on it in the same second keep the log's order)."""
     reader, _, _ = MODERATION_SOURCES[source]
-    return list(reader(data_dir))
+    return sorted(reader(data_dir), key=lambda e: e.sent_at)
 
 
 def score_events(
@@ -240,6 +315,14 @@ def _message(event: ChatEvent) -> ChatMessage:
     )
 
 
+def _action(event: ChatEvent) -> ClearChat | ClearMsg:
+    """The action as the bot receives it over IRC."""
+    if event.action == "delete":
+        return ClearMsg(event.channel, event.login, None, "", sent_at=event.sent_at)
+    duration = 600 if event.action == "timeout" else None  # the logs do not all say how long
+    return ClearChat(event.channel, event.login, None, duration, sent_at=event.sent_at)
+
+
 @dataclass(frozen=True, slots=True)
 class Report:
     """One report the replay made."""
@@ -260,27 +343,43 @@ class Tally:
     reports: int = 0
     flags_at: dict[Key, list[float]] = field(default_factory=dict)
     reports_at: dict[Key, list[float]] = field(default_factory=dict)
+    #: first action on each actioned user: (time, category of the moderated message)
     actioned: dict[Key, tuple[float, str | None]] = field(default_factory=dict)
+    #: every action's time, per user
+    actions_at: dict[Key, list[float]] = field(default_factory=dict)
+    #: how many actions the user's channel had seen before the user's first one
+    seen_before: dict[Key, int] = field(default_factory=dict)
+    #: the category of each flagged user's first flag (the bot's, e.g. ``repetition``)
+    flag_category: dict[Key, str] = field(default_factory=dict)
     reported: list[Report] = field(default_factory=list)
 
 
 def replay_events(
     policy: Policy, events: Iterable[ChatEvent], scores: Sequence[Score | None]
 ) -> Tally:
-    """Run ``policy`` over the scored events in order; what it flagged and reported."""
+    """Run ``policy`` over the scored events in order — deciding on each message when it
+    arrives, learning from each action when it happens; what it flagged and reported."""
     tally = Tally()
+    channel_actions: dict[str, int] = {}
     for event, score in zip(events, scores, strict=True):
         key = (event.channel, event.login)
         if score is None:
+            if key not in tally.actioned:
+                tally.seen_before[key] = channel_actions.get(event.channel, 0)
             if key not in tally.actioned or tally.actioned[key][1] is None:
                 first = tally.actioned.get(key, (event.sent_at, None))[0]
                 tally.actioned[key] = (first, event.category)
+            tally.actions_at.setdefault(key, []).append(event.sent_at)
+            channel_actions[event.channel] = channel_actions.get(event.channel, 0) + 1
+            policy.moderated(_action(event))
             continue
         tally.messages += 1
         decision = policy.decide(_message(event), score.probability, score.evidence, score.labels)
         if not decision.flagged:
             continue
         tally.flags += 1
+        if key not in tally.flags_at:
+            tally.flag_category[key] = _main_category(decision.labels, score)
         tally.flags_at.setdefault(key, []).append(event.sent_at)
         if decision.report_reason is not None:
             tally.reports += 1
@@ -291,9 +390,32 @@ def replay_events(
     return tally
 
 
+def _main_category(policy_labels: Sequence[str], score: Score) -> str:
+    """What a flag is for, in one word: the policy's own category (a learned norm's, a
+    filter's) first, else the scorer's first, else ``toxic``."""
+    for label in (*policy_labels, *score.labels):
+        return label
+    return "toxic"
+
+
 def _first_within(times: Sequence[float], at: float) -> float | None:
     """The earliest of ``times`` within :data:`HORIZON` before ``at``."""
     return next((t for t in times if at - HORIZON <= t <= at), None)
+
+
+def _caught(tally: Tally, key: Key) -> tuple[float | None, bool]:
+    """(the first flag's time, whether reported) within the horizon before the user's
+    first action."""
+    at = tally.actioned[key][0]
+    first = _first_within(tally.flags_at.get(key, ()), at)
+    reported = _first_within(tally.reports_at.get(key, ()), at) is not None
+    return first, reported
+
+
+def _actioned_later(tally: Tally, key: Key) -> bool:
+    """Whether the moderators acted on ``key`` at or after the bot's first flag."""
+    first = tally.flags_at[key][0]
+    return any(t >= first for t in tally.actions_at.get(key, ()))
 
 
 def _category_rows(tally: Tally) -> tuple[CategoryAgreement, ...]:
@@ -309,18 +431,51 @@ def _category_rows(tally: Tally) -> tuple[CategoryAgreement, ...]:
         leads: list[float] = []
         flagged = reported = 0
         for key in keys:
-            at = tally.actioned[key][0]
-            first = _first_within(tally.flags_at.get(key, ()), at)
+            first, was_reported = _caught(tally, key)
             if first is not None:
                 flagged += 1
-                leads.append(at - first)
-            if _first_within(tally.reports_at.get(key, ()), at) is not None:
-                reported += 1
+                leads.append(tally.actioned[key][0] - first)
+            reported += was_reported
         lead = round(statistics.median(leads), 1) if leads else None
         rows.append(CategoryAgreement(name, len(keys), flagged, reported, lead))
     head = [r for r in rows if r.category in (_TARGET_ROW, _ALL_ROW)]
     rest = sorted((r for r in rows if r not in head), key=lambda r: (-r.actioned, r.category))
     return (*head, *rest)
+
+
+def _flag_rows(tally: Tally) -> tuple[FlagCategory, ...]:
+    """Per category of the bot's first flag on each user: users, and how many of them the
+    moderators actioned at or after it."""
+    users: dict[str, list[Key]] = {}
+    for key, category in tally.flag_category.items():
+        users.setdefault(category, []).append(key)
+    rows = [
+        FlagCategory(name, len(keys), sum(_actioned_later(tally, k) for k in keys))
+        for name, keys in users.items()
+    ]
+    return tuple(sorted(rows, key=lambda r: (-r.users, r.category)))
+
+
+def _curve(tally: Tally) -> tuple[CurvePoint, ...]:
+    """The catch rate by how many actions the user's channel had seen before theirs."""
+    points = []
+    for low, high in zip(CURVE_STEPS, (*CURVE_STEPS[1:], None), strict=True):
+        keys = [k for k, n in tally.seen_before.items() if n >= low and (high is None or n < high)]
+        flagged = sum(_caught(tally, k)[0] is not None for k in keys)
+        points.append(CurvePoint(low, high, len(keys), flagged))
+    return tuple(points)
+
+
+def _second_half(tally: Tally) -> SecondHalf:
+    """On channels with at least :data:`BUSY_CHANNEL` actioned users: those actioned in
+    the second half of the channel's actions, and how many were caught."""
+    by_channel: dict[str, list[Key]] = {}
+    for key in sorted(tally.actioned, key=lambda k: tally.actioned[k][0]):
+        by_channel.setdefault(key[0], []).append(key)
+    busy = {ch: keys for ch, keys in by_channel.items() if len(keys) >= BUSY_CHANNEL}
+    late = [k for keys in busy.values() for k in keys[len(keys) // 2 :]]
+    caught = sum(_caught(tally, k)[0] is not None for k in late)
+    return SecondHalf(len(busy), len(late), caught)
 
 
 def summarize(
@@ -329,6 +484,7 @@ def summarize(
     source: str,
     scorer: str,
     sensitivity: str,
+    learning: bool = False,
     sample: int = 0,
     seed: int = 7,
     verdicts: Verdicts | None = None,
@@ -349,18 +505,25 @@ def summarize(
                     r.score, r.key in actioned, category, r.text, r.reason, r.msg_id, justified
                 )
             )
+    first_report = {k: times[0] for k, times in tally.reports_at.items()}
     return Agreement(
         source=source,
         scorer=scorer,
         sensitivity=sensitivity,
+        learning=learning,
         messages=tally.messages,
         flags=tally.flags,
         reports=tally.reports,
         flagged_users=len(tally.flags_at),
-        flagged_users_actioned=sum(1 for key in tally.flags_at if key in actioned),
+        flagged_users_actioned=sum(_actioned_later(tally, key) for key in tally.flags_at),
         reported_users=len(reported_users),
-        reported_users_actioned=sum(1 for key in reported_users if key in actioned),
+        reported_users_actioned=sum(
+            any(t >= first_report[k] for t in tally.actions_at.get(k, ())) for k in first_report
+        ),
         categories=_category_rows(tally),
+        flag_categories=_flag_rows(tally),
+        curve=_curve(tally),
+        second_half=_second_half(tally),
         sample=tuple(picks),
     )
 
@@ -380,26 +543,36 @@ def _verdict(verdicts: Verdicts, source: str, report: Report) -> bool | None:
 
 def measure_agreement(
     scorer: Scorer,
-    policy_factory: Callable[[], Policy],
+    new_policy: Callable[[bool], Policy],
     events: Sequence[ChatEvent],
     *,
     source: str,
     sensitivity: str,
+    learning: bool = True,
     sample: int = 0,
     verdicts: Verdicts | None = None,
     progress: Callable[[int], None] | None = None,
-) -> Agreement:
-    """Score ``events`` with ``scorer`` and replay them through a fresh policy."""
-    scores = score_events(scorer, policy_factory(), events, progress=progress)
-    tally = replay_events(policy_factory(), events, scores)
-    return summarize(
-        tally,
-        source=source,
-        scorer=scorer.version,
-        sensitivity=sensitivity,
-        sample=sample,
-        verdicts=verdicts,
-    )
+) -> tuple[Agreement, ...]:
+    """Score ``events`` with ``scorer`` once and replay them through a fresh policy of
+    ``new_policy(learning)``: with learning, and (beside it, to compare) without; without
+    ``learning``, only the run without. The sample is drawn from the first run's reports."""
+    scores = score_events(scorer, new_policy(False), events, progress=progress)
+    runs = (True, False) if learning else (False,)
+    results = []
+    for learns in runs:
+        tally = replay_events(new_policy(learns), events, scores)
+        results.append(
+            summarize(
+                tally,
+                source=source,
+                scorer=scorer.version,
+                sensitivity=sensitivity,
+                learning=learns,
+                sample=sample if learns == runs[0] else 0,
+                verdicts=verdicts,
+            )
+        )
+    return tuple(results)
 
 
 def _pct(part: int, whole: int) -> str:
@@ -407,23 +580,29 @@ def _pct(part: int, whole: int) -> str:
 
 
 def agreement_markdown(results: Sequence[Agreement]) -> str:
-    """Two tables, the whole chat per source and per category of action, and a third for
-    the sources whose sampled reports have hand verdicts: how many are justified."""
+    """Tables: the whole chat per source and run (learning on, off); per category of
+    action; per category of the bot's flags; the learning curve and the busy channels'
+    second half (when a run learned); and, for the sources whose sampled reports have hand
+    verdicts, how many are justified."""
+
+    def run(r: Agreement) -> str:
+        return f"{r.source} ({'learning' if r.learning else 'no learning'})"
+
     lines = [
-        "| source | scorer | sensitivity | messages | flags / 10k | reports / 10k "
-        "| flagged users actioned | reported users actioned |",
+        "| run | scorer | sensitivity | messages | flagged users / 10k | reports / 10k "
+        "| flagged users actioned later | reported users actioned later |",
         "|---|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r.source} | {r.scorer} | {r.sensitivity} | {r.messages:,} "
-            f"| {r.per_10k(r.flags):.1f} | {r.per_10k(r.reports):.2f} "
+            f"| {run(r)} | {r.scorer} | {r.sensitivity} | {r.messages:,} "
+            f"| {r.per_10k(r.flagged_users):.1f} | {r.per_10k(r.reports):.2f} "
             f"| {_pct(r.flagged_users_actioned, r.flagged_users)} "
             f"| {_pct(r.reported_users_actioned, r.reported_users)} |"
         )
     lines += [
         "",
-        "| source | users actioned for | users | flagged before the action "
+        "| run | users actioned for | users | flagged before the action "
         "| reported before the action | median s from first flag to action |",
         "|---|---|---:|---:|---:|---:|",
     ]
@@ -433,8 +612,43 @@ def agreement_markdown(results: Sequence[Agreement]) -> str:
                 continue
             lead = "–" if c.median_lead is None else f"{c.median_lead:.0f}"
             lines.append(
-                f"| {r.source} | {c.category} | {c.actioned} | {_pct(c.flagged, c.actioned)} "
+                f"| {run(r)} | {c.category} | {c.actioned} | {_pct(c.flagged, c.actioned)} "
                 f"| {_pct(c.reported, c.actioned)} | {lead} |"
+            )
+    lines += [
+        "",
+        "| run | users first flagged for | users | per 10k messages | actioned later |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for r in results:
+        for f in r.flag_categories:
+            lines.append(
+                f"| {run(r)} | {f.category} | {f.users} | {r.per_10k(f.users):.1f} "
+                f"| {_pct(f.actioned, f.users)} |"
+            )
+    learned = [r for r in results if r.learning]
+    if learned:
+        lines += [
+            "",
+            "| run | actions the channel had seen before | actioned users "
+            "| flagged before the action |",
+            "|---|---|---:|---:|",
+        ]
+        for r in results:
+            for p in r.curve:
+                lines.append(
+                    f"| {run(r)} | {p.name} | {p.actioned} | {_pct(p.flagged, p.actioned)} |"
+                )
+        lines += [
+            "",
+            f"| run | channels with ≥ {BUSY_CHANNEL} actioned users | actioned in the second "
+            "half of their timeline | flagged before the action |",
+            "|---|---:|---:|---:|",
+        ]
+        for r in results:
+            h = r.second_half
+            lines.append(
+                f"| {run(r)} | {h.channels} | {h.actioned} | {_pct(h.flagged, h.actioned)} |"
             )
     read = [r for r in results if r.sample_read]
     if read:

@@ -55,6 +55,8 @@ __all__ = [
 #: Categories one message of which reports at once (when it reaches the report threshold);
 #: ``blocked``: a term the channel blocked on the dashboard (:mod:`bot.policy.terms`).
 AT_ONCE = frozenset({"hate", "threat", "sexual", BLOCKED})
+#: The scorer's categories that learned norms never quiet in a channel.
+SEVERE = frozenset({"hate", "threat", "sexual", "self-harm", BLOCKED})
 #: Users (over all channels) the policy keeps state for at most; the longest-known go first.
 MAX_USERS = 200_000
 
@@ -81,8 +83,15 @@ class Norms(Protocol):
         """Whether ``message`` breaks a learned norm of its channel (it changes nothing)."""
         ...
 
-    def seen(self, message: ChatMessage, flagged: bool) -> None:
-        """``message`` was decided on (``flagged`` or not): it joins the channel's chat."""
+    def quiets(self, message: ChatMessage, labels: Sequence[str]) -> bool:
+        """Whether the scorer's flag of ``message`` (categories ``labels``) is one its
+        channel's moderators leave alone; never true for a slur, threat or sexual
+        harassment."""
+        ...
+
+    def seen(self, message: ChatMessage, mild_flag: bool) -> None:
+        """``message`` was decided on: it joins the channel's chat. ``mild_flag``: the
+        scorer flagged it, and not for a slur, threat or sexual harassment."""
         ...
 
     def moderated(self, action: ClearChat | ClearMsg) -> None:
@@ -248,10 +257,15 @@ class Policy:
 
         With learned norms, the message is judged by what its channel's moderators taught
         before it arrived, then remembered as part of the channel's chat."""
-        norm = self.norms.judge(message) if self.norms is not None else None
-        decision = self._decide(message, score, evidence, labels, norm)
-        if self.norms is not None:
-            self.norms.seen(message, decision.flagged)
+        norms = self.norms
+        if norms is None:
+            return self._decide(message, score, evidence, labels, None, quiet=False)
+        norm = norms.judge(message)
+        by_score = self.flags(message, score, evidence)
+        mild = by_score and bool(labels) and SEVERE.isdisjoint(labels)
+        quiet = mild and norms.quiets(message, labels)
+        decision = self._decide(message, score, evidence, labels, norm, quiet=quiet)
+        norms.seen(message, mild)
         return decision
 
     def _decide(
@@ -261,10 +275,13 @@ class Policy:
         evidence: Sequence[str],
         labels: Sequence[str],
         norm: NormFlag | None,
+        *,
+        quiet: bool,
     ) -> Decision:
         c = self.config_for(message.channel)
         found = self._filters(message, c)
-        by_score = self.flags(message, score, evidence)
+        # a mild flag the channel's moderators leave alone is not one
+        by_score = not quiet and self.flags(message, score, evidence)
         if not by_score and not found and norm is None:
             return Decision(flagged=False)
         if self.is_exempt(message):

@@ -4,8 +4,8 @@ It follows from the content, so no change to a decision can go out under the old
 nobody has to remember to bump a number:
 
 * :data:`POLICY_VERSION` — a short hash of the code that decides: every module of
-  ``bot/policy``, its cue lists, and :mod:`model.normalize` (the text the targeting grammar
-  reads);
+  ``bot/policy``, its cue lists, the norm learner (``bot/norms``) and :mod:`model.normalize`
+  (the text the targeting grammar reads);
 * :func:`config_digest` — a short hash of one channel's configuration (preset, thresholds,
   filters, exemptions, allowed and blocked terms), which :meth:`Policy.version
   <bot.policy.policy.Policy.version>` appends per channel.
@@ -22,14 +22,16 @@ import model.normalize
 __all__ = ["POLICY_VERSION", "config_digest", "deciding_files", "policy_digest"]
 
 _HERE = Path(__file__).resolve().parent
+_NORMS = _HERE.parent / "norms"
 _NORMALIZE = Path(model.normalize.__file__).resolve()
 
 
 def deciding_files(root: Path = _HERE) -> list[Path]:
-    """The files whose content decides: the package's modules, its cue lists, normalize."""
+    """The files whose content decides: the package's modules, its cue lists, the norm
+    learner's modules, normalize."""
     files = sorted(root.glob("*.py"))
     files += sorted((root / "cues").glob("*.txt")) if (root / "cues").is_dir() else []
-    return [*files, _NORMALIZE]
+    return [*files, *sorted(_NORMS.glob("*.py")), _NORMALIZE]
 
 
 def policy_digest(root: Path = _HERE) -> str:

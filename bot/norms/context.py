@@ -1,0 +1,217 @@
+"""A channel's recent chat, as the norm learner needs it when a message arrives: the keys
+of that message (:func:`ChannelContext.keys`), read from what came before it only.
+
+* **words**: its distinct words (lower case, two letters or more), two words in a row
+  (``face reveal``), and, in a user's first message seen in the channel, its words again
+  marked as such (``first: hyde``) — what newcomers say is its own norm (raids, ads);
+* **patterns**, each a key in brackets: ``[repeat]`` (the user's same line three times
+  within a minute; ``[repeat 5]`` five), ``[flood]`` (ten messages within two minutes),
+  ``[wall]`` (a long line of few words repeated), ``[volume]`` (over 1,000 characters
+  within two minutes), ``[copypasta]`` (the same line from ten other users within a
+  minute), ``[link]`` (``[link: first message]``), ``[self-promotion]``, ``[begging]``,
+  ``[caps]``, ``[streamer named]``, ``[off-language]`` (a line confidently in another
+  language than the channel's, by :mod:`bot.norms.language`).
+
+Memory is bounded per channel: a user's last :data:`USER_LINES` lines within two minutes,
+the lines of the last minute, and the users met (at most :data:`MAX_USERS`, the
+longest-idle forgotten first: a forgotten user's next message counts as a first again).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from itertools import pairwise
+
+from bot.norms.language import LanguageGuesser
+from bot.norms.text import (
+    begs,
+    caps_share,
+    has_link,
+    line_key,
+    promotes,
+    tokens,
+)
+
+__all__ = ["ChannelContext", "Said", "word_keys"]
+
+REPEAT_WINDOW = 60.0
+RATE_WINDOW = 120.0
+USER_LINES = 12
+MAX_USERS = 100_000
+#: Confident language guesses the channel needs before a line can be off its language.
+LANGUAGE_SAMPLE = 50
+#: One line in this many is identified to learn the channel's language (once it needs
+#: to know every line's, all are).
+LANGUAGE_EVERY = 16
+#: The identifier's confidence a guess needs to count toward the channel's language…
+LANGUAGE_SURE = 0.9
+#: …and to make a line off the channel's language.
+OFF_LANGUAGE_SURE = 0.8
+
+# pattern keys (interned: many messages share them)
+REPEAT = "[repeat]"
+REPEAT_5 = "[repeat 5]"
+FLOOD = "[flood]"
+WALL = "[wall]"
+VOLUME = "[volume]"
+COPYPASTA = "[copypasta]"
+LINK = "[link]"
+LINK_FIRST = "[link: first message]"
+PROMOTION = "[self-promotion]"
+BEGGING = "[begging]"
+CAPS = "[caps]"
+STREAMER = "[streamer named]"
+OFF_LANGUAGE = "[off-language]"
+FIRST = "first: "
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """One message of a user, as remembered for two minutes."""
+
+    at: float
+    msg_id: str
+    text: str
+    line: str
+    length: int
+    patterns: tuple[str, ...]
+    first: bool
+
+
+def word_keys(text: str, first: bool) -> list[str]:
+    """The word keys of ``text``: its distinct words, its pairs of words in a row, and, in
+    a first message, its words marked ``first:``."""
+    lowered = [w.lower() for w in tokens(text)]
+    words = {w for w in lowered if len(w) >= 2}
+    line = line_key(lowered).split()
+    keys = [*words, *{f"{a} {b}" for a, b in pairwise(line)}]
+    if first:
+        keys += [FIRST + w for w in words]
+    return keys
+
+
+class ChannelContext:
+    """One channel's recent chat (see the module's docstring)."""
+
+    def __init__(self, channel: str, language: LanguageGuesser) -> None:
+        self.channel = channel
+        self._language = language
+        self.users: dict[str, deque[Said]] = {}
+        self._lines: dict[str, deque[tuple[float, str]]] = {}
+        self._order: deque[tuple[float, str]] = deque()
+        self._met: dict[str, None] = {}
+        #: confident language guesses of the channel's chat, by language
+        self.languages: dict[str, int] = {}
+        self._counter = 0
+        #: identify every line (the channel's moderators remove off-language chat)
+        self.every_language = False
+
+    @property
+    def language(self) -> str | None:
+        """The channel's language, once enough of its chat was identified."""
+        if sum(self.languages.values()) < LANGUAGE_SAMPLE:
+            return None
+        return max(self.languages, key=lambda k: self.languages[k])
+
+    def said(self, login: str) -> deque[Said]:
+        return self.users.get(login, deque())
+
+    def patterns(self, login: str, text: str, at: float) -> tuple[str, int, bool, list[str]]:
+        """``(line, its length, first, patterns)`` of a message arriving now, read against
+        what came before it; nothing is remembered yet (:meth:`remember`)."""
+        raw = tokens(text)
+        lowered = [w.lower() for w in raw]
+        line = line_key(lowered) if lowered else text.strip().lower()
+        length = len(text)
+        first = login not in self._met
+        found: list[str] = []
+        mine = self.users.get(login)
+        if mine:
+            recent = [s for s in mine if s.at >= at - RATE_WINDOW]
+            repeats = 1 + sum(1 for s in recent if s.line == line and s.at >= at - REPEAT_WINDOW)
+            if repeats >= 3:
+                found.append(REPEAT)
+                if repeats >= 5:
+                    found.append(REPEAT_5)
+            if len(recent) + 1 >= 10:
+                found.append(FLOOD)
+            if length + sum(s.length for s in recent) >= 1000:
+                found.append(VOLUME)
+        words = line.split()
+        if length >= 150 and words and len(words) / len(set(words)) >= 4:
+            found.append(WALL)
+        copies = self._lines.get(line)
+        if copies is not None and len({u for t, u in copies if u != login}) >= 10:
+            found.append(COPYPASTA)
+        if has_link(text):
+            found.append(LINK)
+            if first:
+                found.append(LINK_FIRST)
+        if promotes(text):
+            found.append(PROMOTION)
+        if begs(text):
+            found.append(BEGGING)
+        if length >= 15 and caps_share(text) >= 0.8:
+            found.append(CAPS)
+        name = self.channel
+        if len(name) >= 4 and (name in lowered or f"@{name}" in text.lower()):
+            found.append(STREAMER)
+        if self.off_language(raw, sample=True):
+            found.append(OFF_LANGUAGE)
+        return line, length, first, found
+
+    def off_language(self, raw: list[str], *, sample: bool = False) -> bool:
+        """Whether a line is confidently in another language than the channel's; with
+        ``sample``, also learn the channel's language from one line in
+        :data:`LANGUAGE_EVERY`."""
+        self._counter += 1
+        learn = sample and self._counter % LANGUAGE_EVERY == 0
+        if not (learn or self.every_language or not sample):
+            return False
+        guess = self._language.guess(raw)
+        if guess is None:
+            return False
+        language, confidence = guess
+        if learn and confidence >= LANGUAGE_SURE:
+            self.languages[language] = self.languages.get(language, 0) + 1
+        own = self.language
+        return confidence >= OFF_LANGUAGE_SURE and own is not None and language != own
+
+    def remember(self, said: Said, login: str) -> None:
+        """``said`` joins the channel's recent chat."""
+        at = said.at
+        mine = self.users.get(login)
+        if mine is None:
+            if len(self.users) >= MAX_USERS:
+                del self.users[next(iter(self.users))]
+            mine = self.users[login] = deque(maxlen=USER_LINES)
+        mine.append(said)
+        if login in self._met:
+            del self._met[login]  # re-inserted last: the longest idle are first in line
+        elif len(self._met) >= MAX_USERS:
+            del self._met[next(iter(self._met))]
+        self._met[login] = None
+        order, lines = self._order, self._lines
+        while order and order[0][0] < at - REPEAT_WINDOW:
+            _, old = order.popleft()
+            copies = lines.get(old)
+            if copies is not None:
+                while copies and copies[0][0] < at - REPEAT_WINDOW:
+                    copies.popleft()
+                if not copies:
+                    del lines[old]
+        copies = lines.get(said.line)
+        if copies is None:
+            copies = lines[said.line] = deque(maxlen=64)
+        copies.append((at, login))
+        order.append((at, said.line))
+
+    def forget_idle(self, now: float) -> None:
+        """Drop the lines of users silent for two minutes (their messages can no longer be
+        the ones a moderator's action removes)."""
+        idle = [
+            u for u, lines in self.users.items() if not lines or lines[-1].at < now - RATE_WINDOW
+        ]
+        for login in idle:
+            del self.users[login]

@@ -1,0 +1,463 @@
+"""What each channel's moderators taught the bot, learned online from their actions.
+
+:class:`LearnedNorms` is the policy's :class:`~bot.policy.policy.Norms`: one
+:class:`ChannelNorms` per channel, each learning only from its own moderators, in the
+order chat saw things.
+
+* **Deciding** (:meth:`ChannelNorms.judge`): when a message arrives, its keys
+  (:mod:`bot.norms.context`) are looked up in the channel's evidence
+  (:mod:`bot.norms.evidence`); a key removed from at least ``support`` distinct users whose
+  hit rate reaches its family's threshold puts the message before moderators, with the
+  key as evidence and a note in their terms ("like 7 messages your moderators removed
+  since Tuesday"). A channel whose moderators never acted has no evidence: cold start is
+  the universal behaviour. At most ``budget`` users per moderator action (plus a few) are
+  flagged by learned norms in a channel, so a noisy key cannot flood the dashboard.
+* **Learning**: a timeout or ban marks the user's last :data:`REMOVED_LAST` messages of
+  the last :data:`REMOVED_WITHIN` seconds as removed; a deleted message is removed; every
+  other message is labelled *left alone* once :data:`REMOVED_WITHIN` seconds passed
+  without an action on its author (only its keys that carry evidence are updated).
+* **Re-weighting the universal scorer**: mild flags of the scorer (profanity, insults —
+  never a slur, threat or sexual harassment) are a key of their own; in a channel whose
+  moderators leave them alone (``quiet_after`` labelled uses, hit rate under
+  ``quiet_below``) they stop being flags (:meth:`ChannelNorms.quiets`).
+
+Learned norms only put messages before moderators: they never act on Twitch.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.norms.context import (
+    FIRST,
+    OFF_LANGUAGE,
+    ChannelContext,
+    Said,
+    word_keys,
+)
+from bot.norms.evidence import ChatCounts, KeyStats
+from bot.norms.language import LanguageGuesser
+from bot.norms.text import tokens
+from bot.policy.policy import SEVERE, NormFlag
+from bot.twitch.events import ChatMessage, ClearChat, ClearMsg
+
+__all__ = [
+    "CATEGORIES",
+    "ChannelNorms",
+    "LearnedKey",
+    "LearnedNorms",
+    "NormParams",
+    "NormsSummary",
+    "category_of",
+]
+
+#: A timeout or ban removes at most this many of the user's last messages…
+REMOVED_LAST = 3
+#: …sent at most this long before it; other messages are left alone after this long.
+REMOVED_WITHIN = 120.0
+#: The scorer's mild flag, as a key: what the channel's moderators do with them.
+SCORER_MILD = "[scorer: mild]"
+STATE_FORMAT = 1
+
+#: A key's category, in the moderators' terms.
+CATEGORIES = {
+    "[repeat]": "repetition",
+    "[repeat 5]": "repetition",
+    "[flood]": "repetition",
+    "[wall]": "repetition",
+    "[volume]": "repetition",
+    "[copypasta]": "copypasta",
+    "[link]": "advertising",
+    "[link: first message]": "advertising",
+    "[self-promotion]": "advertising",
+    "[begging]": "begging",
+    "[caps]": "caps",
+    "[streamer named]": "streamer named",
+    OFF_LANGUAGE: "language",
+    SCORER_MILD: "scorer",
+}
+
+
+def category_of(key: str) -> str:
+    """``learned term`` for words, else the pattern's category."""
+    return CATEGORIES.get(key, "learned term")
+
+
+@dataclass(frozen=True, slots=True)
+class NormParams:
+    """How the learner decides and learns (measured on twitch_normvio_en:
+    docs/benchmarks.md, "Learning each channel's norms")."""
+
+    #: distinct removed users a word key needs before it flags (patterns: ``pattern_support``)
+    support: int = 3
+    pattern_support: int = 3
+    #: hit rate a word key needs; patterns and language have their own
+    words_at: float = 0.25
+    patterns_at: float = 0.25
+    language_at: float = 0.05
+    #: uses of no evidence every hit rate is shrunk by
+    beta: float = 2.0
+    #: decay per labelled use (a finished wave fades)
+    gamma: float = 0.98
+    #: norm-flagged users per moderator action, plus ``budget_base``, in a channel
+    budget: float | None = None
+    budget_base: int = 2
+    #: the scorer's mild flags stop in a channel after this many labelled uses…
+    quiet_after: int = 10
+    #: …when fewer than this share of them were removed
+    quiet_below: float = 0.05
+    #: keys with evidence kept per channel (the least removed go first)
+    max_keys: int = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedKey:
+    """One key of a channel's evidence, as moderators see it."""
+
+    key: str
+    category: str
+    removed: float
+    uses: float
+    users: int
+    hit: float
+    active: bool
+    first: float
+    last: float
+
+
+@dataclass(frozen=True, slots=True)
+class NormsSummary:
+    """What a channel's moderators taught, as ``chatwarden norms show`` and the dashboard
+    show it."""
+
+    channel: str
+    messages: int
+    actions: int
+    generation: int
+    frozen: bool
+    language: str | None
+    flagged_users: int
+    keys: tuple[LearnedKey, ...]
+
+
+def _weekday(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%A")
+
+
+class ChannelNorms:
+    """One channel's learned norms (see the module's docstring)."""
+
+    def __init__(self, channel: str, params: NormParams, language: LanguageGuesser) -> None:
+        self.channel = channel
+        self.params = params
+        self.context = ChannelContext(channel, language)
+        self.chat = ChatCounts()
+        self.evidence: dict[str, KeyStats] = {}
+        self.messages = 0
+        self.actions = 0
+        #: signals learned since the last reset (stored on flags as the norms' version)
+        self.generation = 0
+        self.frozen = False
+        self.epoch = 0
+        self.dirty = False
+        self._flagged: set[str] = set()
+        self._pending: deque[tuple[float, str, tuple[str, ...]]] = deque()
+        self._actioned: dict[str, float] = {}
+        self._arriving: tuple[str, str, int, bool, list[str], list[str]] | None = None
+
+    # -- deciding ------------------------------------------------------------------
+
+    def judge(self, message: ChatMessage) -> NormFlag | None:
+        """Whether ``message`` breaks what this channel's moderators taught."""
+        line, length, first, patterns = self.context.patterns(
+            message.login, message.text, message.sent_at
+        )
+        keys = [*patterns, *word_keys(message.text, first)]
+        self._arriving = (message.msg_id, line, length, first, patterns, keys)
+        if not self.evidence:
+            return None
+        p = self.params
+        best: tuple[float, str, KeyStats] | None = None
+        for key in keys:
+            stats = self.evidence.get(key)
+            if stats is None:
+                continue
+            pattern = key[0] == "["
+            if len(stats.users) < (p.pattern_support if pattern else p.support):
+                continue
+            hit = stats.hit(p.beta)
+            if hit >= self._threshold(key) and (best is None or hit > best[0]):
+                best = (hit, key, stats)
+        if best is None:
+            return None
+        over_budget = (
+            p.budget is not None
+            and message.login not in self._flagged
+            and len(self._flagged) >= p.budget * self.actions + p.budget_base
+        )
+        if over_budget:
+            return None
+        self._flagged.add(message.login)
+        hit, key, stats = best
+        return NormFlag(category_of(key), round(min(1.0, hit), 4), (key,), self._note(key, stats))
+
+    def _threshold(self, key: str) -> float:
+        p = self.params
+        if key == OFF_LANGUAGE:
+            return p.language_at
+        if key == SCORER_MILD:
+            return 2.0  # never flags: it only quiets (:meth:`quiets`)
+        return p.patterns_at if key[0] == "[" else p.words_at
+
+    def _note(self, key: str, stats: KeyStats) -> str:
+        shown = key.removeprefix(FIRST) if key.startswith(FIRST) else key
+        removed = max(1, round(stats.r))
+        plural = "s" if removed != 1 else ""
+        what = f"'{shown}'" if key[0] != "[" else category_of(key)
+        where = " in a first message" if key.startswith(FIRST) else ""
+        return (
+            f"like {removed} message{plural} your moderators removed since "
+            f"{_weekday(stats.first)} ({what}{where}, {len(stats.users)} users)"
+        )
+
+    def quiets(self, labels: Iterable[str]) -> bool:
+        """Whether a mild flag of the scorer (``labels``) is one this channel's moderators
+        leave alone; never for a slur, threat or sexual harassment."""
+        labels = tuple(labels)
+        if not labels or not SEVERE.isdisjoint(labels):
+            return False
+        stats = self.evidence.get(SCORER_MILD)
+        p = self.params
+        return stats is not None and stats.n >= p.quiet_after and stats.hit(0.0) < p.quiet_below
+
+    # -- learning ------------------------------------------------------------------
+
+    def seen(self, message: ChatMessage, mild_flag: bool) -> None:
+        """``message`` was decided on: it joins the channel's chat and waits for its
+        label. ``mild_flag``: the scorer flagged it, mildly (its own key)."""
+        arriving = self._arriving
+        if arriving is None or arriving[0] != message.msg_id:
+            line, length, first, patterns = self.context.patterns(
+                message.login, message.text, message.sent_at
+            )
+            keys = [*patterns, *word_keys(message.text, first)]
+        else:
+            _, line, length, first, patterns, keys = arriving
+        self._arriving = None
+        if mild_flag:
+            patterns = [*patterns, SCORER_MILD]
+            keys = [*keys, SCORER_MILD]
+        now = message.sent_at
+        self.messages += 1
+        self._label_left_alone(now)
+        self.chat.add(keys)
+        self.context.remember(
+            Said(now, message.msg_id, message.text, line, length, tuple(patterns), first),
+            message.login,
+        )
+        if self.frozen:
+            return
+        # only keys with evidence learn from being left alone (and the scorer's mild flag,
+        # whose evidence starts with the first one)
+        tracked = tuple(k for k in keys if k in self.evidence or k == SCORER_MILD)
+        if tracked:
+            self._pending.append((now, message.login, tracked))
+        if len(self.context.users) > 1000 and self.messages % 1000 == 0:
+            self.context.forget_idle(now)
+
+    def moderated(self, action: ClearChat | ClearMsg) -> None:
+        """Learn from a moderator's action: its target's recent messages were removed."""
+        if self.frozen:
+            return
+        now = action.sent_at or time.time()
+        if isinstance(action, ClearChat):
+            login = action.target_login
+            if login is None:
+                return  # the whole chat cleared: says nothing about any message
+            removed = [s for s in self.context.said(login) if s.at >= now - REMOVED_WITHIN]
+            removed = removed[-REMOVED_LAST:]
+        else:
+            login = action.login or ""
+            removed = [s for s in self.context.said(login) if s.msg_id == action.target_msg_id]
+            if not removed and action.text:
+                removed = [Said(now, action.target_msg_id or "", action.text, "", 0, (), False)]
+        self.actions += 1
+        self.generation += 1
+        self.dirty = True
+        self._actioned[login] = now
+        for said in removed:
+            self._learn(self._keys_of(said), True, login, now)
+
+    def _keys_of(self, said: Said) -> list[str]:
+        keys = [*said.patterns, *word_keys(said.text, said.first)]
+        if OFF_LANGUAGE not in keys and self.context.off_language(tokens(said.text)):
+            keys.append(OFF_LANGUAGE)
+        return keys
+
+    def _label_left_alone(self, now: float) -> None:
+        pending, actioned = self._pending, self._actioned
+        while pending and pending[0][0] < now - REMOVED_WITHIN:
+            at, login, keys = pending.popleft()
+            acted = actioned.get(login)
+            if acted is not None and at <= acted <= at + REMOVED_WITHIN:
+                continue
+            self._learn(keys, False, login, at)
+        if len(actioned) > 10_000:
+            horizon = now - 2 * REMOVED_WITHIN
+            for login in [u for u, t in actioned.items() if t < horizon]:
+                del actioned[login]
+
+    def _learn(self, keys: Iterable[str], removed: bool, login: str, at: float) -> None:
+        p, evidence = self.params, self.evidence
+        for key in keys:
+            stats = evidence.get(key)
+            if stats is None:
+                if not removed and key != SCORER_MILD:
+                    continue  # a key never removed carries no evidence
+                seed = float(max(self.chat.get(key), 1)) if removed else 1.0
+                stats = evidence[key] = KeyStats(min(seed, 1.0 / (1.0 - p.gamma)) - 1.0)
+                if key == OFF_LANGUAGE:
+                    self.context.every_language = True
+                if len(evidence) > p.max_keys:
+                    self._evict()
+            stats.learn(removed, p.gamma, login, at)
+        self.dirty = True
+
+    def _evict(self) -> None:
+        keep = sorted(self.evidence.items(), key=lambda kv: -kv[1].r)[: self.params.max_keys // 2]
+        self.evidence = dict(keep)
+
+    # -- what was learned ------------------------------------------------------------
+
+    def summary(self) -> NormsSummary:
+        p = self.params
+        keys = []
+        for key, stats in self.evidence.items():
+            if stats.r <= 0:
+                continue
+            pattern = key[0] == "["
+            active = len(stats.users) >= (
+                p.pattern_support if pattern else p.support
+            ) and stats.hit(p.beta) >= self._threshold(key)
+            keys.append(
+                LearnedKey(
+                    key,
+                    category_of(key),
+                    round(stats.r, 2),
+                    round(stats.n, 2),
+                    len(stats.users),
+                    round(stats.hit(p.beta), 4),
+                    active,
+                    stats.first,
+                    stats.last,
+                )
+            )
+        keys.sort(key=lambda k: (not k.active, -k.removed, k.key))
+        return NormsSummary(
+            self.channel,
+            self.messages,
+            self.actions,
+            self.generation,
+            self.frozen,
+            self.context.language,
+            len(self._flagged),
+            tuple(keys),
+        )
+
+    def to_state(self) -> str:
+        """What was learned, as JSON (the transient two minutes of chat are not kept)."""
+        return json.dumps(
+            {
+                "format": STATE_FORMAT,
+                "messages": self.messages,
+                "actions": self.actions,
+                "languages": self.context.languages,
+                "every_language": self.context.every_language,
+                "evidence": {k: s.to_state() for k, s in self.evidence.items()},
+                "chat": self.chat.to_state(),
+                "flagged": sorted(self._flagged),
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    def load_state(self, state: str) -> None:
+        data = json.loads(state) if state.strip() else {}
+        if not data:
+            return
+        if data.get("format") != STATE_FORMAT:
+            raise ValueError(f"saved norms of #{self.channel} are in an unknown format")
+        self.messages = int(data["messages"])
+        self.actions = int(data["actions"])
+        self.context.languages = {str(k): int(v) for k, v in data["languages"].items()}
+        self.context.every_language = bool(data["every_language"])
+        self.evidence = {str(k): KeyStats.from_state(v) for k, v in data["evidence"].items()}
+        self.chat = ChatCounts.from_state(data["chat"], self.chat.horizon)
+        self._flagged = {str(u) for u in data["flagged"]}
+
+
+class LearnedNorms:
+    """Every channel's :class:`ChannelNorms`: the :class:`~bot.policy.policy.Norms` the
+    policy asks."""
+
+    def __init__(self, params: NormParams | None = None) -> None:
+        self.params = params or NormParams()
+        self._language = LanguageGuesser()
+        self.channels: dict[str, ChannelNorms] = {}
+
+    def channel(self, name: str) -> ChannelNorms:
+        found = self.channels.get(name)
+        if found is None:
+            found = self.channels[name] = ChannelNorms(name, self.params, self._language)
+        return found
+
+    # the policy's interface
+    def judge(self, message: ChatMessage) -> NormFlag | None:
+        return self.channel(message.channel).judge(message)
+
+    def quiets(self, message: ChatMessage, labels: Iterable[str]) -> bool:
+        found = self.channels.get(message.channel)
+        return found is not None and found.quiets(labels)
+
+    def seen(self, message: ChatMessage, mild_flag: bool) -> None:
+        self.channel(message.channel).seen(message, mild_flag)
+
+    def moderated(self, action: ClearChat | ClearMsg) -> None:
+        self.channel(action.channel).moderated(action)
+
+    def version(self, channel: str) -> str:
+        found = self.channels.get(channel)
+        generation = found.generation if found is not None else 0
+        epoch = found.epoch if found is not None else 0
+        return f"norms-{epoch}.{generation}"
+
+    # saving and loading (bot.norms.store)
+    def restore(self, channel: str, state: str, generation: int, epoch: int, frozen: bool) -> None:
+        """Take up what was saved for ``channel``."""
+        norms = self.channel(channel)
+        norms.load_state(state)
+        norms.generation, norms.epoch, norms.frozen = generation, epoch, frozen
+        norms.dirty = False
+
+    def dirty(self) -> list[ChannelNorms]:
+        """The channels that learned (or were frozen or thawed) since they were saved."""
+        return [n for n in self.channels.values() if n.dirty]
+
+    # moderators' controls
+    def reset(self, channel: str, epoch: int) -> None:
+        """Forget what ``channel``'s moderators taught (at the stored ``epoch``)."""
+        fresh = ChannelNorms(channel, self.params, self._language)
+        fresh.epoch = epoch
+        old = self.channels.get(channel)
+        fresh.frozen = old.frozen if old is not None else False
+        self.channels[channel] = fresh
+
+    def freeze(self, channel: str, frozen: bool) -> None:
+        norms = self.channel(channel)
+        norms.frozen = frozen
+        norms.dirty = True

@@ -1,0 +1,85 @@
+"""Learned norms in the database: loaded at start-up, saved as they are learned.
+
+:class:`NormsKeeper` saves the channels that learned something at most every
+``every`` seconds (and once more when the bot stops), each channel as one row of
+``channel_norms`` written in one transaction. A reset made elsewhere (``chatwarden norms
+reset`` while the bot runs) moves the stored epoch on: the bot's next save of that channel
+is refused, and the bot forgets what it had learned there, as the reset asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+from bot.norms.learned import LearnedNorms
+from storage.database import Database
+from storage.records import NormsSnapshot
+
+__all__ = ["NormsKeeper", "load_norms", "snapshot"]
+
+_log = logging.getLogger(__name__)
+
+
+async def load_norms(db: Database, norms: LearnedNorms) -> int:
+    """Take up every channel's saved norms; returns how many channels had some. A row that
+    cannot be read is logged and that channel starts afresh (nothing else is lost)."""
+    loaded = 0
+    for saved in await db.channel_norms():
+        try:
+            norms.restore(saved.channel, saved.state, saved.generation, saved.epoch, saved.frozen)
+        except (ValueError, KeyError, TypeError) as exc:
+            _log.error(
+                "saved norms of #%s cannot be read (%s); it starts afresh", saved.channel, exc
+            )
+            norms.reset(saved.channel, saved.epoch)
+            continue
+        loaded += 1
+    return loaded
+
+
+def snapshot(norms: LearnedNorms, channel: str, now: float) -> NormsSnapshot:
+    found = norms.channel(channel)
+    return NormsSnapshot(
+        channel, found.to_state(), found.generation, found.epoch, found.frozen, now
+    )
+
+
+class NormsKeeper:
+    """Saves what ``norms`` learned into ``db`` (see the module's docstring)."""
+
+    def __init__(self, db: Database, norms: LearnedNorms, every: float = 30.0) -> None:
+        self.db = db
+        self.norms = norms
+        self.every = every
+        self._last = time.monotonic()
+        self.saves = 0
+
+    async def tick(self) -> None:
+        """Save if ``every`` seconds passed since the last save."""
+        if time.monotonic() - self._last >= self.every:
+            await self.save()
+
+    async def save(self) -> None:
+        """Save every channel that learned since its last save. A database error is logged
+        and the channels stay to be saved next time."""
+        self._last = time.monotonic()
+        dirty = self.norms.dirty()
+        if not dirty:
+            return
+        now = time.time()
+        snapshots = [snapshot(self.norms, n.channel, now) for n in dirty]
+        try:
+            stale = await self.db.save_norms(snapshots)
+        except sqlite3.Error as exc:
+            _log.error("could not save learned norms (%s); they are saved next time", exc)
+            return
+        self.saves += 1
+        for n in dirty:
+            n.dirty = False
+        for channel in stale:
+            [saved] = await self.db.channel_norms(channel)
+            _log.info("norms of #%s were reset elsewhere; forgetting what was learned", channel)
+            self.norms.reset(channel, saved.epoch)
+            self.norms.restore(channel, saved.state, saved.generation, saved.epoch, saved.frozen)
