@@ -130,6 +130,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
     read-only connection of their own) and live policy; its actions go through
     ``moderator`` (none without Twitch credentials) and are recorded in the database."""
     from bot.dashboard import Dashboard, DashboardContext
+    from bot.norms.store import NormsControl
 
     async with Database.open_readonly(rt.settings.db) as reader:
         context = DashboardContext(
@@ -138,6 +139,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
             apply_channel=rt.apply_saved,
             moderator=moderator,
             reader=reader,
+            norms=NormsControl(rt.db, rt.norms),
         )
         async with Dashboard(context):
             yield

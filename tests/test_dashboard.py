@@ -16,6 +16,8 @@ import pytest
 from bot.dashboard import Dashboard, DashboardContext
 from bot.dashboard.auth import COOKIE, Sessions
 from bot.lab.helix_fake import FakeHelix, helix_failure
+from bot.norms import LearnedNorms
+from bot.norms.store import NormsControl
 from bot.policy.policy import Policy, PolicyConfig
 from bot.runtime import apply_saved
 from bot.secret import Secret
@@ -86,6 +88,7 @@ async def dashboard(
     flags: Sequence[FlagRecord] = (),
     policy: Policy | None = None,
     helix: FakeHelix | None = None,
+    norms: LearnedNorms | None = None,
 ) -> AsyncIterator[tuple[Dashboard, Database]]:
     cfg = settings(tmp_path / "cw.db")
     if helix is not None:
@@ -106,7 +109,13 @@ async def dashboard(
 
         async with Database.open_readonly(cfg.db) as reader:
             if helix is None:
-                context = DashboardContext(db=db, settings=cfg, apply_channel=apply, reader=reader)
+                context = DashboardContext(
+                    db=db,
+                    settings=cfg,
+                    apply_channel=apply,
+                    reader=reader,
+                    norms=NormsControl(db, norms),
+                )
                 async with Dashboard(context) as dash:
                     yield dash, db
                 return
@@ -478,3 +487,65 @@ async def test_without_a_configured_token_one_is_made_and_logged_once(
         Settings.from_env({"CHATWARDEN_DASHBOARD_TOKEN": "short"}, None)
     with pytest.raises(SettingsError, match="CHATWARDEN_DASHBOARD_URL"):
         Settings.from_env({"CHATWARDEN_DASHBOARD_URL": "mod.example.org"}, None)
+
+
+def _taught(norms: LearnedNorms, channel: str) -> None:
+    """Chat in ``channel`` where moderators time out three users who name "hyde"."""
+    from bot.twitch.events import ChatMessage, ClearChat
+
+    at = NOW - 3600
+    for n in range(3):
+        for i in range(100):
+            text = ("gg", "nice play", "what a save", "good morning")[i % 4]
+            message = ChatMessage(f"c{n}-{i}", channel, f"viewer{i}", "v", text, at + i)
+            norms.judge(message)
+            norms.seen(message, False)
+        fan = ChatMessage(f"f{n}", channel, f"fan{n}", "f", "hyde is better", at + 100)
+        norms.judge(fan)
+        norms.seen(fan, False)
+        norms.moderated(ClearChat(channel, f"fan{n}", None, 600, sent_at=at + 102))
+        at += 110
+
+
+async def test_the_channel_page_shows_learned_norms_and_blocks_resets_freezes(
+    tmp_path: Path,
+) -> None:
+    policy = Policy(PolicyConfig())
+    norms = LearnedNorms()
+    _taught(norms, "streamer")
+    async with (
+        dashboard(tmp_path, policy=policy, norms=norms) as (dash, db),
+        logged_in(dash, "Ann") as http,
+    ):
+        async with http.get("/api/channels/streamer") as r:
+            data = await r.json()
+        assert data["learning"] is True and data["norms"]["actions"] == 3
+        hyde = next(k for k in data["norms"]["keys"] if k["key"] == "hyde")
+        assert hyde["active"] and hyde["category"] == "learned term" and hyde["users"] == 3
+        async with http.get("/channels/streamer") as r:
+            html = await r.text()
+        assert "Learned from your moderators" in html and "<q>hyde</q>" in html
+        async with http.get("/api/channels/other") as r:
+            assert (await r.json())["norms"] is None  # nothing learned there
+        csrf = await csrf_of(http, "/channels/streamer")
+        async with http.post(
+            "/channels/streamer/norms", data={"csrf": csrf, "do": "block", "term": "hyde"}
+        ) as r:
+            assert "is a blocked term now" in await r.text()
+        assert policy.terms["streamer"].blocked == ("hyde",)
+        [saved] = await db.channel_settings()
+        assert saved.blocked_terms == ("hyde",) and saved.updated_by == "Ann"
+        async with http.post(
+            "/channels/streamer/norms", data={"csrf": csrf, "do": "block", "term": "[repeat]"}
+        ) as r:
+            assert "Only a learned word can be blocked" in await r.text()
+        async with http.post("/channels/streamer/norms", data={"csrf": csrf, "do": "freeze"}) as r:
+            assert "learned norms frozen" in await r.text()
+        assert norms.channel("streamer").frozen
+        assert (await db.channel_norms("streamer"))[0].frozen  # saved at once
+        async with http.post("/channels/streamer/norms", data={"csrf": csrf, "do": "reset"}) as r:
+            assert "is forgotten" in await r.text()
+        assert norms.channel("streamer").summary().keys == ()
+        assert norms.version("streamer") == "norms-1.0"
+        async with http.post("/channels/streamer/norms", data={"csrf": csrf, "do": "nope"}) as r:
+            assert "Unknown request" in await r.text()

@@ -4,8 +4,10 @@ Discord fake and acting through the Helix fake.
 
 A moderator logs in with the token, watches a flagged user appear without reloading, opens
 their history (the chat before the flag, a ``<script>`` in chat shown as text), marks a
-verdict and times the user out (the Helix fake receives the ban with its duration); a
-browser without the token sees the login form and no chat. With DASHBOARD_SCREENSHOT=1 the
+verdict and times the user out (the Helix fake receives the ban with its duration); sees a
+user flagged by what the channel's moderators taught (learned norms), and blocks the
+learned word from the channel page; a browser without the token sees the login form and
+no chat. With DASHBOARD_SCREENSHOT=1 the
 user's page is saved to docs/dashboard.png (hand-made chat only).
 
 Skipped only when /usr/bin/chromium is missing outside CI; in CI (``CI`` set) it must run.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -145,6 +148,44 @@ async def test_a_moderator_works_a_flag_in_the_browser(tmp_path: Path) -> None:
                         await page.screenshot(
                             path=str(ROOT / "docs" / "dashboard.png"), full_page=True
                         )
+
+                    # the channel's moderators time out three users who name "hyde": the
+                    # fourth is flagged as the channel's own norm, shown with the reason,
+                    # and the learned word becomes a blocked term in one click
+                    for n in range(4):
+                        await irc.send_privmsg(
+                            "streamer", f"fan{n}", "hyde is the best", user_id=f"9{n}"
+                        )
+                        if n < 3:
+                            await asyncio.sleep(0.05)
+                            await irc.send_raw(
+                                f"@ban-duration=60;target-user-id=9{n} :tmi.twitch.tv "
+                                f"CLEARCHAT #streamer :fan{n}\r\n".encode()
+                            )
+                        await asyncio.sleep(0.1)
+
+                    def fan3_flagged() -> bool:
+                        with sqlite3.connect(db) as conn:
+                            found = "SELECT count(*) FROM flagged_messages WHERE login = 'fan3'"
+                            return bool(conn.execute(found).fetchone()[0])
+
+                    await wait_for(fan3_flagged, limit=20)
+                    await page.goto(url + "users/fan3")
+                    norm_flag = page.locator("article.flag").first
+                    await expect(norm_flag.locator(".meta")).to_contain_text("learned term")
+                    await expect(norm_flag.locator(".note")).to_contain_text(
+                        "your moderators removed"
+                    )
+                    await page.goto(url + "channels/streamer")
+                    learned = page.locator("table.norms")
+                    await expect(learned).to_contain_text("hyde")
+                    word = page.locator("q", has_text=re.compile(r"^hyde$"))
+                    row = learned.locator("tr").filter(has=word)
+                    await row.get_by_role("button", name="Block").click()
+                    await expect(page.locator(".flash.ok")).to_contain_text(
+                        "'hyde' is a blocked term now"
+                    )
+                    await expect(page.get_by_label("Blocked terms")).to_have_value("hyde")
 
                     # a browser without the session: no chat data, page or API
                     stranger = await browser.new_page()

@@ -2,7 +2,8 @@
 
 Each module registers its own commands and names the function that runs each one
 (``set_defaults(func=...)``): :mod:`~bot.cli.watch` (run, score, replay, doctor, health),
-:mod:`~bot.cli.records` (history, flagged), :mod:`~bot.cli.models` (train, evaluate, bundle,
+:mod:`~bot.cli.records` (history, flagged), :mod:`~bot.cli.norms` (norms show, reset,
+export), :mod:`~bot.cli.models` (train, evaluate, bundle,
 data fetch, models), :mod:`~bot.cli.lab` (bench, evaluate --live-chat) and
 :mod:`~bot.cli.verdicts` (evaluate --verdicts, labels export). They parse and
 print; the work is done by the modules that own it, imported when the command runs.
@@ -20,7 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot import __version__
-from bot.cli import lab, models, records, verdicts, watch
+from bot.cli import lab, models, norms, records, verdicts, watch
 from bot.cli._common import Command, CommandError
 from bot.logs import setup_logging
 from bot.policy.errors import CueListError
@@ -73,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     # a command that loads the settings itself (doctor) names its function here instead
     parser.set_defaults(before_settings=None)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (watch, records, models, lab, verdicts):
+    for module in (watch, records, norms, models, lab, verdicts):
         module.register(sub)
     return parser
 

@@ -1,4 +1,5 @@
-"""Every POST: verdicts on flags, a channel's settings, Twitch actions, logging out.
+"""Every POST: verdicts on flags, a channel's settings and learned norms, Twitch actions,
+logging out.
 
 The auth middleware has already checked the session and its CSRF token. Each handler
 validates its form, changes one thing, leaves a one-line result for the next page (a
@@ -8,6 +9,7 @@ failure is shown, never silent) and redirects back (303), so a reload never repe
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -173,6 +175,55 @@ async def save_channel(request: web.Request) -> web.Response:
     return redirect(f"/channels/{name}")
 
 
+async def channel_norms(request: web.Request) -> web.Response:
+    """Reset, freeze or thaw a channel's learned norms, or block a learned term."""
+    try:
+        name = twitch_name(request.match_info["name"], "channel")
+    except BadRequest as exc:
+        return web.Response(status=400, text=str(exc))
+    context = _context(request)
+    session = session_of(request)
+    if name not in context.settings.channels:
+        return web.Response(status=404, text="This bot does not watch that channel.")
+    norms = context.norms
+    if norms is None or not norms.learning:
+        session.flash.append(("error", "Learned norms are off (CHATWARDEN_LEARN_NORMS=false)."))
+        return redirect(f"/channels/{name}")
+    form = await _form(request)
+    what = form.get("do", "")
+    if what == "reset":
+        await norms.reset(name)
+        session.flash.append(("ok", f"#{name}: what its moderators taught is forgotten."))
+    elif what in ("freeze", "thaw"):
+        await norms.freeze(name, what == "freeze")
+        state = (
+            "frozen: it judges by what it learned and learns no more"
+            if what == "freeze"
+            else "learning again"
+        )
+        session.flash.append(("ok", f"#{name}: learned norms {state}."))
+    elif what == "block":
+        term = " ".join(form.get("term", "").split()).lower()
+        if not term or term.startswith("[") or len(term) > 100:
+            session.flash.append(("error", "Only a learned word can be blocked; nothing changed."))
+            return redirect(f"/channels/{name}")
+        saved = {cs.channel: cs for cs in await context.db.channel_settings()}.get(name)
+        settings = replace(
+            saved or ChannelSettings(channel=name),
+            blocked_terms=normalize_terms([*(saved.blocked_terms if saved else ()), term]),
+            updated_by=session.moderator,
+            updated_at=time.time(),
+        )
+        await context.db.save_channel_settings(settings)
+        context.apply_channel(settings)
+        session.flash.append(
+            ("ok", f"#{name}: '{term}' is a blocked term now (flagged and reported).")
+        )
+    else:
+        session.flash.append(("error", "Unknown request; nothing changed."))
+    return redirect(f"/channels/{name}")
+
+
 async def logout(request: web.Request) -> web.StreamResponse:
     from bot.dashboard.auth import logout as end
 
@@ -183,4 +234,5 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/users/{login}/verdicts", verdict)
     app.router.add_post("/users/{login}/actions", action)
     app.router.add_post("/channels/{name}", save_channel)
+    app.router.add_post("/channels/{name}/norms", channel_norms)
     app.router.add_post("/logout", logout)

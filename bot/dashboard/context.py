@@ -10,6 +10,7 @@ from typing import Protocol
 from aiohttp import web
 
 from bot.dashboard.auth import Sessions
+from bot.norms.store import NormsControl
 from bot.settings import Settings
 from storage.database import Database
 from storage.records import ChannelSettings
@@ -58,6 +59,8 @@ class DashboardContext:
     #: a read-only connection to the same file for the pages' reads, so that a page never
     #: queues behind (or holds up) the pipeline's writes on ``db``; None: read from ``db``
     reader: Database | None = None
+    #: each channel's learned norms: shown, reset, frozen (None: not shown)
+    norms: NormsControl | None = None
 
     @property
     def reads(self) -> Database:

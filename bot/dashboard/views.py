@@ -3,8 +3,8 @@
 ``/`` flagged users in a period, worst first (channel, since, category; paginated, updated
 live by polling ``/api/flagged?after=``); ``/users/<login>`` a user's flags with the chat
 before each, verdicts, reports, moderators' and the bot's actions; ``/reports`` the outbox;
-``/channels/<name>`` a channel's settings. A malformed login or channel is a 400, an
-unknown one a 404.
+``/channels/<name>`` a channel's settings and what its moderators taught (learned norms).
+A malformed login or channel is a 400, an unknown one a 404.
 """
 
 from __future__ import annotations
@@ -260,6 +260,7 @@ async def channel_data(request: web.Request) -> dict[str, Any] | None:
         return None
     saved = {cs.channel: cs for cs in await context.reads.channel_settings()}.get(name)
     setup = channel_setup(context.settings, name, saved)  # what the live policy applies
+    learned = None if context.norms is None else await context.norms.summary(name)
     return {
         "channel": name,
         "presets": list(SENSITIVITIES),
@@ -271,6 +272,8 @@ async def channel_data(request: web.Request) -> dict[str, Any] | None:
         "blocked_terms": list(setup.terms.blocked),
         "updated_by": saved.updated_by if saved else None,
         "updated_at": saved.updated_at if saved else None,
+        "learning": context.norms is not None and context.norms.learning,
+        "norms": None if learned is None else asdict(learned),
     }
 
 

@@ -279,7 +279,8 @@ class ChannelNorms:
             login = action.target_login
             if login is None:
                 return  # the whole chat cleared: says nothing about any message
-            removed = [s for s in self.context.said(login) if s.at >= now - REMOVED_WITHIN]
+            lines = self.context.said(login)
+            removed = [s for s in lines if now - REMOVED_WITHIN <= s.at <= now + 1.0]
             removed = removed[-REMOVED_LAST:]
         else:
             login = action.login or ""

@@ -13,11 +13,11 @@ import logging
 import sqlite3
 import time
 
-from bot.norms.learned import LearnedNorms
+from bot.norms.learned import LearnedNorms, NormsSummary
 from storage.database import Database
 from storage.records import NormsSnapshot
 
-__all__ = ["NormsKeeper", "load_norms", "snapshot"]
+__all__ = ["NormsControl", "NormsKeeper", "load_norms", "snapshot"]
 
 _log = logging.getLogger(__name__)
 
@@ -83,3 +83,43 @@ class NormsKeeper:
             _log.info("norms of #%s were reset elsewhere; forgetting what was learned", channel)
             self.norms.reset(channel, saved.epoch)
             self.norms.restore(channel, saved.state, saved.generation, saved.epoch, saved.frozen)
+
+
+class NormsControl:
+    """What the dashboard does with learned norms: show a channel's, reset it, freeze or
+    thaw it — on the live learner when the bot runs in this process, else from the
+    database (where reset still works: a bot running elsewhere follows at its next save)."""
+
+    def __init__(self, db: Database, norms: LearnedNorms | None) -> None:
+        self.db = db
+        self.norms = norms
+
+    @property
+    def learning(self) -> bool:
+        return self.norms is not None
+
+    async def summary(self, channel: str) -> NormsSummary | None:
+        if self.norms is not None:
+            if channel not in self.norms.channels:
+                return None
+            return self.norms.channel(channel).summary()
+        saved = await self.db.channel_norms(channel)
+        if not saved:
+            return None
+        reader = LearnedNorms()
+        row = saved[0]
+        reader.restore(channel, row.state, row.generation, row.epoch, row.frozen)
+        return reader.channel(channel).summary()
+
+    async def reset(self, channel: str) -> None:
+        epoch = await self.db.reset_norms(channel, time.time())
+        if self.norms is not None:
+            self.norms.reset(channel, epoch)
+
+    async def freeze(self, channel: str, frozen: bool) -> None:
+        """Freeze (judge by what is known, learn no more) or thaw; saved at once."""
+        if self.norms is None:
+            raise RuntimeError("learned norms are off (CHATWARDEN_LEARN_NORMS=false)")
+        self.norms.freeze(channel, frozen)
+        await self.db.save_norms([snapshot(self.norms, channel, time.time())])
+        self.norms.channel(channel).dirty = False

@@ -83,6 +83,8 @@ def render_report(
             # the rules list what they matched; a network, the words that drove its score
             how = "matched" if flag.model_version.startswith("rules") else "driven by"
             tag += f" · {how} " + ", ".join(f"“{escape_markdown(t)}”" for t in flag.evidence)
+        if flag.note:  # a learned channel norm's reason, in the moderators' terms
+            tag += f" · {escape_markdown(flag.note)}"
         embed.add_embed_field(
             name=clip(f"{flag.score:.2f}{tag} · {when}", FIELD_NAME_MAX),
             value=clip(escape_markdown(flag.text) or "(empty)", FIELD_VALUE_MAX),
