@@ -21,6 +21,7 @@ MINIMAL = {
     "health": [],
     "history": ["someone"],
     "flagged": [],
+    "norms": ["show", "--channel", "somechannel"],
     "train": [],
     "evaluate": [],
     "bundle": ["models/x"],
