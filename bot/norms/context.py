@@ -9,8 +9,13 @@ of that message (:func:`ChannelContext.keys`), read from what came before it onl
   ``[wall]`` (a long line of few words repeated), ``[volume]`` (over 1,000 characters
   within two minutes), ``[copypasta]`` (the same line from ten other users within a
   minute), ``[link]`` (``[link: first message]``), ``[self-promotion]``, ``[begging]``,
-  ``[caps]``, ``[streamer named]``, ``[off-language]`` (a line confidently in another
-  language than the channel's, by :mod:`bot.norms.language`).
+  ``[caps]``, ``[streamer named]``, ``[off-language]`` (a line in another language than
+  the channel's, by :mod:`bot.norms.language`, at least 50 % sure; ``[off-language 80]``
+  and ``[off-language 95]`` more sure).
+
+Identifying a line's language costs about 40 µs, so it runs on one line in
+:data:`LANGUAGE_EVERY` (standing for that many in the counts) until the channel's
+moderators are seen removing off-language lines, and on every line after that.
 
 Memory is bounded per channel: a user's last :data:`USER_LINES` lines within two minutes,
 the lines of the last minute, and the users met (at most :data:`MAX_USERS`, the
@@ -41,13 +46,11 @@ USER_LINES = 12
 MAX_USERS = 100_000
 #: Confident language guesses the channel needs before a line can be off its language.
 LANGUAGE_SAMPLE = 50
-#: One line in this many is identified to learn the channel's language (once it needs
-#: to know every line's, all are).
-LANGUAGE_EVERY = 16
-#: The identifier's confidence a guess needs to count toward the channel's language…
+#: One line in this many is identified (and stands for that many), until the channel's
+#: moderators are seen removing off-language lines; then all are.
+LANGUAGE_EVERY = 8
+#: The identifier's confidence a guess needs to count toward the channel's language.
 LANGUAGE_SURE = 0.9
-#: …and to make a line off the channel's language.
-OFF_LANGUAGE_SURE = 0.8
 
 # pattern keys (interned: many messages share them)
 REPEAT = "[repeat]"
@@ -63,6 +66,10 @@ BEGGING = "[begging]"
 CAPS = "[caps]"
 STREAMER = "[streamer named]"
 OFF_LANGUAGE = "[off-language]"
+OFF_LANGUAGE_80 = "[off-language 80]"
+OFF_LANGUAGE_95 = "[off-language 95]"
+#: The off-language keys, by the identifier's confidence (0.5, 0.8, 0.95).
+LANGUAGE_KEYS = (OFF_LANGUAGE, OFF_LANGUAGE_80, OFF_LANGUAGE_95)
 FIRST = "first: "
 
 
@@ -77,6 +84,8 @@ class Said:
     length: int
     patterns: tuple[str, ...]
     first: bool
+    #: how many lines its language keys stood for (0: its language was not identified)
+    language_weight: int = 0
 
 
 def word_keys(text: str, first: bool) -> list[str]:
@@ -117,9 +126,11 @@ class ChannelContext:
     def said(self, login: str) -> deque[Said]:
         return self.users.get(login, deque())
 
-    def patterns(self, login: str, text: str, at: float) -> tuple[str, int, bool, list[str]]:
-        """``(line, its length, first, patterns)`` of a message arriving now, read against
-        what came before it; nothing is remembered yet (:meth:`remember`)."""
+    def patterns(self, login: str, text: str, at: float) -> tuple[str, int, bool, list[str], int]:
+        """``(line, its length, first, patterns, language weight)`` of a message arriving
+        now, read against what came before it; nothing is remembered yet
+        (:meth:`remember`). The weight: how many lines the language keys stand for (0: the
+        line's language was not identified)."""
         raw = tokens(text)
         lowered = [w.lower() for w in raw]
         line = line_key(lowered) if lowered else text.strip().lower()
@@ -157,26 +168,31 @@ class ChannelContext:
         name = self.channel
         if len(name) >= 4 and (name in lowered or f"@{name}" in text.lower()):
             found.append(STREAMER)
-        if self.off_language(raw, sample=True):
-            found.append(OFF_LANGUAGE)
-        return line, length, first, found
+        weight = 0
+        if self._language.readable(raw):
+            self._counter += 1
+            sampled = self._counter % LANGUAGE_EVERY == 0
+            if sampled or self.every_language:
+                weight = 1 if self.every_language else LANGUAGE_EVERY
+                found += self.off_language(raw, learn=sampled)
+        return line, length, first, found, weight
 
-    def off_language(self, raw: list[str], *, sample: bool = False) -> bool:
-        """Whether a line is confidently in another language than the channel's; with
-        ``sample``, also learn the channel's language from one line in
-        :data:`LANGUAGE_EVERY`."""
-        self._counter += 1
-        learn = sample and self._counter % LANGUAGE_EVERY == 0
-        if not (learn or self.every_language or not sample):
-            return False
+    def off_language(self, raw: list[str], *, learn: bool = False) -> list[str]:
+        """The off-language keys of a line (none when it is in the channel's language, or
+        the channel's is not known yet); ``learn``: the guess also teaches the channel's
+        language."""
         guess = self._language.guess(raw)
         if guess is None:
-            return False
+            return []
         language, confidence = guess
         if learn and confidence >= LANGUAGE_SURE:
             self.languages[language] = self.languages.get(language, 0) + 1
         own = self.language
-        return confidence >= OFF_LANGUAGE_SURE and own is not None and language != own
+        if own is None or language == own or confidence < 0.5:
+            return []
+        return [OFF_LANGUAGE, OFF_LANGUAGE_80, OFF_LANGUAGE_95][
+            : 1 + (confidence >= 0.8) + (confidence >= 0.95)
+        ]
 
     def remember(self, said: Said, login: str) -> None:
         """``said`` joins the channel's recent chat."""

@@ -11,76 +11,46 @@ least once (:class:`KeyStats`):
 * ``users`` — distinct removed users (the support: one spammer is not a norm).
 
 A key first removed starts with ``n`` seeded from how often the channel's chat used it
-before (:class:`ChatCounts`, a count-min sketch in fixed memory): an emote everyone posts
+before (:class:`ChatCounts`, bounded by lossy counting): an emote everyone posts
 starts with a low hit rate ``r / (n + beta)``, a rare word removed twice with a high one.
 """
 
 from __future__ import annotations
 
-import base64
-import zlib
-from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 __all__ = ["ChatCounts", "KeyStats"]
 
 
 class ChatCounts:
-    """How often the channel's chat used each key: a count-min sketch (2 rows of
-    ``width`` counters; estimates never undercount), halved every ``horizon`` messages so
-    it follows the channel's recent chat."""
+    """How often the channel's chat used each key: exact counts, kept to at most ``cap``
+    keys by lossy counting — past the cap every count is halved and the keys at zero are
+    dropped, so it follows the channel's recent chat in bounded memory. (A count-min
+    sketch of 2 × 32,768 cells collided enough on this chat to inflate the seeds and miss
+    a tenth of what the exact counts catch.)"""
 
-    def __init__(self, width: int = 1 << 14, horizon: int = 200_000) -> None:
-        self.width = width
-        self.horizon = horizon
-        self.rows = (array("I", bytes(4 * width)), array("I", bytes(4 * width)))
-        self.added = 0
+    def __init__(self, cap: int = 50_000) -> None:
+        self.cap = cap
+        self.counts: dict[str, int] = {}
 
-    def _slots(self, key: str) -> tuple[int, int]:
-        h = zlib.crc32(key.encode())
-        return h % self.width, ((h >> 15) ^ (h * 0x9E3779B1)) % self.width
-
-    def add(self, keys: list[str]) -> None:
-        first, second = self.rows
+    def add(self, keys: Iterable[str], weight: int = 1) -> None:
+        counts = self.counts
         for key in keys:
-            a, b = self._slots(key)
-            first[a] += 1
-            second[b] += 1
-        self.added += 1
-        if self.added >= self.horizon:
-            self.halve()
+            counts[key] = counts.get(key, 0) + weight
+        if len(counts) > self.cap:
+            self.counts = {k: v >> 1 for k, v in counts.items() if v > 1}
 
     def get(self, key: str) -> int:
-        a, b = self._slots(key)
-        return min(self.rows[0][a], self.rows[1][b])
+        return self.counts.get(key, 0)
 
-    def halve(self) -> None:
-        for row in self.rows:
-            for i, value in enumerate(row):
-                if value:
-                    row[i] = value >> 1
-        self.added = 0
-
-    def to_state(self) -> dict[str, object]:
-        raw = self.rows[0].tobytes() + self.rows[1].tobytes()
-        return {
-            "width": self.width,
-            "added": self.added,
-            "rows": base64.b64encode(zlib.compress(raw, 6)).decode("ascii"),
-        }
+    def to_state(self) -> dict[str, int]:
+        return dict(self.counts)
 
     @classmethod
-    def from_state(cls, state: dict[str, object], horizon: int) -> ChatCounts:
-        width = int(str(state["width"]))
-        counts = cls(width, horizon)
-        raw = zlib.decompress(base64.b64decode(str(state["rows"])))
-        if len(raw) != 8 * width:
-            raise ValueError("saved chat counts do not match their width")
-        first, second = array("I"), array("I")
-        first.frombytes(raw[: 4 * width])
-        second.frombytes(raw[4 * width :])
-        counts.rows = (first, second)
-        counts.added = int(str(state.get("added", 0)))
+    def from_state(cls, state: dict[str, object], cap: int) -> ChatCounts:
+        counts = cls(cap)
+        counts.counts = {str(k): int(str(v)) for k, v in state.items()}
         return counts
 
 
@@ -112,6 +82,11 @@ class KeyStats:
                 self.users.append(login)
             self.first = self.first or at
             self.last = max(self.last, at)
+
+    def left_alone(self, uses: int, gamma: float) -> None:
+        """``uses`` labelled uses at once, none removed."""
+        self.n = self.n * gamma**uses + uses
+        self.r = self.r * gamma**uses
 
     def to_state(self) -> list[object]:
         return [round(self.n, 4), round(self.r, 4), self.users, self.first, self.last]

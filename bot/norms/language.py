@@ -61,11 +61,10 @@ LANGUAGES = (
 
 
 class LanguageGuesser:
-    """``guess(words)`` → (language, confidence) for a line with enough words, else None."""
+    """``guess(words)`` → (language, confidence) for a line with enough words, else None:
+    two real words, or one of six letters or more."""
 
-    def __init__(self, min_words: int = 3, min_letters: int = 12) -> None:
-        self.min_words = min_words
-        self.min_letters = min_letters
+    def __init__(self) -> None:
         self._identifier: Any = None
         self._lock = threading.Lock()
         self.calls = 0
@@ -74,9 +73,13 @@ class LanguageGuesser:
         """The words an identifier can read: no emote-shaped words, numbers or letters."""
         return [w for w in raw if len(w) >= 2 and not w.isdigit() and not emote_shaped(w)]
 
+    def readable(self, raw: list[str]) -> bool:
+        words = self.words(raw)
+        return len(words) >= 2 or (len(words) == 1 and len(words[0]) >= 6)
+
     def guess(self, raw: list[str]) -> tuple[str, float] | None:
         words = self.words(raw)
-        if len(words) < self.min_words or sum(len(w) for w in words) < self.min_letters:
+        if not (len(words) >= 2 or (len(words) == 1 and len(words[0]) >= 6)):
             return None
         self.calls += 1
         language, confidence = self._model().classify(" ".join(words))

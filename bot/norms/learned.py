@@ -35,7 +35,10 @@ from datetime import UTC, datetime
 
 from bot.norms.context import (
     FIRST,
+    LANGUAGE_KEYS,
     OFF_LANGUAGE,
+    OFF_LANGUAGE_80,
+    OFF_LANGUAGE_95,
     ChannelContext,
     Said,
     word_keys,
@@ -79,6 +82,8 @@ CATEGORIES = {
     "[caps]": "caps",
     "[streamer named]": "streamer named",
     OFF_LANGUAGE: "language",
+    OFF_LANGUAGE_80: "language",
+    OFF_LANGUAGE_95: "language",
     SCORER_MILD: "scorer",
 }
 
@@ -97,15 +102,19 @@ class NormParams:
     support: int = 3
     pattern_support: int = 3
     #: hit rate a word key needs; patterns and language have their own
-    words_at: float = 0.25
-    patterns_at: float = 0.25
+    words_at: float = 0.30
+    patterns_at: float = 0.30
     language_at: float = 0.05
+    #: every line's language is identified once this share of the channel's removed
+    #: messages (from ``support`` users) were off its language
+    language_share: float = 0.03
     #: uses of no evidence every hit rate is shrunk by
     beta: float = 2.0
     #: decay per labelled use (a finished wave fades)
     gamma: float = 0.98
-    #: norm-flagged users per moderator action, plus ``budget_base``, in a channel
-    budget: float | None = None
+    #: norm-flagged users per moderator action, plus ``budget_base``, in a channel: a
+    #: safety cap (on twitch_normvio_en it never binds at these thresholds)
+    budget: float | None = 2.0
     budget_base: int = 2
     #: the scorer's mild flags stop in a channel after this many labelled uses…
     quiet_after: int = 10
@@ -113,6 +122,8 @@ class NormParams:
     quiet_below: float = 0.05
     #: keys with evidence kept per channel (the least removed go first)
     max_keys: int = 5000
+    #: keys whose chat counts are kept per channel (lossy counting past it)
+    max_counts: int = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +167,7 @@ class ChannelNorms:
         self.channel = channel
         self.params = params
         self.context = ChannelContext(channel, language)
-        self.chat = ChatCounts()
+        self.chat = ChatCounts(params.max_counts)
         self.evidence: dict[str, KeyStats] = {}
         self.messages = 0
         self.actions = 0
@@ -166,19 +177,25 @@ class ChannelNorms:
         self.epoch = 0
         self.dirty = False
         self._flagged: set[str] = set()
-        self._pending: deque[tuple[float, str, tuple[str, ...]]] = deque()
+        #: messages waiting for their label: (time, author, keys with evidence, how many
+        #: lines its language keys stand for)
+        self._pending: deque[tuple[float, str, tuple[str, ...], int]] = deque()
         self._actioned: dict[str, float] = {}
-        self._arriving: tuple[str, str, int, bool, list[str], list[str]] | None = None
+        self._arriving: tuple[str, str, int, bool, list[str], list[str], int] | None = None
+        #: removed messages, and the users of those off the channel's language
+        self.removed = 0
+        self.removed_off_language = 0
+        self._off_language_users: set[str] = set()
 
     # -- deciding ------------------------------------------------------------------
 
     def judge(self, message: ChatMessage) -> NormFlag | None:
         """Whether ``message`` breaks what this channel's moderators taught."""
-        line, length, first, patterns = self.context.patterns(
+        line, length, first, patterns, weight = self.context.patterns(
             message.login, message.text, message.sent_at
         )
         keys = [*patterns, *word_keys(message.text, first)]
-        self._arriving = (message.msg_id, line, length, first, patterns, keys)
+        self._arriving = (message.msg_id, line, length, first, patterns, keys, weight)
         if not self.evidence:
             return None
         p = self.params
@@ -208,7 +225,7 @@ class ChannelNorms:
 
     def _threshold(self, key: str) -> float:
         p = self.params
-        if key == OFF_LANGUAGE:
+        if key in LANGUAGE_KEYS:
             return p.language_at
         if key == SCORER_MILD:
             return 2.0  # never flags: it only quiets (:meth:`quiets`)
@@ -242,12 +259,12 @@ class ChannelNorms:
         label. ``mild_flag``: the scorer flagged it, mildly (its own key)."""
         arriving = self._arriving
         if arriving is None or arriving[0] != message.msg_id:
-            line, length, first, patterns = self.context.patterns(
+            line, length, first, patterns, weight = self.context.patterns(
                 message.login, message.text, message.sent_at
             )
             keys = [*patterns, *word_keys(message.text, first)]
         else:
-            _, line, length, first, patterns, keys = arriving
+            _, line, length, first, patterns, keys, weight = arriving
         self._arriving = None
         if mild_flag:
             patterns = [*patterns, SCORER_MILD]
@@ -255,9 +272,13 @@ class ChannelNorms:
         now = message.sent_at
         self.messages += 1
         self._label_left_alone(now)
-        self.chat.add(keys)
+        if weight > 1:  # a sampled line's language stands for that many lines
+            self.chat.add([k for k in keys if k not in LANGUAGE_KEYS])
+            self.chat.add([k for k in keys if k in LANGUAGE_KEYS], weight)
+        else:
+            self.chat.add(keys)
         self.context.remember(
-            Said(now, message.msg_id, message.text, line, length, tuple(patterns), first),
+            Said(now, message.msg_id, message.text, line, length, tuple(patterns), first, weight),
             message.login,
         )
         if self.frozen:
@@ -266,7 +287,7 @@ class ChannelNorms:
         # whose evidence starts with the first one)
         tracked = tuple(k for k in keys if k in self.evidence or k == SCORER_MILD)
         if tracked:
-            self._pending.append((now, message.login, tracked))
+            self._pending.append((now, message.login, tracked, weight))
         if len(self.context.users) > 1000 and self.messages % 1000 == 0:
             self.context.forget_idle(now)
 
@@ -286,34 +307,49 @@ class ChannelNorms:
             login = action.login or ""
             removed = [s for s in self.context.said(login) if s.msg_id == action.target_msg_id]
             if not removed and action.text:
-                removed = [Said(now, action.target_msg_id or "", action.text, "", 0, (), False)]
+                gone = Said(now, action.target_msg_id or "", action.text, "", 0, (), False, 0)
+                removed = [gone]
         self.actions += 1
         self.generation += 1
         self.dirty = True
         self._actioned[login] = now
         for said in removed:
-            self._learn(self._keys_of(said), True, login, now)
+            keys = self._keys_of(said)
+            self.removed += 1
+            if OFF_LANGUAGE in keys:
+                self.removed_off_language += 1
+                if len(self._off_language_users) < 32:
+                    self._off_language_users.add(login)
+            self._learn(keys, True, login, now)
+        p = self.params
+        self.context.every_language = (
+            len(self._off_language_users) >= p.support
+            and self.removed_off_language >= p.language_share * self.removed
+        )
 
     def _keys_of(self, said: Said) -> list[str]:
+        """A removed message's keys; its language is identified now if it was not then."""
         keys = [*said.patterns, *word_keys(said.text, said.first)]
-        if OFF_LANGUAGE not in keys and self.context.off_language(tokens(said.text)):
-            keys.append(OFF_LANGUAGE)
+        if not said.language_weight:
+            keys += self.context.off_language(tokens(said.text))
         return keys
 
     def _label_left_alone(self, now: float) -> None:
         pending, actioned = self._pending, self._actioned
         while pending and pending[0][0] < now - REMOVED_WITHIN:
-            at, login, keys = pending.popleft()
+            at, login, keys, weight = pending.popleft()
             acted = actioned.get(login)
             if acted is not None and at <= acted <= at + REMOVED_WITHIN:
                 continue
-            self._learn(keys, False, login, at)
+            self._learn(keys, False, login, at, weight)
         if len(actioned) > 10_000:
             horizon = now - 2 * REMOVED_WITHIN
             for login in [u for u, t in actioned.items() if t < horizon]:
                 del actioned[login]
 
-    def _learn(self, keys: Iterable[str], removed: bool, login: str, at: float) -> None:
+    def _learn(
+        self, keys: Iterable[str], removed: bool, login: str, at: float, weight: int = 1
+    ) -> None:
         p, evidence = self.params, self.evidence
         for key in keys:
             stats = evidence.get(key)
@@ -322,11 +358,12 @@ class ChannelNorms:
                     continue  # a key never removed carries no evidence
                 seed = float(max(self.chat.get(key), 1)) if removed else 1.0
                 stats = evidence[key] = KeyStats(min(seed, 1.0 / (1.0 - p.gamma)) - 1.0)
-                if key == OFF_LANGUAGE:
-                    self.context.every_language = True
                 if len(evidence) > p.max_keys:
                     self._evict()
-            stats.learn(removed, p.gamma, login, at)
+            if weight > 1 and not removed and key in LANGUAGE_KEYS:
+                stats.left_alone(weight, p.gamma)  # a sampled line stands for several
+            else:
+                stats.learn(removed, p.gamma, login, at)
         self.dirty = True
 
     def _evict(self) -> None:
@@ -382,6 +419,8 @@ class ChannelNorms:
                 "evidence": {k: s.to_state() for k, s in self.evidence.items()},
                 "chat": self.chat.to_state(),
                 "flagged": sorted(self._flagged),
+                "removed": [self.removed, self.removed_off_language],
+                "off_language_users": sorted(self._off_language_users),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -398,8 +437,10 @@ class ChannelNorms:
         self.context.languages = {str(k): int(v) for k, v in data["languages"].items()}
         self.context.every_language = bool(data["every_language"])
         self.evidence = {str(k): KeyStats.from_state(v) for k, v in data["evidence"].items()}
-        self.chat = ChatCounts.from_state(data["chat"], self.chat.horizon)
+        self.chat = ChatCounts.from_state(data["chat"], self.params.max_counts)
         self._flagged = {str(u) for u in data["flagged"]}
+        self.removed, self.removed_off_language = (int(n) for n in data["removed"])
+        self._off_language_users = {str(u) for u in data["off_language_users"]}
 
 
 class LearnedNorms:
