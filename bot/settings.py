@@ -36,7 +36,7 @@ _CHANNEL = re.compile(r"^[a-z0-9_]{1,25}$")
 _WEBHOOK_PATH = re.compile(r"^/api(/v\d+)?/webhooks/\d+/[\w-]+/?$")
 _DISCORD_HOSTS = {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-_ENV_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
 def parse_channels(raw: str) -> tuple[str, ...]:
@@ -393,7 +393,7 @@ def read_env_file(path: Path, lines: dict[str, int] | None = None) -> dict[str, 
             value = binding.value
             if binding.error or key is None or value is None or not _ENV_KEY.fullmatch(key):
                 raise SettingsError(
-                    f"{path}:{number}: expected KEY=value (a key of letters, digits and "
+                    f"{path}:{number}: expected KEY=value (a key of capitals, digits and "
                     "underscores); the line is not shown, it may hold a secret"
                 )
             out[key] = value
