@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
 from bot.policy.terms import ChannelTerms
-from bot.replay import ReplayStats, read_chat_log
+from bot.replay import ReplayStats, replay_log
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
@@ -325,6 +325,8 @@ class ReplaySummary:
     scorer: str
     #: one line per log that could not be read to its end (what was read of it is stored)
     failed: tuple[str, ...] = ()
+    #: lines that were not read, by why (``bot.replay.ReplayStats.unread``)
+    unread: tuple[tuple[str, int], ...] = ()
 
     @property
     def messages_per_second(self) -> float:
@@ -366,7 +368,7 @@ async def run_replay(
                 try:
                     for path in files:
                         try:
-                            for message in read_chat_log(path, stats):
+                            for message in replay_log(path, stats):
                                 if stop.is_set() or (limit is not None and sent >= limit):
                                     return
                                 await rt.pipeline.submit(message)
@@ -409,6 +411,7 @@ async def run_replay(
                 seconds=elapsed,
                 scorer=rt.scorer.version,
                 failed=tuple(failed),
+                unread=tuple(stats.unread.items()),
             )
     finally:
         loop = asyncio.get_running_loop()

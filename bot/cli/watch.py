@@ -74,11 +74,12 @@ def register(sub: Subparsers) -> None:
     replay = sub.add_parser(
         "replay",
         help="shadow mode: replay recorded chat logs",
-        description="Push recorded chat (raw IRC lines or Chatty logs, "
+        description="Push recorded chat (raw IRC lines, Chatty, Chatterino or irssi logs, "
         ".gz allowed) through the same batcher, scorer, policy and "
-        "storage as `run`. Reports go to the log unless --discord. A file that cannot be "
-        "read to its end (e.g. a truncated .gz) is named on stderr, the others are still "
-        "replayed, and the exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
+        "storage as `run`. Reports go to the log unless --discord. Lines that are not chat "
+        "are counted by reason. A file that cannot be read to its end (e.g. a truncated "
+        ".gz) or holds no chat is named on stderr, the others are still replayed, and the "
+        "exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
         "read is scored and stored (exit 0).",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
@@ -173,12 +174,22 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_replay
+    from bot.replay import ReplayStats
 
     summary = asyncio.run(
         run_replay(settings, args.files, rate=args.rate, use_discord=args.discord, limit=args.limit)
     )
+    unread = dict(summary.unread)
     if args.json:
-        print(json.dumps({**asdict(summary), "messages_per_second": summary.messages_per_second}))
+        print(
+            json.dumps(
+                {
+                    **asdict(summary),
+                    "unread": unread,
+                    "messages_per_second": summary.messages_per_second,
+                }
+            )
+        )
     else:
         print(
             f"replayed {summary.messages} messages from {summary.files} file(s) in "
@@ -187,13 +198,17 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary.flagged} flagged, {summary.reports} reports "
             f"({summary.reports_sent} sent); database {settings.db}"
         )
+        if unread:
+            stats = ReplayStats(unread=unread)
+            print(f"{sum(unread.values())} lines not read ({stats.unread_text()})")
     # each failure was logged as it came; the summary repeats them last, where a user looks
     for failure in summary.failed:
         print(f"chatwarden: {failure}", file=sys.stderr)
     if summary.failed:
         print(
             f"chatwarden: {len(summary.failed)} of {summary.files} file(s) could not be read "
-            "to their end; what was read of them and the other files is stored (exit 1)",
+            "to their end or held no chat; what was read of them and the other files is "
+            "stored (exit 1)",
             file=sys.stderr,
         )
         return 1
