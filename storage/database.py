@@ -471,15 +471,20 @@ class Database:
 
     @_locked
     async def mark_reports_sent(
-        self, ids: Iterable[int], sent_at: float, payloads: Mapping[int, str] | None = None
+        self,
+        ids: Iterable[int],
+        sent_at: float,
+        payloads: Mapping[int, str] | None = None,
+        sent_to: str = "discord",
     ) -> None:
-        """Mark reports sent, keeping on record the embed JSON that was sent for each
-        (``payloads`` by report id; a report without one keeps its stored payload)."""
+        """Mark reports sent (to ``sent_to``: ``discord`` or ``log``), keeping on record the
+        embed JSON that was sent for each (``payloads`` by report id; a report without one
+        keeps its stored payload)."""
         payloads = payloads or {}
         await self._write(
             "UPDATE reports SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "last_error = NULL, payload = coalesce(?, payload) WHERE id = ?",
-            [(sent_at, payloads.get(report_id), report_id) for report_id in ids],
+            "last_error = NULL, payload = coalesce(?, payload), sent_to = ? WHERE id = ?",
+            [(sent_at, payloads.get(report_id), sent_to, report_id) for report_id in ids],
         )
 
     @_locked
@@ -539,7 +544,7 @@ class Database:
         ) as cursor:
             counts = [UserCounts(r[0], r[1], r[2], r[3]) for r in await cursor.fetchall()]
         async with self._conn.execute(
-            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+            f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC""",
             params,
         ) as cursor:
@@ -848,11 +853,13 @@ class Database:
     async def reports_page(
         self, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[ReportSummary], int]:
-        """The live outbox, newest first: ``status`` pending, sent or failed (pending with
-        an error), or all; and how many match."""
+        """The live outbox, newest first: ``status`` pending, sent (to Discord), logged
+        (sent to the log), or failed (pending with an error), or all; and how many match."""
         where = "WHERE shadow IS NULL"
         if status == "sent":
-            where += " AND status = 'sent'"
+            where += " AND status = 'sent' AND sent_to IS NOT 'log'"
+        elif status == "logged":
+            where += " AND status = 'sent' AND sent_to = 'log'"
         elif status == "pending":
             where += " AND status = 'pending' AND last_error IS NULL"
         elif status == "failed":
@@ -860,7 +867,7 @@ class Database:
         async with self._conn.execute(f"SELECT count(*) FROM reports {where}") as cursor:
             row = await cursor.fetchone()
         async with self._conn.execute(
-            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+            f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC LIMIT ? OFFSET ?""",
             (limit, offset),
         ) as cursor:
@@ -947,6 +954,9 @@ class Database:
 
 
 #: Each judged flag's latest verdict (a later verdict replaces an earlier one).
+#: A report's status as shown: 'logged' for one sent to the log (no webhook set).
+_STATUS = "CASE WHEN status = 'sent' AND sent_to = 'log' THEN 'logged' ELSE status END"
+
 _LATEST_VERDICTS = """SELECT v.msg_id, v.channel, v.correct, v.category FROM verdicts v
     WHERE v.id = (SELECT w.id FROM verdicts w WHERE w.msg_id = v.msg_id
                   ORDER BY w.at DESC, w.id DESC LIMIT 1)"""

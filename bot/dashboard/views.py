@@ -31,7 +31,7 @@ _NAME = re.compile(r"^[a-z0-9_]{1,25}$")
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CATEGORY = re.compile(r"^[\w:-]{1,40}$")
-_STATUSES = ("pending", "sent", "failed")
+_STATUSES = ("pending", "sent", "logged", "failed")
 
 
 class BadRequest(Exception):
@@ -223,12 +223,12 @@ DURATIONS = ((60, "60 s"), (600, "10 min"), (3600, "1 h"), (86400, "24 h"))
 async def _reports_data(request: web.Request) -> dict[str, Any]:
     status = request.query.get("status") or None
     if status is not None and status not in _STATUSES:
-        raise BadRequest("'status' must be pending, sent or failed")
+        raise BadRequest("'status' must be pending, sent, logged or failed")
     page = _page(request.query.get("page"))
-    reports, total = await request.app[CONTEXT].reads.reports_page(
-        status, PER_PAGE, (page - 1) * PER_PAGE
-    )
+    context = request.app[CONTEXT]
+    reports, total = await context.reads.reports_page(status, PER_PAGE, (page - 1) * PER_PAGE)
     return {
+        "destination": "Discord" if context.settings.discord_webhook_url else "the log",
         "reports": [asdict(r) for r in reports],
         "total": total,
         "page": page,

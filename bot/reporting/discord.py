@@ -114,11 +114,17 @@ class SendResult:
 
 
 class Sender(Protocol):
+    #: where what is sent goes, as stored with each sent report: ``discord`` or ``log``
+    @property
+    def destination(self) -> str: ...
+
     async def send(self, body: dict[str, Any]) -> SendResult: ...
 
 
 class LogSender:
     """Writes reports to the log (used when no webhook is configured, and by ``replay``)."""
+
+    destination = "log"
 
     async def send(self, body: dict[str, Any]) -> SendResult:
         for embed in body["embeds"]:
@@ -133,6 +139,8 @@ class LogSender:
 
 class DiscordSender:
     """Posts to a Discord webhook with one reused HTTP session."""
+
+    destination = "discord"
 
     def __init__(self, url: Secret, timeout: float = 10.0) -> None:
         self._url = url

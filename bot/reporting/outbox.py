@@ -38,6 +38,7 @@ class OutboxWorker:
         retry_cap: float = 300.0,
         idle_poll: float = 5.0,
         dashboard_url: str | None = None,
+        degrade_after: int = 3,
     ) -> None:
         self._db = db
         #: reports link to the user's page on the dashboard at this address (None: no link)
@@ -50,8 +51,12 @@ class OutboxWorker:
         self.sent = 0
         self.failed = 0
         self.rate_limited = 0
-        #: Why reporting is degraded (the webhook answered 401/403/404), None while it works
+        #: Why reporting is degraded, None while it works: the webhook answered 401/403/404,
+        #: or ``degrade_after`` deliveries in a row failed (no connection, DNS, 5xx: about
+        #: 6 s of retries at the default backoff, a short grace for a passing blip)
         self.degraded: str | None = None
+        self._degrade_after = degrade_after
+        self._failing = 0  # deliveries failed in a row
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -70,8 +75,9 @@ class OutboxWorker:
                 now = time.time()
                 if result.ok:
                     was_sent = {report_id: payloads[report_id] for report_id in ids}
-                    await self._db.mark_reports_sent(ids, now, was_sent)
+                    await self._db.mark_reports_sent(ids, now, was_sent, self._sender.destination)
                     self.sent += len(ids)
+                    self._failing = 0
                     if self.degraded is not None:
                         self.degraded = None
                         _log.info("discord webhook works again: reporting resumed")
@@ -97,8 +103,25 @@ class OutboxWorker:
                         delay,
                     )
                     await self._db.mark_reports_retry(ids, now + delay, result.error or "")
+                    await self._failed_in_a_row(result.error or "unknown error")
                 if result.pause:
                     await self._sleep(stop, result.pause)
+
+    async def _failed_in_a_row(self, error: str) -> None:
+        """Past the grace, a delivery that keeps failing degrades reporting, said once."""
+        self._failing += 1
+        if self._failing < self._degrade_after or self.degraded is not None:
+            return
+        pending = await self._db.count_pending()
+        self.degraded = (
+            f"{error}; {self._failing} deliveries failed in a row, "
+            f"{pending} report(s) wait in the outbox"
+        )
+        _log.error(
+            "reports cannot be delivered to Discord (%s): they stay queued in the outbox and "
+            "are retried with backoff (check the network, or: chatwarden doctor)",
+            self.degraded,
+        )
 
     async def _webhook_gone(self, ids: list[int], error: str, now: float) -> None:
         """The webhook is deleted or refused: keep the reports queued, retry rarely, and
