@@ -64,6 +64,7 @@ from storage.records import (
     FlagView,
     LabelledFlag,
     ModerationEvent,
+    OlderFlags,
     OutboxItem,
     ReportDraft,
     ReportSummary,
@@ -313,8 +314,8 @@ class Database:
             await conn.executemany(
                 """INSERT OR IGNORE INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
-                      policy_version, sent_at, flagged_at, evidence)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                      policy_version, sent_at, flagged_at, evidence, shadow)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         f.msg_id,
@@ -329,6 +330,7 @@ class Database:
                         f.sent_at,
                         f.flagged_at,
                         json.dumps(list(f.evidence)),
+                        self.shadow,
                     )
                     for f in flags
                 ],
@@ -571,7 +573,7 @@ class Database:
             params.append(channel.lower().lstrip("#"))
         async with self._conn.execute(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
-                       max(f.sent_at), count(DISTINCT f.report_id)
+                       max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
                 GROUP BY f.user_key, f.channel
@@ -579,6 +581,19 @@ class Database:
             params,
         ) as cursor:
             return [FlaggedUser(*row) for row in await cursor.fetchall()]
+
+    @_locked
+    async def older_flags(self, since: float, channel: str | None = None) -> OlderFlags:
+        """The flags before ``since`` (of ``channel``): what a period hides from view."""
+        where = "WHERE sent_at < ?" + (" AND channel = ?" if channel else "")
+        params: list[object] = [since, *([channel.lower().lstrip("#")] if channel else [])]
+        async with self._conn.execute(
+            f"SELECT count(*), count(shadow), max(sent_at) FROM flagged_messages {where}",
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return OlderFlags(int(row[0]), int(row[1]), row[2])
 
     @_locked
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
@@ -752,7 +767,7 @@ class Database:
         total = int(row[0]) if row else 0
         async with self._conn.execute(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
-                       max(f.sent_at), count(DISTINCT f.report_id)
+                       max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
                 GROUP BY f.user_key, f.channel
@@ -920,7 +935,7 @@ class Database:
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
             f"""SELECT msg_id, channel, login, text, score, labels, model_version,
-                       policy_version, sent_at, flagged_at, report_id, evidence
+                       policy_version, sent_at, flagged_at, report_id, evidence, shadow
                 FROM flagged_messages {where}""",
             params,
         ) as cursor:
@@ -939,6 +954,7 @@ class Database:
                 r[9],
                 r[10],
                 tuple(json.loads(r[11])),
+                r[12],
             )
             for r in rows
         ]

@@ -25,6 +25,7 @@ __all__ = [
     "duration",
     "need_data",
     "one_line",
+    "period",
     "positive",
     "positive_rate",
     "table",
@@ -53,6 +54,14 @@ def duration(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a duration (e.g. 90s, 30m, 24h, 7d)")
     unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
     return float(match.group(1)) * unit
+
+
+def period(seconds: float) -> str:
+    """Seconds as :func:`duration` reads them, e.g. ``24h``, ``7d``, ``90m``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def positive(raw: str, least: int = 1) -> int:

@@ -137,7 +137,13 @@ async def _flagged_data(request: web.Request) -> dict[str, Any]:
     users, total = await db.flagged_users_page(
         time.time() - since, channel, category, PER_PAGE, (page - 1) * PER_PAGE
     )
+    # what the period hides (replayed chat keeps the time it was sent: often years ago)
+    older = await db.older_flags(time.time() - since, channel)
+    older_since = (
+        f"{math.ceil((time.time() - older.newest) / 86400) + 1}d" if older.newest else None
+    )
     return {
+        "older": {**asdict(older), "since": older_since},
         "users": [asdict(u) for u in users],
         "total": total,
         "page": page,
