@@ -28,7 +28,7 @@ from bot.pipeline import Pipeline, PipelineObserver
 from bot.policy.policy import Policy, PolicyConfig, with_sensitivity
 from bot.policy.terms import ChannelTerms
 from bot.replay import ReplayStats, replay_log
-from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
+from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender, log_pending
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
 from model.chatlogs import ChatLogError
@@ -327,6 +327,11 @@ class ReplaySummary:
     failed: tuple[str, ...] = ()
     #: lines that were not read, by why (``bot.replay.ReplayStats.unread``)
     unread: tuple[tuple[str, int], ...] = ()
+    #: stopped by SIGINT/SIGTERM before the end of its logs
+    interrupted: bool = False
+    #: reports it could not send (interrupted, or held back by Discord) written to the log
+    #: at its end, so that none stays pending: nothing else sends a replay's reports
+    reports_logged: int = 0
 
     @property
     def messages_per_second(self) -> float:
@@ -397,6 +402,7 @@ async def run_replay(
                 await outbox_task
             if crashed:
                 raise crashed[0]
+            logged = await log_pending(rt.db, settings.dashboard_url)
             elapsed = time.perf_counter() - started
             s = rt.pipeline.stats
             return ReplaySummary(
@@ -412,6 +418,8 @@ async def run_replay(
                 scorer=rt.scorer.version,
                 failed=tuple(failed),
                 unread=tuple(stats.unread.items()),
+                interrupted=stop.is_set(),
+                reports_logged=logged,
             )
     finally:
         loop = asyncio.get_running_loop()

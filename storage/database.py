@@ -498,6 +498,14 @@ class Database:
         )
 
     @_locked
+    async def make_reports_due(self) -> None:
+        """Make every pending report of this connection's outbox due now."""
+        await self._write(
+            "UPDATE reports SET next_attempt = 0 WHERE status = 'pending' AND shadow IS ?",
+            [(self.shadow,)],
+        )
+
+    @_locked
     async def defer_reports(self, ids: Iterable[int], next_attempt: float) -> None:
         """Postpone reports without counting an attempt (rate limits are not failures)."""
         await self._write(

@@ -80,7 +80,7 @@ def register(sub: Subparsers) -> None:
         "are counted by reason. A file that cannot be read to its end (e.g. a truncated "
         ".gz) or holds no chat is named on stderr, the others are still replayed, and the "
         "exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
-        "read is scored and stored (exit 0).",
+        "read is scored and stored, and the exit status is 130.",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
     replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
@@ -196,7 +196,9 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             f"{summary.seconds:.1f} s ({summary.messages_per_second:,.0f} msg/s) with "
             f"{summary.scorer}: {summary.scored} scored, {summary.duplicates} duplicates, "
             f"{summary.flagged} flagged, {summary.reports} reports "
-            f"({summary.reports_sent} sent); database {settings.db}"
+            f"({summary.reports_sent} sent to {_destination(args, settings)}"
+            + (f", {summary.reports_logged} to the log" if summary.reports_logged else "")
+            + f"); database {settings.db}"
         )
         if unread:
             stats = ReplayStats(unread=unread)
@@ -211,8 +213,24 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
             "stored (exit 1)",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if summary.interrupted:
+        print(
+            f"chatwarden: replay interrupted after {summary.messages} messages: what was "
+            "read is stored"
+            + (
+                f", and {summary.reports_logged} report(s) not sent yet went to the log"
+                if summary.reports_logged
+                else ""
+            )
+            + " (exit 130)",
+            file=sys.stderr,
+        )
+        return 130
+    return 1 if summary.failed else 0
+
+
+def _destination(args: argparse.Namespace, settings: Settings) -> str:
+    return "Discord" if args.discord and settings.discord_webhook_url else "the log"
 
 
 def _channels(settings: Settings, given: list[str]) -> tuple[str, ...]:

@@ -16,12 +16,12 @@ import json
 import logging
 import time
 
-from bot.reporting.discord import Sender, pack_embeds
+from bot.reporting.discord import LogSender, Sender, pack_embeds
 from bot.reporting.render import render_report
 from storage.database import Database
 from storage.records import OutboxItem
 
-__all__ = ["OutboxWorker"]
+__all__ = ["OutboxWorker", "log_pending"]
 
 _log = logging.getLogger(__name__)
 
@@ -171,6 +171,28 @@ class OutboxWorker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+async def log_pending(db: Database, dashboard_url: str | None = None, within: float = 10.0) -> int:
+    """Write every report still pending in ``db``'s outbox (the live one, or a replay's
+    own) to the log now, whatever its next attempt, and mark it logged; how many.
+
+    How a replay ends that could not send all its reports (interrupted, or held back by
+    Discord): nothing else ever sends a replay's reports, so none may stay pending."""
+    await db.make_reports_due()
+    worker = OutboxWorker(db, LogSender(), dashboard_url=dashboard_url, idle_poll=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="outbox-to-log")
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not await db.count_pending():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    return worker.sent
 
 
 def _payload(item: OutboxItem, dashboard_url: str | None = None) -> str:
