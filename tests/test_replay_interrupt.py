@@ -49,10 +49,18 @@ async def test_an_interrupted_replay_says_so_exits_130_and_leaves_no_report_pend
             CHATWARDEN_DISCORD_WEBHOOK_URL=discord.webhook_url,
         )
         proc = await asyncio.create_subprocess_exec(
-            str(CHATWARDEN), "replay", "--discord", "--json", "--db", str(db), str(log),
-            env=env, cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            str(CHATWARDEN),
+            "replay",
+            "--discord",
+            "--json",
+            "--db",
+            str(db),
+            str(log),
+            env=env,
+            cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             deadline = time.monotonic() + 90
             while discord.requests == 0 and time.monotonic() < deadline:  # reports exist

@@ -26,9 +26,18 @@ OLD = 1_639_137_462.0  # 2021-12-10 11:57:42 UTC, a replayed Korean log's time
 
 def _flag(msg_id: str, login: str, sent_at: float) -> FlagRecord:
     return FlagRecord(
-        msg_id, "streamer", f"uid-{login}", login, "you are trash", 0.9, ("insult",),
-        "rules-x", "policy-x", sent_at, NOW,
-    )  # fmt: skip
+        msg_id,
+        "streamer",
+        f"uid-{login}",
+        login,
+        "you are trash",
+        0.9,
+        ("insult",),
+        "rules-x",
+        "policy-x",
+        sent_at,
+        NOW,
+    )
 
 
 async def _store(db: Database, shadow: str | None, *flags: FlagRecord) -> None:
