@@ -59,6 +59,21 @@ async def _database(path: Path) -> Check:
             f"cannot create {path}: {folder} is missing or read-only",
             "create the folder or point CHATWARDEN_DB elsewhere",
         )
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        # read-only (a file, or a mount): read it as the read commands do, write nothing
+        try:
+            async with Database.open_readonly(path) as db:
+                flags = await db.count("flagged_messages")
+        except StorageError as exc:
+            return Check("database", False, str(exc), "fix the file's permissions")
+        return Check(
+            "database",
+            False,
+            f"{path} is read-only: {flags} flags can be read (flagged, history, the "
+            "dashboard), but the bot cannot write it",
+            "give the bot a writable file (permissions, a read-write mount) or point "
+            "CHATWARDEN_DB (or --db) elsewhere",
+        )
     try:
         async with Database.open(path) as db:
             flags = await db.count("flagged_messages")

@@ -42,6 +42,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections import defaultdict
@@ -1048,19 +1049,29 @@ async def _connect(
                 f"no chatwarden database at {path}: run the bot first, or point "
                 "CHATWARDEN_DB (or --db) at the right file"
             )
-        # as_uri() percent-escapes the path: a raw `#`, `?` or `%` would end or garble the
-        # file name (and drop mode=ro: SQLite then created an empty file at the cut name)
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        ro_conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
         try:
-            await ro_conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-            async with ro_conn.execute("SELECT count(*) FROM schema_migrations") as cursor:
-                await cursor.fetchone()
+            ro_conn = await _open_readonly(path, busy_timeout_ms, immutable=False)
         except sqlite3.Error as exc:
-            await ro_conn.close()
-            raise StorageUnavailableError(
-                f"{path} is not a readable chatwarden database: {exc}"
-            ) from exc
+            if os.access(path.parent, os.W_OK):
+                raise StorageUnavailableError(
+                    f"{path} is not a readable chatwarden database: {exc}"
+                ) from exc
+            # A read-only folder (mount): SQLite cannot make the -shm file a WAL database
+            # is read with. Without a -wal file the database file is complete: read it as
+            # immutable. With one, its changes could be read only where -shm can be made.
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StorageUnavailableError(
+                    f"{path} is in a read-only folder with changes not yet merged into it "
+                    f"({wal.name}); read it where the folder is writable, or after the bot "
+                    "has stopped (it merges them when it closes)"
+                ) from exc
+            try:
+                ro_conn = await _open_readonly(path, busy_timeout_ms, immutable=True)
+            except sqlite3.Error as again:
+                raise StorageUnavailableError(
+                    f"{path} is not a readable chatwarden database: {again}"
+                ) from again
         return Database(ro_conn, path, readonly=True)
 
     if not path.parent.is_dir():
@@ -1104,6 +1115,24 @@ async def _connect(
         checkpoint_interval=checkpoint_interval,
         wal_limit=wal_limit,
     )
+
+
+async def _open_readonly(
+    path: Path, busy_timeout_ms: int, *, immutable: bool
+) -> aiosqlite.Connection:
+    """A read-only connection that has read the schema (an error if it cannot)."""
+    # as_uri() percent-escapes the path: a raw `#`, `?` or `%` would end or garble the
+    # file name (and drop mode=ro: SQLite then created an empty file at the cut name)
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        async with conn.execute("SELECT count(*) FROM schema_migrations") as cursor:
+            await cursor.fetchone()
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 @contextlib.asynccontextmanager

@@ -108,6 +108,7 @@ def register(sub: Subparsers) -> None:
         help="a channel the bot will watch, as given to run (repeatable; adds to "
         "CHATWARDEN_CHANNELS), e.g. chatwarden doctor --channel twitchdev",
     )
+    doctor.add_argument("--db", type=Path, help="SQLite file to check (default: CHATWARDEN_DB)")
     doctor.add_argument("--json", action="store_true", help="checks as JSON")
     # broken settings are one of the things doctor reports, so it loads them itself
     doctor.set_defaults(func=None, before_settings=_doctor)
@@ -244,7 +245,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     def load() -> Settings:
         settings = Settings.from_env(os.environ, args.env_file)
-        return settings.with_overrides(channels=_channels(settings, args.channel))
+        return settings.with_overrides(channels=_channels(settings, args.channel), db=args.db)
 
     checks = asyncio.run(run_checks(load))
     if args.json:
