@@ -307,7 +307,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
 
     async with Database.open_readonly(rt.settings.db) as reader:
         context = DashboardContext(rt.db, rt.settings, apply, moderator, rt.db, reader)
-        async with Dashboard(context):
+        async with Dashboard(context, lambda: rt.pipeline.scorer.version):
             yield
 
 

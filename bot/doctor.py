@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import ssl
 from collections.abc import Callable
@@ -130,12 +131,31 @@ def _model(settings: Settings) -> Check:
     from model.errors import ModelError
     from model.loading import load_scorer
 
+    # what loading says (e.g. that it fell back to the bundled model) belongs in this
+    # check's row, not in a log line printed beside the table
+    notes = _Notes()
+    root = logging.getLogger()
+    handlers, root.handlers = root.handlers, [notes]
     try:
         scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     except ModelError as exc:
         fix = "set CHATWARDEN_MODEL_URI to 'bundled', 'rules' or a trained model folder"
         return Check("model", False, str(exc), fix)
-    return Check("model", True, f"{scorer.name} {scorer.version}")
+    finally:
+        root.handlers = handlers
+    said = "".join(f" ({note})" for note in notes.messages)
+    return Check("model", True, f"{scorer.name} {scorer.version}{said}")
+
+
+class _Notes(logging.Handler):
+    """Keeps the warnings logged during a check, to show them in its row."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _data_dir(data: Path | None) -> Check:

@@ -39,15 +39,22 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-def parse_channels(raw: str) -> tuple[str, ...]:
+def parse_channels(raw: str, given_as: str | None = None) -> tuple[str, ...]:
+    """Channel logins, comma- or space-separated. An error names the bad entry when the
+    user typed it on the command line (``given_as``, e.g. ``--channel``), else only its
+    position: a setting may hold anything, a token pasted in the wrong place included."""
     channels: list[str] = []
-    for item in raw.replace(" ", ",").split(","):
-        name = item.strip().lstrip("#").lower()
-        if not name:
-            continue
+    items = [item.strip() for item in raw.replace(" ", ",").split(",") if item.strip()]
+    for number, item in enumerate(items, 1):
+        name = item.lstrip("#").lower()
         if not _CHANNEL.match(name):
+            which = (
+                f"{given_as} {item[:40]!r}"
+                if given_as
+                else f"CHATWARDEN_CHANNELS: entry {number} of {len(items)}"
+            )
             raise SettingsError(
-                "CHATWARDEN_CHANNELS: an entry is not a Twitch channel login "
+                f"{which} is not a Twitch channel login "
                 "(expected 1-25 letters, digits or underscores, e.g. 'shroud,pokimane')"
             )
         if name not in channels:
@@ -161,7 +168,8 @@ def _number(
         try:
             value = kind(raw.strip())
         except ValueError as exc:
-            raise SettingsError(f"{key}: expected a {kind.__name__}") from exc
+            what = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{key}: expected {what}") from exc
         if not low <= value <= high:
             raise SettingsError(f"{key}: {value} is outside {low}..{high}")
         return value

@@ -592,6 +592,12 @@ class Database:
             return [FlaggedUser(*row) for row in await cursor.fetchall()]
 
     @_locked
+    async def flag_channels(self) -> list[str]:
+        """Every channel with a stored flag, live or replayed."""
+        async with self._conn.execute("SELECT DISTINCT channel FROM flagged_messages") as cursor:
+            return sorted(row[0] for row in await cursor.fetchall())
+
+    @_locked
     async def older_flags(self, since: float, channel: str | None = None) -> OlderFlags:
         """The flags before ``since`` (of ``channel``): what a period hides from view."""
         where = "WHERE sent_at < ?" + (" AND channel = ?" if channel else "")

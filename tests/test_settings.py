@@ -70,7 +70,7 @@ def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
             "https://discord.com/channels/1/2",
             "not a Discord webhook URL",
         ),
-        ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a int"),
+        ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a whole number"),
         ("CHATWARDEN_BATCH_MAX_SIZE", "0", "outside"),
         ("CHATWARDEN_REPORT_THRESHOLD", "1.5", "CHATWARDEN_REPORT_THRESHOLD"),
         ("CHATWARDEN_EXEMPT_VIPS", "maybe", "CHATWARDEN_EXEMPT_VIPS: expected true or false"),

@@ -236,7 +236,7 @@ def _destination(args: argparse.Namespace, settings: Settings) -> str:
 
 def _channels(settings: Settings, given: list[str]) -> tuple[str, ...]:
     """The settings' channels and those given with --channel, each once."""
-    extra = parse_channels(",".join(given)) if given else ()
+    extra = tuple(c for name in given for c in parse_channels(name, "--channel"))
     return tuple(dict.fromkeys((*settings.channels, *extra)))
 
 
