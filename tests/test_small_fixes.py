@@ -92,13 +92,13 @@ async def test_a_logged_report_line_has_no_markdown_escapes(
 ) -> None:
     embed = {
         "title": f"Flagged user: {escape_markdown('rude_user')} in #chan",
-        "description": f"{escape_markdown('said (twice) *that*')}\nmore",
+        "description": f"**Why:** {escape_markdown('said (twice) *that*')}\nmore",
     }
     with caplog.at_level(logging.INFO, logger="bot.reporting"):
         await LogSender().send({"embeds": [embed]})
     [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("REPORT")]
     assert "\\" not in line, line
-    assert "rude_user" in line and "said (twice) *that*" in line
+    assert "rude_user" in line and "Why: said (twice) *that*" in line
 
 
 def test_doctor_prints_no_log_line_beside_its_table(tmp_path: Path) -> None:

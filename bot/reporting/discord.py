@@ -140,8 +140,8 @@ class LogSender:
 
 
 def _unescape(text: str) -> str:
-    """Markdown escapes (``\\(``, ``\\_``) undone, for a plain-text log line."""
-    return re.sub(r"\\(.)", r"\1", text)
+    """Markdown bold and escapes (``\\(``, ``\\_``) undone, for a plain-text log line."""
+    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", text))
 
 
 class DiscordSender:
