@@ -185,7 +185,7 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         """,
     ),
     (
-        "0008_sent_to_and_replayed_flags",
+        "0009_sent_to_and_replayed_flags",
         """
         -- Where a sent report went: 'discord', or 'log' when no webhook was set (shown as
         -- 'logged'). NULL: pending, or sent before this column (to Discord or the log).
