@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.replay import ReplayStats, read_chat_items
+from bot.replay import ReplayStats, replay_log
+from bot.reporting import log_pending
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from bot.twitch.connection import IrcClient
@@ -141,7 +142,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
             reader=reader,
             norms=NormsControl(rt.db, rt.norms),
         )
-        async with Dashboard(context):
+        async with Dashboard(context, lambda: rt.pipeline.scorer.version):
             yield
 
 
@@ -159,6 +160,13 @@ class ReplaySummary:
     scorer: str
     #: one line per log that could not be read to its end (what was read of it is stored)
     failed: tuple[str, ...] = ()
+    #: lines that were not read, by why (``bot.replay.ReplayStats.unread``)
+    unread: tuple[tuple[str, int], ...] = ()
+    #: stopped by SIGINT/SIGTERM before the end of its logs
+    interrupted: bool = False
+    #: reports it could not send (interrupted, or held back by Discord) written to the log
+    #: at its end, so that none stays pending: nothing else sends a replay's reports
+    reports_logged: int = 0
 
     @property
     def messages_per_second(self) -> float:
@@ -200,7 +208,7 @@ async def run_replay(
                 try:
                     for path in files:
                         try:
-                            for item in read_chat_items(path, stats):
+                            for item in replay_log(path, stats):
                                 if stop.is_set() or (limit is not None and sent >= limit):
                                     return
                                 await rt.pipeline.submit(item)  # moderators' actions too
@@ -229,6 +237,7 @@ async def run_replay(
                 await outbox_task
             if crashed:
                 raise crashed[0]
+            logged = await log_pending(rt.db, settings.dashboard_url)
             elapsed = time.perf_counter() - started
             s = rt.pipeline.stats
             return ReplaySummary(
@@ -243,6 +252,9 @@ async def run_replay(
                 seconds=elapsed,
                 scorer=rt.scorer.version,
                 failed=tuple(failed),
+                unread=tuple(stats.unread.items()),
+                interrupted=stop.is_set(),
+                reports_logged=logged,
             )
     finally:
         loop = asyncio.get_running_loop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import ssl
 from collections.abc import Callable
@@ -58,6 +59,21 @@ async def _database(path: Path) -> Check:
             False,
             f"cannot create {path}: {folder} is missing or read-only",
             "create the folder or point CHATWARDEN_DB elsewhere",
+        )
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        # read-only (a file, or a mount): read it as the read commands do, write nothing
+        try:
+            async with Database.open_readonly(path) as db:
+                flags = await db.count("flagged_messages")
+        except StorageError as exc:
+            return Check("database", False, str(exc), "fix the file's permissions")
+        return Check(
+            "database",
+            False,
+            f"{path} is read-only: {flags} flags can be read (flagged, history, the "
+            "dashboard), but the bot cannot write it",
+            "give the bot a writable file (permissions, a read-write mount) or point "
+            "CHATWARDEN_DB (or --db) elsewhere",
         )
     try:
         async with Database.open(path) as db:
@@ -115,12 +131,31 @@ def _model(settings: Settings) -> Check:
     from model.errors import ModelError
     from model.loading import load_scorer
 
+    # what loading says (e.g. that it fell back to the bundled model) belongs in this
+    # check's row, not in a log line printed beside the table
+    notes = _Notes()
+    root = logging.getLogger()
+    handlers, root.handlers = root.handlers, [notes]
     try:
         scorer = load_scorer(settings.model_uri, settings.data_dir, settings.model_cache_dir)
     except ModelError as exc:
         fix = "set CHATWARDEN_MODEL_URI to 'bundled', 'rules' or a trained model folder"
         return Check("model", False, str(exc), fix)
-    return Check("model", True, f"{scorer.name} {scorer.version}")
+    finally:
+        root.handlers = handlers
+    said = "".join(f" ({note})" for note in notes.messages)
+    return Check("model", True, f"{scorer.name} {scorer.version}{said}")
+
+
+class _Notes(logging.Handler):
+    """Keeps the warnings logged during a check, to show them in its row."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
 
 
 def _data_dir(data: Path | None) -> Check:

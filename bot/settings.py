@@ -10,6 +10,8 @@ never the reverse.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -23,6 +25,8 @@ from bot.twitch.endpoint import EndpointError, IrcEndpoint, parse_irc_url
 
 __all__ = ["SETTINGS_KEYS", "Settings", "SettingsError"]
 
+_log = logging.getLogger(__name__)
+
 
 class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the key and the expected form."""
@@ -32,17 +36,25 @@ _CHANNEL = re.compile(r"^[a-z0-9_]{1,25}$")
 _WEBHOOK_PATH = re.compile(r"^/api(/v\d+)?/webhooks/\d+/[\w-]+/?$")
 _DISCORD_HOSTS = {"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"}
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+_ENV_KEY = re.compile(r"[A-Z_][A-Z0-9_]*")
 
 
-def parse_channels(raw: str) -> tuple[str, ...]:
+def parse_channels(raw: str, given_as: str | None = None) -> tuple[str, ...]:
+    """Channel logins, comma- or space-separated. An error names the bad entry when the
+    user typed it on the command line (``given_as``, e.g. ``--channel``), else only its
+    position: a setting may hold anything, a token pasted in the wrong place included."""
     channels: list[str] = []
-    for item in raw.replace(" ", ",").split(","):
-        name = item.strip().lstrip("#").lower()
-        if not name:
-            continue
+    items = [item.strip() for item in raw.replace(" ", ",").split(",") if item.strip()]
+    for number, item in enumerate(items, 1):
+        name = item.lstrip("#").lower()
         if not _CHANNEL.match(name):
+            which = (
+                f"{given_as} {item[:40]!r}"
+                if given_as
+                else f"CHATWARDEN_CHANNELS: entry {number} of {len(items)}"
+            )
             raise SettingsError(
-                "CHATWARDEN_CHANNELS: an entry is not a Twitch channel login "
+                f"{which} is not a Twitch channel login "
                 "(expected 1-25 letters, digits or underscores, e.g. 'shroud,pokimane')"
             )
         if name not in channels:
@@ -156,7 +168,8 @@ def _number(
         try:
             value = kind(raw.strip())
         except ValueError as exc:
-            raise SettingsError(f"{key}: expected a {kind.__name__}") from exc
+            what = "a whole number" if kind is int else "a number"
+            raise SettingsError(f"{key}: expected {what}") from exc
         if not low <= value <= high:
             raise SettingsError(f"{key}: {value} is outside {low}..{high}")
         return value
@@ -297,6 +310,13 @@ class Settings:
         values.update(from_environ)
         for key in from_environ:
             lines.pop(key, None)
+        _warn_unknown(
+            {
+                key: f"{env_file}:{lines[key]}" if key in lines else "in the environment"
+                for key in values
+                if key.startswith("CHATWARDEN_")
+            }
+        )
         kwargs: dict[str, Any] = {}
         for key, (attr, parse) in _PARSERS.items():
             raw = values.get(key)
@@ -360,34 +380,49 @@ class Settings:
 
 
 def read_env_file(path: Path, lines: dict[str, int] | None = None) -> dict[str, str]:
-    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes.
+    """Parse a ``.env`` file as python-dotenv does (the convention): ``KEY=value`` lines,
+    ``export``, single or double quotes, ``#`` comments on their own line or after a value
+    (``CHATWARDEN_CHANNELS=twitchdev # my channel``). Variables are not expanded: a
+    ``$`` in a value is kept as written.
 
     ``lines`` receives each key's line number. An error names the file, the line and the
     key when there is one, never the line's text: it may hold a token.
     """
+    from dotenv.parser import parse_stream
+
     out: dict[str, str] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("export "):
-            stripped = stripped[7:]
-        key, sep, value = stripped.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", key):
-            raise SettingsError(
-                f"{path}:{number}: expected KEY=value (a key of capitals, digits and "
-                "underscores); the line is not shown, it may hold a secret"
-            )
-        value = value.strip()
-        if value[:1] in {'"', "'"}:
-            if len(value) < 2 or value[-1] != value[0]:
-                raise SettingsError(f"{path}:{number}: {key}: unterminated quote")
-            value = value[1:-1]
-        out[key] = value
-        if lines is not None:
-            lines[key] = number
+    with path.open(encoding="utf-8") as handle:
+        for binding in parse_stream(handle):
+            key = binding.key
+            if key is None and not binding.error:  # blank or comment lines
+                continue
+            # an entry's text starts with the blank lines before it: count from its first word
+            text = binding.original.string
+            number = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+            # a bare word without '=' is a key without a value to python-dotenv: here, a typo
+            value = binding.value
+            if binding.error or key is None or value is None or not _ENV_KEY.fullmatch(key):
+                raise SettingsError(
+                    f"{path}:{number}: expected KEY=value (a key of capitals, digits and "
+                    "underscores); the line is not shown, it may hold a secret"
+                )
+            out[key] = value
+            if lines is not None:
+                lines[key] = number
     return out
+
+
+def _warn_unknown(keys: Mapping[str, str]) -> None:
+    """Warn about each ``CHATWARDEN_*`` name that is no setting (a typo is otherwise
+    ignored in silence), naming the closest known one. ``keys``: name → where it was set."""
+    for key, where in keys.items():
+        if key in _PARSERS:
+            continue
+        # compared without the shared prefix, which would make every name look close
+        names = {k.removeprefix("CHATWARDEN_"): k for k in SETTINGS_KEYS}
+        close = difflib.get_close_matches(key.removeprefix("CHATWARDEN_"), names, n=1)
+        hint = f"did you mean {names[close[0]]}?" if close else "see .env.example for every setting"
+        _log.warning("%s is not a chatwarden setting (%s), ignored: %s", key, where, hint)
 
 
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {

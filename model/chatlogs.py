@@ -19,6 +19,9 @@ Formats:
   * irssi (``twitch_chat_en_spannbauer``), e.g. ``16:08 < nick> text`` and ``16:09  * nick
     waves`` (an action), dated by the ``--- Log opened`` and ``--- Day changed`` lines
     (taken as UTC), with the channel from the ``has joined #channel`` line;
+  * Chatterino, e.g. ``[10:00:01]  alice: hi``, dated by the ``# Start logging at`` line
+    or the file name (``twitchdev-2025-12-06.log``, which also names the channel), taken as
+    UTC, a time earlier than the line before it starting the next day;
 
 * CSV exports: :func:`read_parkeunsang_csv` (scraped Korean chat) and
   :func:`read_hasanabi_csv` (texts only: user names and times were removed at the source);
@@ -93,12 +96,12 @@ class ChatLogError(DataNotFoundError):
     not a regular file). ``str()`` is one line naming the file and how far it was read;
     the lines before ``line`` were yielded and are good."""
 
-    def __init__(self, path: Path, line: int, reason: str) -> None:
+    def __init__(self, path: Path, line: int, reason: str, message: str | None = None) -> None:
         self.path = path
         self.line = line  # the last line read whole (0: none)
         self.reason = reason
         where = f"after line {line}" if line else "at its start"
-        super().__init__(f"cannot read chat log {path} {where}: {reason}")
+        super().__init__(message or f"cannot read chat log {path} {where}: {reason}")
 
 
 #: What reading a damaged or unreadable file raises: OSError (I/O, gzip.BadGzipFile),
@@ -132,6 +135,10 @@ _IRSSI_DATE = re.compile(
 )
 _IRSSI_JOIN = re.compile(r"^\d\d:\d\d -!- \S+ \[[^\]]*\] has joined #(\S+)$")
 _IRSSI_BADGES = {"~": "broadcaster", "&": "broadcaster", "@": "moderator", "%": "moderator"}
+# Chatterino: two spaces before a user's message (one before its own notices)
+_CHATTERINO = re.compile(r"^\[(\d\d):(\d\d):(\d\d)\]  (?:\S+ )?([A-Za-z0-9_]{1,25}): (.*)$")
+_CHATTERINO_START = re.compile(r"^# Start logging at (\d{4}-\d\d-\d\d) \d\d:\d\d:\d\d")
+_NAME_DATE = re.compile(r"-(\d{4}-\d\d-\d\d)$")
 
 
 @dataclass(slots=True)
@@ -141,6 +148,7 @@ class _TextLogState:
     channel: str
     tz: tzinfo = UTC  # Chatty: from "# Log started"
     day: datetime = datetime(1970, 1, 1, tzinfo=UTC)  # irssi: from "--- Log opened"
+    clock: int = -1  # Chatterino: the last line's second of the day (-1: none yet)
 
 
 def _chatty(number: int, line: str, state: _TextLogState) -> ChatLine | None:
@@ -188,6 +196,19 @@ def _irssi(number: int, line: str, state: _TextLogState) -> ChatLine | None:
     )
 
 
+def _chatterino(number: int, line: str, state: _TextLogState) -> ChatLine | None:
+    match = _CHATTERINO.match(line)
+    if match is None:
+        return None
+    hh, mi, ss, name, text = match.groups()
+    clock = int(hh) * 3600 + int(mi) * 60 + int(ss)
+    if clock < state.clock:  # past midnight
+        state.day += timedelta(days=1)
+    state.clock = clock
+    sent = state.day + timedelta(seconds=clock)
+    return ChatLine(number, state.channel, name.lower(), name, sent.timestamp(), text)
+
+
 def _header(line: str, state: _TextLogState) -> bool:
     """Update ``state`` from an irssi date or join line or a Chatty ``# Log started``
     line; whether ``line`` was one."""
@@ -201,6 +222,11 @@ def _header(line: str, state: _TextLogState) -> bool:
     joined = _IRSSI_JOIN.match(line)
     if joined:
         state.channel = joined.group(1).lower()
+        return True
+    logging_from = _CHATTERINO_START.match(line)
+    if logging_from:
+        state.day = datetime.fromisoformat(logging_from.group(1)).replace(tzinfo=UTC)
+        state.clock = -1
         return True
     started = _LOG_STARTED.match(line)
     if started:
@@ -216,6 +242,7 @@ _LINE_FORMATS: tuple[Callable[[int, str, _TextLogState], ChatLine | None], ...] 
     _chatty,
     _ko_locale,
     _irssi,
+    _chatterino,
 )
 
 
@@ -226,9 +253,21 @@ def _open_text(path: Path) -> TextIO:
 
 
 def _channel_from_name(path: Path) -> str:
-    """``#yd0821-1.log.gz`` → ``yd0821``: Chatty names a log after its channel."""
-    name = path.name.split(".", 1)[0].lstrip("#")
+    """``#yd0821-1.log.gz`` → ``yd0821``: Chatty names a log after its channel, and so
+    does Chatterino, with the date (``twitchdev-2025-12-06.log``)."""
+    name = _NAME_DATE.sub("", path.name.split(".", 1)[0].lstrip("#"))
     return re.sub(r"-\d+$", "", name).lower()
+
+
+def _day_from_name(path: Path) -> datetime:
+    """The date in a Chatterino log's name (UTC midnight), else 1970-01-01."""
+    dated = _NAME_DATE.search(path.name.split(".", 1)[0])
+    if dated is None:
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    try:
+        return datetime.fromisoformat(dated.group(1)).replace(tzinfo=UTC)
+    except ValueError:
+        return datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def read_text_log(path: Path) -> Iterator[tuple[int, str, ChatLine | None]]:
@@ -244,7 +283,7 @@ def read_text_log(path: Path) -> Iterator[tuple[int, str, ChatLine | None]]:
     regular file, a line with an impossible date) raises :class:`ChatLogError` after the
     lines read before the damage.
     Only regular files are opened: a FIFO or device could block the reader for good."""
-    state = _TextLogState(_channel_from_name(path))
+    state = _TextLogState(_channel_from_name(path), day=_day_from_name(path))
     number = 0
     try:
         if not path.is_file():

@@ -42,6 +42,7 @@ import contextlib
 import functools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections import defaultdict
@@ -65,6 +66,7 @@ from storage.records import (
     LabelledFlag,
     ModerationEvent,
     NormsSnapshot,
+    OlderFlags,
     OutboxItem,
     ReportDraft,
     ReportSummary,
@@ -320,8 +322,8 @@ class Database:
             await conn.executemany(
                 """INSERT OR IGNORE INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
-                      policy_version, sent_at, flagged_at, evidence, note)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                      policy_version, sent_at, flagged_at, evidence, note, shadow)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         f.msg_id,
@@ -337,6 +339,7 @@ class Database:
                         f.flagged_at,
                         json.dumps(list(f.evidence)),
                         f.note,
+                        self.shadow,
                     )
                     for f in flags
                 ],
@@ -481,15 +484,20 @@ class Database:
 
     @_locked
     async def mark_reports_sent(
-        self, ids: Iterable[int], sent_at: float, payloads: Mapping[int, str] | None = None
+        self,
+        ids: Iterable[int],
+        sent_at: float,
+        payloads: Mapping[int, str] | None = None,
+        sent_to: str = "discord",
     ) -> None:
-        """Mark reports sent, keeping on record the embed JSON that was sent for each
-        (``payloads`` by report id; a report without one keeps its stored payload)."""
+        """Mark reports sent (to ``sent_to``: ``discord`` or ``log``), keeping on record the
+        embed JSON that was sent for each (``payloads`` by report id; a report without one
+        keeps its stored payload)."""
         payloads = payloads or {}
         await self._write(
             "UPDATE reports SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "last_error = NULL, payload = coalesce(?, payload) WHERE id = ?",
-            [(sent_at, payloads.get(report_id), report_id) for report_id in ids],
+            "last_error = NULL, payload = coalesce(?, payload), sent_to = ? WHERE id = ?",
+            [(sent_at, payloads.get(report_id), sent_to, report_id) for report_id in ids],
         )
 
     @_locked
@@ -498,6 +506,14 @@ class Database:
             "UPDATE reports SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
             "WHERE id = ?",
             [(next_attempt, error[:500], report_id) for report_id in ids],
+        )
+
+    @_locked
+    async def make_reports_due(self) -> None:
+        """Make every pending report of this connection's outbox due now."""
+        await self._write(
+            "UPDATE reports SET next_attempt = 0 WHERE status = 'pending' AND shadow IS ?",
+            [(self.shadow,)],
         )
 
     @_locked
@@ -549,7 +565,7 @@ class Database:
         ) as cursor:
             counts = [UserCounts(r[0], r[1], r[2], r[3]) for r in await cursor.fetchall()]
         async with self._conn.execute(
-            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+            f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC""",
             params,
         ) as cursor:
@@ -576,7 +592,7 @@ class Database:
             params.append(channel.lower().lstrip("#"))
         async with self._conn.execute(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
-                       max(f.sent_at), count(DISTINCT f.report_id)
+                       max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
                 GROUP BY f.user_key, f.channel
@@ -584,6 +600,25 @@ class Database:
             params,
         ) as cursor:
             return [FlaggedUser(*row) for row in await cursor.fetchall()]
+
+    @_locked
+    async def flag_channels(self) -> list[str]:
+        """Every channel with a stored flag, live or replayed."""
+        async with self._conn.execute("SELECT DISTINCT channel FROM flagged_messages") as cursor:
+            return sorted(row[0] for row in await cursor.fetchall())
+
+    @_locked
+    async def older_flags(self, since: float, channel: str | None = None) -> OlderFlags:
+        """The flags before ``since`` (of ``channel``): what a period hides from view."""
+        where = "WHERE sent_at < ?" + (" AND channel = ?" if channel else "")
+        params: list[object] = [since, *([channel.lower().lstrip("#")] if channel else [])]
+        async with self._conn.execute(
+            f"SELECT count(*), count(shadow), max(sent_at) FROM flagged_messages {where}",
+            params,
+        ) as cursor:
+            row = await cursor.fetchone()
+        assert row is not None
+        return OlderFlags(int(row[0]), int(row[1]), row[2])
 
     @_locked
     async def record_moderation(self, events: Sequence[ModerationEvent]) -> None:
@@ -832,7 +867,7 @@ class Database:
         total = int(row[0]) if row else 0
         async with self._conn.execute(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
-                       max(f.sent_at), count(DISTINCT f.report_id)
+                       max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
                 GROUP BY f.user_key, f.channel
@@ -933,11 +968,13 @@ class Database:
     async def reports_page(
         self, status: str | None = None, limit: int = 50, offset: int = 0
     ) -> tuple[list[ReportSummary], int]:
-        """The live outbox, newest first: ``status`` pending, sent or failed (pending with
-        an error), or all; and how many match."""
+        """The live outbox, newest first: ``status`` pending, sent (to Discord), logged
+        (sent to the log), or failed (pending with an error), or all; and how many match."""
         where = "WHERE shadow IS NULL"
         if status == "sent":
-            where += " AND status = 'sent'"
+            where += " AND status = 'sent' AND sent_to IS NOT 'log'"
+        elif status == "logged":
+            where += " AND status = 'sent' AND sent_to = 'log'"
         elif status == "pending":
             where += " AND status = 'pending' AND last_error IS NULL"
         elif status == "failed":
@@ -945,7 +982,7 @@ class Database:
         async with self._conn.execute(f"SELECT count(*) FROM reports {where}") as cursor:
             row = await cursor.fetchone()
         async with self._conn.execute(
-            f"""SELECT id, channel, login, reason, status, attempts, created_at, sent_at,
+            f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC LIMIT ? OFFSET ?""",
             (limit, offset),
         ) as cursor:
@@ -998,7 +1035,7 @@ class Database:
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
         async with self._conn.execute(
             f"""SELECT msg_id, channel, login, text, score, labels, model_version,
-                       policy_version, sent_at, flagged_at, report_id, evidence, note
+                       policy_version, sent_at, flagged_at, report_id, evidence, note, shadow
                 FROM flagged_messages {where}""",
             params,
         ) as cursor:
@@ -1017,7 +1054,8 @@ class Database:
                 r[9],
                 r[10],
                 tuple(json.loads(r[11])),
-                r[12],
+                note=r[12],
+                shadow=r[13],
             )
             for r in rows
         ]
@@ -1033,6 +1071,9 @@ class Database:
 
 
 #: Each judged flag's latest verdict (a later verdict replaces an earlier one).
+#: A report's status as shown: 'logged' for one sent to the log (no webhook set).
+_STATUS = "CASE WHEN status = 'sent' AND sent_to = 'log' THEN 'logged' ELSE status END"
+
 _LATEST_VERDICTS = """SELECT v.msg_id, v.channel, v.correct, v.category FROM verdicts v
     WHERE v.id = (SELECT w.id FROM verdicts w WHERE w.msg_id = v.msg_id
                   ORDER BY w.at DESC, w.id DESC LIMIT 1)"""
@@ -1100,19 +1141,29 @@ async def _connect(
                 f"no chatwarden database at {path}: run the bot first, or point "
                 "CHATWARDEN_DB (or --db) at the right file"
             )
-        # as_uri() percent-escapes the path: a raw `#`, `?` or `%` would end or garble the
-        # file name (and drop mode=ro: SQLite then created an empty file at the cut name)
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        ro_conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
         try:
-            await ro_conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
-            async with ro_conn.execute("SELECT count(*) FROM schema_migrations") as cursor:
-                await cursor.fetchone()
+            ro_conn = await _open_readonly(path, busy_timeout_ms, immutable=False)
         except sqlite3.Error as exc:
-            await ro_conn.close()
-            raise StorageUnavailableError(
-                f"{path} is not a readable chatwarden database: {exc}"
-            ) from exc
+            if os.access(path.parent, os.W_OK):
+                raise StorageUnavailableError(
+                    f"{path} is not a readable chatwarden database: {exc}"
+                ) from exc
+            # A read-only folder (mount): SQLite cannot make the -shm file a WAL database
+            # is read with. Without a -wal file the database file is complete: read it as
+            # immutable. With one, its changes could be read only where -shm can be made.
+            wal = path.with_name(path.name + "-wal")
+            if wal.exists() and wal.stat().st_size > 0:
+                raise StorageUnavailableError(
+                    f"{path} is in a read-only folder with changes not yet merged into it "
+                    f"({wal.name}); read it where the folder is writable, or after the bot "
+                    "has stopped (it merges them when it closes)"
+                ) from exc
+            try:
+                ro_conn = await _open_readonly(path, busy_timeout_ms, immutable=True)
+            except sqlite3.Error as again:
+                raise StorageUnavailableError(
+                    f"{path} is not a readable chatwarden database: {again}"
+                ) from again
         return Database(ro_conn, path, readonly=True)
 
     if not path.parent.is_dir():
@@ -1156,6 +1207,24 @@ async def _connect(
         checkpoint_interval=checkpoint_interval,
         wal_limit=wal_limit,
     )
+
+
+async def _open_readonly(
+    path: Path, busy_timeout_ms: int, *, immutable: bool
+) -> aiosqlite.Connection:
+    """A read-only connection that has read the schema (an error if it cannot)."""
+    # as_uri() percent-escapes the path: a raw `#`, `?` or `%` would end or garble the
+    # file name (and drop mode=ro: SQLite then created an empty file at the cut name)
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
+    conn = await aiosqlite.connect(uri, uri=True, isolation_level=None)
+    try:
+        await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        async with conn.execute("SELECT count(*) FROM schema_migrations") as cursor:
+            await cursor.fetchone()
+    except BaseException:
+        await conn.close()
+        raise
+    return conn
 
 
 @contextlib.asynccontextmanager

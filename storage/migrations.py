@@ -208,6 +208,16 @@ MIGRATIONS: tuple[tuple[str, str], ...] = (
         );
         """,
     ),
+    (
+        "0009_sent_to_and_replayed_flags",
+        """
+        -- Where a sent report went: 'discord', or 'log' when no webhook was set (shown as
+        -- 'logged'). NULL: pending, or sent before this column (to Discord or the log).
+        ALTER TABLE reports ADD COLUMN sent_to TEXT;
+        -- The replay run that stored a flag (as reports.shadow); NULL: seen live by `run`.
+        ALTER TABLE flagged_messages ADD COLUMN shadow TEXT;
+        """,
+    ),
 )
 
 

@@ -99,6 +99,8 @@ class FlaggedMessage:
     report_id: int | None
     evidence: tuple[str, ...] = ()
     note: str | None = None
+    #: the replay run that stored it (``chatwarden replay``); None: seen live
+    shadow: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,17 @@ class FlaggedUser:
     worst_score: float
     last_flagged: float
     reports: int
+    #: how many of these flags a replay stored (0: all seen live)
+    replayed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OlderFlags:
+    """Flags older than a period asked for: how many, how many a replay stored, the newest."""
+
+    count: int
+    replayed: int
+    newest: float | None
 
 
 @dataclass(frozen=True, slots=True)

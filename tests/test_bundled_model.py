@@ -17,7 +17,7 @@ from model.data import load_examples
 from model.evaluation.evaluate import evaluate_scorer, evaluation_groups
 from model.loading import BUNDLED_DIR, load_scorer
 from model.neural import TorchScorer
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data
 
 
 def test_bundle_is_small_and_documented() -> None:
@@ -31,6 +31,7 @@ def test_bundle_is_small_and_documented() -> None:
         assert must in card
 
 
+@needs_data
 def test_bundled_model_loads_by_name_and_rules_stay_the_default() -> None:
     scorer = load_scorer("bundled", DATA_DIR)
     assert isinstance(scorer, TorchScorer)
@@ -39,6 +40,7 @@ def test_bundled_model_loads_by_name_and_rules_stay_the_default() -> None:
     assert load_scorer(None, DATA_DIR).name == "rules"
 
 
+@needs_data
 def test_bundled_figures_match_its_model_card() -> None:
     """The shipped fp16 weights reproduce the test figures measured at training time."""
     bundle = load_bundle(BUNDLED_DIR)
@@ -125,6 +127,7 @@ def _whole_text_ids(bundle: Bundle, texts: list[str]) -> list[list[int]]:
     return [e.ids[: bundle.max_len] for e in bundle.tokenizer.encode_batch_fast(norm)]
 
 
+@needs_data
 def test_token_ids_word_by_word_are_the_tokenizers_on_real_chat() -> None:
     """The scorer normalises and tokenises word by word with a cache of words seen; the
     ids must be those of normalising and encoding each whole text (real EN and KO chat,
@@ -165,6 +168,7 @@ def test_token_ids_word_by_word_equal_whole_text_ids(texts: list[str]) -> None:
     assert TorchScorer(bundle).token_ids(texts) == _whole_text_ids(bundle, texts)
 
 
+@needs_data
 def test_score_lines_decide_the_same_in_forked_workers() -> None:
     """`chatwarden score` shares large batches among forked workers (one torch thread
     each): same decisions, explanations and (to float rounding) scores as in-process."""
@@ -195,6 +199,7 @@ def test_score_lines_decide_the_same_in_forked_workers() -> None:
     assert sum(r["flagged"] for r in inline) > 10
 
 
+@needs_data
 def test_scoring_makes_no_reference_cycles() -> None:
     """`score_lines` pauses the cyclic garbage collector: that is only safe while
     scoring and explaining leave no cycles behind for it to find."""
@@ -215,6 +220,7 @@ def test_scoring_makes_no_reference_cycles() -> None:
         assert gc.collect() == 0
 
 
+@needs_data
 def test_fast_path_decides_like_one_message_at_a_time_on_real_chat() -> None:
     """The scorer's fast path (large batches sorted into length buckets, padded, the
     BiLSTM's fused kernel on reversed input, the CNN+BiLSTM's precomputed twin) against

@@ -12,7 +12,7 @@ from model.cache import CachedScorer
 from model.rules import RuleScorer
 from model.scorer import Score
 from storage.database import Database
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
 from tests.test_pipeline import chat, run_pipeline
 
 
@@ -34,6 +34,7 @@ def real_chat() -> list[str]:
     return [m.text for m in read_chat_log(log)][:6000]
 
 
+@needs_data
 def test_cached_verdicts_equal_the_scorers_on_real_chat(rule_scorer: RuleScorer) -> None:
     texts = real_chat()
     counting = Counting(rule_scorer)

@@ -28,7 +28,7 @@ from model.chatlogs import (
     read_parkeunsang_csv,
     read_text_log,
 )
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
 
 KST = timezone(timedelta(hours=9))
 
@@ -261,6 +261,7 @@ def test_replay_wraps_chat_lines_and_dates_raw_irc_by_the_line_before(tmp_path: 
     assert [n for n, _, m in iter_log(log) if m is None] == [1, 4]
 
 
+@needs_data
 @pytest.mark.parametrize(
     ("source", "count"),
     [("parkeunsang_ko", 51_922), ("hasanabi_en", 168_494)],
@@ -274,6 +275,7 @@ def test_csv_sources_on_real_files(source: str, count: int) -> None:
         assert all(line.login for line in lines)
 
 
+@needs_data
 def test_bocru_reader_on_a_real_file() -> None:
     path = min((DATA_DIR / "twitch_chat_en_bocru" / "data").glob("*/*/verbose_chat.json.gz"))
     lines = list(read_bocru_json(path))

@@ -11,7 +11,9 @@ from model import data
 from model.data import Example, load_examples, summarize
 from model.errors import DataNotFoundError
 from model.normalize import normalize
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
+
+pytestmark = needs_data
 
 
 @pytest.fixture(scope="module")

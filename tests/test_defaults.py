@@ -15,7 +15,7 @@ import pytest
 
 from bot.doctor import run_checks
 from bot.settings import Settings
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data
 
 GOLDEN_LOG = ROOT / "tests" / "golden" / "chat.log"
 
@@ -72,6 +72,7 @@ def test_doctor_says_the_data_dir_is_optional(tmp_path: Path) -> None:
     assert "CHATWARDEN_DATA_DIR" in str(absent["data dir"]["fix"])
 
 
+@needs_data
 @pytest.mark.parametrize(
     ("broken", "named"),
     [

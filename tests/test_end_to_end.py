@@ -12,10 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.lab.loopback import FakeDiscord, FakeTwitchServer, free_port, server_error
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, require_data
 
 
 def bot_env(db: Path, irc: FakeTwitchServer | None, discord: FakeDiscord | None) -> dict[str, str]:
+    require_data()  # the rules' word lists: known decisions
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
     env.update(
         CHATWARDEN_CHANNELS="streamer,other_chan",

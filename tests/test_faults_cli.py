@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from bot.lab.loopback import free_port
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, require_data
 
 CHATWARDEN = Path(sys.executable).parent / "chatwarden"
 GOLDEN_LOG = ROOT / "tests" / "golden" / "chat.log"
@@ -33,6 +33,8 @@ def _env(**extra: str) -> dict[str, str]:
 def cli(
     args: list[str], cwd: Path, stdin: bytes = b"", timeout: float = 120, **env: str
 ) -> subprocess.CompletedProcess[bytes]:
+    if args[0] in {"score", "replay"}:
+        require_data()  # the rule scorer's word lists, found beside the checkout
     return subprocess.run(
         [str(CHATWARDEN), "--env-file", "/nonexistent", *args],
         input=stdin,

@@ -22,7 +22,7 @@ import pytest
 
 from bot.twitch.events import synthetic_msg_id
 from model.chatlogs import ChatLogError, read_text_log
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
 
 BOOSTCAMP = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch"
 CHATWARDEN = Path(sys.executable).with_name("chatwarden")
@@ -62,6 +62,7 @@ def _chatty(n: int, prefix: str) -> list[str]:
     return head + [f"[2021-12-10 {t}] <u{i} (u{i})> {prefix} {i}" for i, t in enumerate(stamps)]
 
 
+@needs_data
 def test_truncated_gz_among_good_logs_is_named_and_the_rest_stored(tmp_path: Path) -> None:
     """A big good log then a .gz cut short (a copy interrupted mid-transfer): before, the
     replay printed nothing and never ended (the feeder's EOFError cancelled the pipeline,
@@ -123,13 +124,14 @@ def test_corrupt_and_not_gzip_files_do_not_stop_the_good_ones(tmp_path: Path) ->
     assert {synthetic_msg_id(good.name, n) for n in range(2, 502)} <= ids
 
 
+@needs_data
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_a_signal_stops_a_long_replay_and_keeps_what_was_scored(
     tmp_path: Path, sig: signal.Signals
 ) -> None:
     """SIGTERM (or Ctrl-C's SIGINT) ~2 s into a long replay (small batches, so it is far
-    from done): the process exits 0 within seconds and the database holds every message
-    it scored."""
+    from done): the process says it was interrupted and exits 130 within seconds, and the
+    database holds every message it scored."""
     log = BOOSTCAMP / "#yapyap30.log.gz"
     db = tmp_path / "t.db"
     cmd = [str(CHATWARDEN), "replay", "--db", str(db), "--json", str(log)]
@@ -151,11 +153,11 @@ def test_a_signal_stops_a_long_replay_and_keeps_what_was_scored(
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    assert proc.returncode == 0, err
+    assert proc.returncode == 130, err
     assert stopped_in < 10, stopped_in
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "replay interrupted" in err
     summary = json.loads(out)
-    assert summary["failed"] == []
+    assert summary["failed"] == [] and summary["interrupted"] is True
     assert 0 < summary["scored"] == summary["messages"] < _lines(log)
     assert _stored(db) == summary["scored"]
 

@@ -15,7 +15,9 @@ from bot.cli import main
 from model.data import load_examples
 from model.rules import RuleScorer
 from model.training.fetch import SOURCES, fetch
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
+
+pytestmark = needs_data  # the fetched files are checked against the data dir's copies
 
 UPSTREAM = {
     f"/{s.repo}/{s.commit}/{upstream}": DATA_DIR / local

@@ -24,12 +24,14 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, require_data
 
 GOLDEN = ROOT / "tests" / "golden"
 
 
 def _replay(scorer: str, db: Path, cwd: Path) -> None:
+    if scorer == "rules":
+        require_data()  # the rules' word lists
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
     env.update(
         CHATWARDEN_MODEL_URI=scorer,

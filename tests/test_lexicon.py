@@ -12,7 +12,7 @@ from bot.policy.version import policy_digest
 from model.errors import DataNotFoundError
 from model.rules import RuleScorer
 from model.wordlists import LEXICON_DIR, Lexicon, entries_of, lexicon_files
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data
 
 
 def test_entries_are_words_and_comments_are_reasons() -> None:
@@ -28,6 +28,7 @@ def test_the_project_ships_its_lexicons_and_history_but_no_third_party_list() ->
         assert "r11" in changes.read_text(encoding="utf-8")
 
 
+@needs_data
 def test_editing_a_lexicon_changes_the_rules_version(tmp_path: Path) -> None:
     lexicon = tmp_path / "lexicon"
     shutil.copytree(LEXICON_DIR, lexicon)
@@ -43,6 +44,7 @@ def test_editing_a_lexicon_changes_the_rules_version(tmp_path: Path) -> None:
     assert edited.score(["jiggs is so good"])[0].probability >= 0.5  # now matched
 
 
+@needs_data
 def test_a_missing_list_is_an_error_naming_the_file(tmp_path: Path) -> None:
     lexicon = tmp_path / "lexicon"
     shutil.copytree(LEXICON_DIR, lexicon)

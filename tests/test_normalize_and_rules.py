@@ -13,7 +13,7 @@ from model.loading import load_scorer
 from model.normalize import normalize, normalize_word, skeleton
 from model.rules import RuleScorer
 from model.scorer import Scorer
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data
 
 
 def test_normalize_steps() -> None:
@@ -255,6 +255,7 @@ def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
     assert all(0.0 <= s.probability <= 1.0 for s in scores)
 
 
+@needs_data
 def test_the_rules_read_the_data_dir_and_without_one_the_default_is_bundled(
     tmp_path: Path,
 ) -> None:

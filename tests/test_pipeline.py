@@ -16,6 +16,7 @@ from bot.twitch.events import ChatMessage
 from model.rules import RuleScorer
 from model.scorer import Score
 from storage.database import Database
+from tests.conftest import needs_data
 
 
 def chat(i: int, text: str, login: str = "viewer", channel: str = "c") -> ChatMessage:
@@ -201,6 +202,7 @@ async def test_swapping_the_scorer_between_batches_keeps_versions_honest(tmp_pat
     assert p.stats.scored == 8 and p.stats.duplicates == 0
 
 
+@needs_data
 async def test_runtime_keeps_what_it_loaded_out_of_full_collections(tmp_path: Path) -> None:
     """The runtime freezes what is loaded at start (the garbage collector's full passes
     over it stalled the event loop ~0.1 s), and unfreezes it on exit."""

@@ -24,7 +24,7 @@ from model.networks import NetworkConfig, build_network
 from model.neural import TorchScorer
 from model.normalize import normalize
 from model.tokenizer import train_tokenizer
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data
 from tests.test_end_to_end import fetch, poll, rows, start_bot, stop, wait_for
 
 
@@ -136,6 +136,7 @@ def cli(
     )
 
 
+@needs_data
 async def test_registry_alias_and_hot_reload_in_a_running_bot(
     mlflow_server: str, tmp_path: Path
 ) -> None:

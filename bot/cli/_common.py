@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "duration",
     "need_data",
     "one_line",
+    "period",
     "positive",
     "positive_rate",
     "table",
@@ -53,6 +55,14 @@ def duration(raw: str) -> float:
         raise argparse.ArgumentTypeError(f"{raw!r} is not a duration (e.g. 90s, 30m, 24h, 7d)")
     unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
     return float(match.group(1)) * unit
+
+
+def period(seconds: float) -> str:
+    """Seconds as :func:`duration` reads them, e.g. ``24h``, ``7d``, ``90m``."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def positive(raw: str, least: int = 1) -> int:
@@ -96,18 +106,43 @@ def when(ts: float | None) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (Hangul, CJK, most emoji) count two,
+    combining marks none."""
+    return sum(
+        0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+        for c in text
+    )
+
+
+def _pad(text: str, columns: int) -> str:
+    return text + " " * (columns - width(text))
+
+
 def table(rows: list[list[str]], headers: list[str], out: TextIO) -> None:
-    """Left-aligned columns under a dashed rule: readable in a terminal, easy to ``grep``."""
+    """Left-aligned columns under a dashed rule: readable in a terminal, easy to ``grep``.
+    Columns are measured in display width, so Korean text keeps them straight."""
     widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+        max(width(h), *(width(r[i]) for r in rows)) if rows else width(h)
+        for i, h in enumerate(headers)
     ]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), file=out)
+    print("  ".join(_pad(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(), file=out)
     print("  ".join("-" * w for w in widths), file=out)
     for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)), file=out)
+        print("  ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip(), file=out)
 
 
 def one_line(text: str, limit: int = 80) -> str:
-    """Chat text on one line of at most ``limit`` characters, so a table row stays a row."""
+    """Chat text on one line of at most ``limit`` display columns, so a table row stays
+    a row."""
     text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    if width(text) <= limit:
+        return text
+    cut = []
+    used = 0
+    for c in text:
+        used += width(c)
+        if used > limit - 1:
+            break
+        cut.append(c)
+    return "".join(cut) + "…"

@@ -8,17 +8,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.cli._common import duration, one_line, table, when
+from bot.cli._common import duration, one_line, period, table, when
 from bot.settings import Settings
 
 if TYPE_CHECKING:
     from bot.cli._common import Subparsers
+    from storage.records import OlderFlags
 
 __all__ = ["register"]
 
@@ -90,11 +92,22 @@ async def _print_history(
                     ",".join(f.evidence) or "-",
                     f.model_version,
                     str(f.report_id or "-"),
+                    f.shadow or "live",
                     one_line(f.text),
                 ]
                 for f in history.flags
             ],
-            ["sent (UTC)", "channel", "score", "labels", "why", "model", "report", "text"],
+            [
+                "sent (UTC)",
+                "channel",
+                "score",
+                "labels",
+                "why",
+                "model",
+                "report",
+                "source",
+                "text",
+            ],
             out,
         )
     else:
@@ -144,11 +157,13 @@ async def _print_flagged(
 
     async with Database.open_readonly(settings.db) as db:
         users = await db.flagged_users(time.time() - since, channel)
+        older = None if as_json else await db.older_flags(time.time() - since, channel)
     if as_json:
         print(json.dumps([asdict(u) for u in users], ensure_ascii=False), file=out)
         return 0
     if not users:
-        print("no users flagged in that period", file=out)
+        print(f"no users flagged in the last {period(since)}", file=out)
+        _print_older(older, out)
         return 0
     table(
         [
@@ -159,10 +174,32 @@ async def _print_flagged(
                 f"{u.worst_score:.2f}",
                 str(u.reports),
                 when(u.last_flagged),
+                _source(u.flagged, u.replayed),
             ]
             for u in users
         ],
-        ["login", "channel", "flagged", "worst", "reports", "last flagged (UTC)"],
+        ["login", "channel", "flagged", "worst", "reports", "last flagged (UTC)", "source"],
         out,
     )
+    _print_older(older, out)
     return 0
+
+
+def _print_older(older: OlderFlags | None, out: TextIO) -> None:
+    """Say what the period hides: replayed chat keeps the time it was sent, so a replayed
+    log from 2021 is years older than the default 24 h."""
+    if older is None or not older.count or older.newest is None:
+        return
+    days = math.ceil((time.time() - older.newest) / 86400) + 1
+    print(
+        f"{older.count} flag(s) are older ({older.replayed} from replays; the newest "
+        f"{when(older.newest)} UTC): see them with --since {days}d",
+        file=out,
+    )
+
+
+def _source(flagged: int, replayed: int) -> str:
+    """Where a user's flags came from: ``live`` (``run``), ``replay`` or both."""
+    if replayed == 0:
+        return "live"
+    return "replay" if replayed == flagged else "live+replay"

@@ -74,12 +74,13 @@ def register(sub: Subparsers) -> None:
     replay = sub.add_parser(
         "replay",
         help="shadow mode: replay recorded chat logs",
-        description="Push recorded chat (raw IRC lines or Chatty logs, "
+        description="Push recorded chat (raw IRC lines, Chatty, Chatterino or irssi logs, "
         ".gz allowed) through the same batcher, scorer, policy and "
-        "storage as `run`. Reports go to the log unless --discord. A file that cannot be "
-        "read to its end (e.g. a truncated .gz) is named on stderr, the others are still "
-        "replayed, and the exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
-        "read is scored and stored (exit 0).",
+        "storage as `run`. Reports go to the log unless --discord. Lines that are not chat "
+        "are counted by reason. A file that cannot be read to its end (e.g. a truncated "
+        ".gz) or holds no chat is named on stderr, the others are still replayed, and the "
+        "exit status is 1. Ctrl-C or SIGTERM stops reading; what was "
+        "read is scored and stored, and the exit status is 130.",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
     replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
@@ -107,6 +108,7 @@ def register(sub: Subparsers) -> None:
         help="a channel the bot will watch, as given to run (repeatable; adds to "
         "CHATWARDEN_CHANNELS), e.g. chatwarden doctor --channel twitchdev",
     )
+    doctor.add_argument("--db", type=Path, help="SQLite file to check (default: CHATWARDEN_DB)")
     doctor.add_argument("--json", action="store_true", help="checks as JSON")
     # broken settings are one of the things doctor reports, so it loads them itself
     doctor.set_defaults(func=None, before_settings=_doctor)
@@ -170,36 +172,68 @@ def _score(args: argparse.Namespace, settings: Settings) -> int:
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from bot.app import run_replay
+    from bot.replay import ReplayStats
 
     summary = asyncio.run(
         run_replay(settings, args.files, rate=args.rate, use_discord=args.discord, limit=args.limit)
     )
+    unread = dict(summary.unread)
     if args.json:
-        print(json.dumps({**asdict(summary), "messages_per_second": summary.messages_per_second}))
+        print(
+            json.dumps(
+                {
+                    **asdict(summary),
+                    "unread": unread,
+                    "messages_per_second": summary.messages_per_second,
+                }
+            )
+        )
     else:
         print(
             f"replayed {summary.messages} messages from {summary.files} file(s) in "
             f"{summary.seconds:.1f} s ({summary.messages_per_second:,.0f} msg/s) with "
             f"{summary.scorer}: {summary.scored} scored, {summary.duplicates} duplicates, "
             f"{summary.flagged} flagged, {summary.reports} reports "
-            f"({summary.reports_sent} sent); database {settings.db}"
+            f"({summary.reports_sent} sent to {_destination(args, settings)}"
+            + (f", {summary.reports_logged} to the log" if summary.reports_logged else "")
+            + f"); database {settings.db}"
         )
+        if unread:
+            stats = ReplayStats(unread=unread)
+            print(f"{sum(unread.values())} lines not read ({stats.unread_text()})")
     # each failure was logged as it came; the summary repeats them last, where a user looks
     for failure in summary.failed:
         print(f"chatwarden: {failure}", file=sys.stderr)
     if summary.failed:
         print(
             f"chatwarden: {len(summary.failed)} of {summary.files} file(s) could not be read "
-            "to their end; what was read of them and the other files is stored (exit 1)",
+            "to their end or held no chat; what was read of them and the other files is "
+            "stored (exit 1)",
             file=sys.stderr,
         )
-        return 1
-    return 0
+    if summary.interrupted:
+        print(
+            f"chatwarden: replay interrupted after {summary.messages} messages: what was "
+            "read is stored"
+            + (
+                f", and {summary.reports_logged} report(s) not sent yet went to the log"
+                if summary.reports_logged
+                else ""
+            )
+            + " (exit 130)",
+            file=sys.stderr,
+        )
+        return 130
+    return 1 if summary.failed else 0
+
+
+def _destination(args: argparse.Namespace, settings: Settings) -> str:
+    return "Discord" if args.discord and settings.discord_webhook_url else "the log"
 
 
 def _channels(settings: Settings, given: list[str]) -> tuple[str, ...]:
     """The settings' channels and those given with --channel, each once."""
-    extra = parse_channels(",".join(given)) if given else ()
+    extra = tuple(c for name in given for c in parse_channels(name, "--channel"))
     return tuple(dict.fromkeys((*settings.channels, *extra)))
 
 
@@ -208,7 +242,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     def load() -> Settings:
         settings = Settings.from_env(os.environ, args.env_file)
-        return settings.with_overrides(channels=_channels(settings, args.channel))
+        return settings.with_overrides(channels=_channels(settings, args.channel), db=args.db)
 
     checks = asyncio.run(run_checks(load))
     if args.json:

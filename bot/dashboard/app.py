@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -38,7 +39,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.setdefault("Cache-Control", "no-store")
 
 
-def build_app(context: DashboardContext, token: Secret) -> web.Application:
+def build_app(
+    context: DashboardContext, token: Secret, scorer: Callable[[], str] | None = None
+) -> web.Application:
     sessions = Sessions(token)
     app = web.Application(
         middlewares=[auth_middleware(sessions, views.login_page)],
@@ -47,6 +50,8 @@ def build_app(context: DashboardContext, token: Secret) -> web.Application:
     app.on_response_prepare.append(_headers)
     app[CONTEXT] = context
     app[SESSIONS] = sessions
+    if scorer is not None:
+        app[views.SCORER] = scorer
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(_HERE / "templates"),
@@ -62,8 +67,10 @@ def build_app(context: DashboardContext, token: Secret) -> web.Application:
 class Dashboard:
     """``async with Dashboard(context) as dash``: serving on ``dash.url`` until the block ends."""
 
-    def __init__(self, context: DashboardContext) -> None:
+    def __init__(self, context: DashboardContext, scorer: Callable[[], str] | None = None) -> None:
         self.context = context
+        #: names the running bot's scorer on every page (None: not named)
+        self._scorer = scorer
         settings = context.settings
         self.generated = settings.dashboard_token is None
         self._token = settings.dashboard_token or Secret(secrets.token_urlsafe(24))
@@ -78,7 +85,8 @@ class Dashboard:
 
     async def __aenter__(self) -> Dashboard:
         settings = self.context.settings
-        runner = web.AppRunner(build_app(self.context, self._token), access_log=None)
+        app = build_app(self.context, self._token, self._scorer)
+        runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.dashboard_host, self.port)

@@ -24,14 +24,18 @@ from aiohttp import web
 from bot.dashboard.auth import Session, session_of
 from bot.dashboard.context import CONTEXT
 
-__all__ = ["PER_PAGE", "add_routes", "login_page"]
+__all__ = ["PER_PAGE", "SCORER", "add_routes", "login_page"]
+
+#: What the running bot scores with (name and version), read at each page: it follows hot
+#: reloads. Unset (a dashboard without a pipeline): the pages do not name a scorer.
+SCORER: web.AppKey[Callable[[], str]] = web.AppKey("scorer")
 
 PER_PAGE = 50
 _NAME = re.compile(r"^[a-z0-9_]{1,25}$")
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _CATEGORY = re.compile(r"^[\w:-]{1,40}$")
-_STATUSES = ("pending", "sent", "failed")
+_STATUSES = ("pending", "sent", "logged", "failed")
 
 
 class BadRequest(Exception):
@@ -74,11 +78,15 @@ def when(ts: float | None) -> str:
 def _common(request: web.Request, session: Session) -> dict[str, Any]:
     context = request.app[CONTEXT]
     flash, session.flash = session.flash, []
+    scorer = request.app.get(SCORER)
+    running = [f"scorer {scorer()}"] if scorer is not None else []
+    running.append(f"sensitivity {context.settings.sensitivity}")
     return {
         "moderator": session.moderator,
         "csrf": session.csrf,
         "flash": flash,
         "channels": context.settings.channels,
+        "running": " · ".join(running),
         "when": when,
     }
 
@@ -137,7 +145,16 @@ async def _flagged_data(request: web.Request) -> dict[str, Any]:
     users, total = await db.flagged_users_page(
         time.time() - since, channel, category, PER_PAGE, (page - 1) * PER_PAGE
     )
+    # what the period hides (replayed chat keeps the time it was sent: often years ago)
+    older = await db.older_flags(time.time() - since, channel)
+    older_since = (
+        f"{math.ceil((time.time() - older.newest) / 86400) + 1}d" if older.newest else None
+    )
+    watched = request.app[CONTEXT].settings.channels
     return {
+        # the filter offers every channel with flags, watched now or not (a replay's too)
+        "filter_channels": sorted({*watched, *await db.flag_channels()}),
+        "older": {**asdict(older), "since": older_since},
         "users": [asdict(u) for u in users],
         "total": total,
         "page": page,
@@ -168,6 +185,13 @@ async def flagged_api(request: web.Request) -> web.Response:
 
 
 # -- one user --------------------------------------------------------------------------
+
+
+@_handler
+async def find_user(request: web.Request) -> web.Response:
+    """The header's user search: ``/users?login=NAME`` goes to that user's page."""
+    login = twitch_name(request.query.get("login", ""), "login")
+    raise web.HTTPSeeOther(f"/users/{login}")
 
 
 async def _user_data(request: web.Request) -> dict[str, Any] | None:
@@ -223,12 +247,12 @@ DURATIONS = ((60, "60 s"), (600, "10 min"), (3600, "1 h"), (86400, "24 h"))
 async def _reports_data(request: web.Request) -> dict[str, Any]:
     status = request.query.get("status") or None
     if status is not None and status not in _STATUSES:
-        raise BadRequest("'status' must be pending, sent or failed")
+        raise BadRequest("'status' must be pending, sent, logged or failed")
     page = _page(request.query.get("page"))
-    reports, total = await request.app[CONTEXT].reads.reports_page(
-        status, PER_PAGE, (page - 1) * PER_PAGE
-    )
+    context = request.app[CONTEXT]
+    reports, total = await context.reads.reports_page(status, PER_PAGE, (page - 1) * PER_PAGE)
     return {
+        "destination": "Discord" if context.settings.discord_webhook_url else "the log",
         "reports": [asdict(r) for r in reports],
         "total": total,
         "page": page,
@@ -296,6 +320,7 @@ async def channel_api(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/", flagged_page)
     app.router.add_get("/api/flagged", flagged_api)
+    app.router.add_get("/users", find_user)
     app.router.add_get("/users/{login}", user_page)
     app.router.add_get("/api/users/{login}", user_api)
     app.router.add_get("/reports", reports_page)

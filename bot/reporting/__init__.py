@@ -7,6 +7,6 @@ database to a sender.
 """
 
 from bot.reporting.discord import DiscordSender, LogSender, Sender, SendResult
-from bot.reporting.outbox import OutboxWorker
+from bot.reporting.outbox import OutboxWorker, log_pending
 
-__all__ = ["DiscordSender", "LogSender", "OutboxWorker", "SendResult", "Sender"]
+__all__ = ["DiscordSender", "LogSender", "OutboxWorker", "SendResult", "Sender", "log_pending"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -114,25 +115,39 @@ class SendResult:
 
 
 class Sender(Protocol):
+    #: where what is sent goes, as stored with each sent report: ``discord`` or ``log``
+    @property
+    def destination(self) -> str: ...
+
     async def send(self, body: dict[str, Any]) -> SendResult: ...
 
 
 class LogSender:
     """Writes reports to the log (used when no webhook is configured, and by ``replay``)."""
 
+    destination = "log"
+
     async def send(self, body: dict[str, Any]) -> SendResult:
         for embed in body["embeds"]:
+            # the embed is escaped for Discord's markdown; a log line is plain text
             _log.info(
                 "REPORT %s — %s",
-                embed.get("title", ""),
-                embed.get("description", "").split("\n", 1)[0],
+                _unescape(embed.get("title", "")),
+                _unescape(embed.get("description", "").split("\n", 1)[0]),
             )
             _log.debug("report payload: %s", json.dumps(embed, ensure_ascii=False))
         return SendResult(ok=True)
 
 
+def _unescape(text: str) -> str:
+    """Markdown bold and escapes (``\\(``, ``\\_``) undone, for a plain-text log line."""
+    return re.sub(r"\\(.)", r"\1", re.sub(r"(?<!\\)\*\*", "", text))
+
+
 class DiscordSender:
     """Posts to a Discord webhook with one reused HTTP session."""
+
+    destination = "discord"
 
     def __init__(self, url: Secret, timeout: float = 10.0) -> None:
         self._url = url

@@ -16,12 +16,12 @@ import json
 import logging
 import time
 
-from bot.reporting.discord import Sender, pack_embeds
+from bot.reporting.discord import LogSender, Sender, pack_embeds
 from bot.reporting.render import render_report
 from storage.database import Database
 from storage.records import OutboxItem
 
-__all__ = ["OutboxWorker"]
+__all__ = ["OutboxWorker", "log_pending"]
 
 _log = logging.getLogger(__name__)
 
@@ -38,6 +38,7 @@ class OutboxWorker:
         retry_cap: float = 300.0,
         idle_poll: float = 5.0,
         dashboard_url: str | None = None,
+        degrade_after: int = 3,
     ) -> None:
         self._db = db
         #: reports link to the user's page on the dashboard at this address (None: no link)
@@ -50,8 +51,12 @@ class OutboxWorker:
         self.sent = 0
         self.failed = 0
         self.rate_limited = 0
-        #: Why reporting is degraded (the webhook answered 401/403/404), None while it works
+        #: Why reporting is degraded, None while it works: the webhook answered 401/403/404,
+        #: or ``degrade_after`` deliveries in a row failed (no connection, DNS, 5xx: about
+        #: 6 s of retries at the default backoff, a short grace for a passing blip)
         self.degraded: str | None = None
+        self._degrade_after = degrade_after
+        self._failing = 0  # deliveries failed in a row
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -70,8 +75,9 @@ class OutboxWorker:
                 now = time.time()
                 if result.ok:
                     was_sent = {report_id: payloads[report_id] for report_id in ids}
-                    await self._db.mark_reports_sent(ids, now, was_sent)
+                    await self._db.mark_reports_sent(ids, now, was_sent, self._sender.destination)
                     self.sent += len(ids)
+                    self._failing = 0
                     if self.degraded is not None:
                         self.degraded = None
                         _log.info("discord webhook works again: reporting resumed")
@@ -97,8 +103,25 @@ class OutboxWorker:
                         delay,
                     )
                     await self._db.mark_reports_retry(ids, now + delay, result.error or "")
+                    await self._failed_in_a_row(result.error or "unknown error")
                 if result.pause:
                     await self._sleep(stop, result.pause)
+
+    async def _failed_in_a_row(self, error: str) -> None:
+        """Past the grace, a delivery that keeps failing degrades reporting, said once."""
+        self._failing += 1
+        if self._failing < self._degrade_after or self.degraded is not None:
+            return
+        pending = await self._db.count_pending()
+        self.degraded = (
+            f"{error}; {self._failing} deliveries failed in a row, "
+            f"{pending} report(s) wait in the outbox"
+        )
+        _log.error(
+            "reports cannot be delivered to Discord (%s): they stay queued in the outbox and "
+            "are retried with backoff (check the network, or: chatwarden doctor)",
+            self.degraded,
+        )
 
     async def _webhook_gone(self, ids: list[int], error: str, now: float) -> None:
         """The webhook is deleted or refused: keep the reports queued, retry rarely, and
@@ -148,6 +171,28 @@ class OutboxWorker:
         finally:
             for waiter in waiters:
                 waiter.cancel()
+
+
+async def log_pending(db: Database, dashboard_url: str | None = None, within: float = 10.0) -> int:
+    """Write every report still pending in ``db``'s outbox (the live one, or a replay's
+    own) to the log now, whatever its next attempt, and mark it logged; how many.
+
+    How a replay ends that could not send all its reports (interrupted, or held back by
+    Discord): nothing else ever sends a replay's reports, so none may stay pending."""
+    await db.make_reports_due()
+    worker = OutboxWorker(db, LogSender(), dashboard_url=dashboard_url, idle_poll=0.05)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop), name="outbox-to-log")
+    try:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not await db.count_pending():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        stop.set()
+        await task
+    return worker.sent
 
 
 def _payload(item: OutboxItem, dashboard_url: str | None = None) -> str:

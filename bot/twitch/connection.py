@@ -289,7 +289,10 @@ class IrcClient:
                 delay = self._backoff.next_delay()
                 self.stats.reconnects += 1
                 _log.warning(
-                    "irc connection to %s lost (%s: %s); retrying in %.1f s",
+                    # a connection that was never made was not lost
+                    "irc connection to %s lost (%s: %s); retrying in %.1f s"
+                    if transport is not None
+                    else "cannot connect to %s (%s: %s); retrying in %.1f s",
                     self.endpoint,
                     type(exc).__name__,
                     exc or "no detail",
