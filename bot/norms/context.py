@@ -38,7 +38,7 @@ from bot.norms.text import (
     tokens,
 )
 
-__all__ = ["ChannelContext", "Said", "word_keys"]
+__all__ = ["Arrival", "ChannelContext", "Said", "word_keys"]
 
 REPEAT_WINDOW = 60.0
 RATE_WINDOW = 120.0
@@ -73,6 +73,63 @@ LANGUAGE_KEYS = (OFF_LANGUAGE, OFF_LANGUAGE_80, OFF_LANGUAGE_95)
 FIRST = "first: "
 
 
+#: Words without which a line cannot be self-promotion or begging (the patterns are not
+#: searched for in other lines).
+_CUES = frozenset(
+    [
+        "follow",
+        "my",
+        "check",
+        "come",
+        "sub",
+        "subs",
+        "subscribe",
+        "live",
+        "streaming",
+        "promo",
+        "promotion",
+        "promoting",
+        "promote",
+        "cheap",
+        "buy",
+        "get",
+        "bit",
+        "discord",
+        "gift",
+        "gifted",
+        "give",
+        "gimme",
+        "gib",
+        "vip",
+        "mod",
+        "pls",
+        "plz",
+        "please",
+        "send",
+        "donate",
+        "cashapp",
+        "venmo",
+        "paypal",
+        "im",
+        "i'm",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A message as it arrives: its line for repetition, its length, whether it is its
+    user's first seen in the channel, its pattern keys, how many lines its language keys
+    stand for (0: its language was not identified), and its lower-case words."""
+
+    line: str
+    length: int
+    first: bool
+    patterns: list[str]
+    language_weight: int
+    lowered: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class Said:
     """One message of a user, as remembered for two minutes."""
@@ -88,12 +145,16 @@ class Said:
     language_weight: int = 0
 
 
-def word_keys(text: str, first: bool) -> list[str]:
-    """The word keys of ``text``: its distinct words, its pairs of words in a row, and, in
-    a first message, its words marked ``first:``."""
-    lowered = [w.lower() for w in tokens(text)]
+def word_keys(text: str, first: bool, arrival: Arrival | None = None) -> list[str]:
+    """The word keys of ``text`` (as it arrived, when known): its distinct words, its
+    pairs of words in a row, and, in a first message, its words marked ``first:``."""
+    if arrival is None:
+        lowered = [w.lower() for w in tokens(text)]
+        line = line_key(lowered).split()
+    else:
+        lowered = arrival.lowered
+        line = arrival.line.split() if lowered else []
     words = {w for w in lowered if len(w) >= 2}
-    line = line_key(lowered).split()
     keys = [*words, *{f"{a} {b}" for a, b in pairwise(line)}]
     if first:
         keys += [FIRST + w for w in words]
@@ -126,11 +187,9 @@ class ChannelContext:
     def said(self, login: str) -> deque[Said]:
         return self.users.get(login, deque())
 
-    def patterns(self, login: str, text: str, at: float) -> tuple[str, int, bool, list[str], int]:
-        """``(line, its length, first, patterns, language weight)`` of a message arriving
-        now, read against what came before it; nothing is remembered yet
-        (:meth:`remember`). The weight: how many lines the language keys stand for (0: the
-        line's language was not identified)."""
+    def patterns(self, login: str, text: str, at: float) -> Arrival:
+        """What a message arriving now is, read against what came before it; nothing is
+        remembered yet (:meth:`remember`)."""
         raw = tokens(text)
         lowered = [w.lower() for w in raw]
         line = line_key(lowered) if lowered else text.strip().lower()
@@ -139,43 +198,53 @@ class ChannelContext:
         found: list[str] = []
         mine = self.users.get(login)
         if mine:
-            recent = [s for s in mine if s.at >= at - RATE_WINDOW]
-            repeats = 1 + sum(1 for s in recent if s.line == line and s.at >= at - REPEAT_WINDOW)
+            horizon, repeat_horizon = at - RATE_WINDOW, at - REPEAT_WINDOW
+            recent = 1
+            repeats = 1
+            volume = length
+            for s in mine:
+                if s.at >= horizon:
+                    recent += 1
+                    volume += s.length
+                    if s.line == line and s.at >= repeat_horizon:
+                        repeats += 1
             if repeats >= 3:
                 found.append(REPEAT)
                 if repeats >= 5:
                     found.append(REPEAT_5)
-            if len(recent) + 1 >= 10:
+            if recent >= 10:
                 found.append(FLOOD)
-            if length + sum(s.length for s in recent) >= 1000:
+            if volume >= 1000:
                 found.append(VOLUME)
-        words = line.split()
-        if length >= 150 and words and len(words) / len(set(words)) >= 4:
-            found.append(WALL)
+        if length >= 150:
+            words = line.split()
+            if words and len(words) >= 4 * len(set(words)):
+                found.append(WALL)
         copies = self._lines.get(line)
-        if copies is not None and len({u for t, u in copies if u != login}) >= 10:
+        others = len({u for _, u in copies if u != login}) if copies else 0
+        if others >= 10:
             found.append(COPYPASTA)
-        if has_link(text):
+        if "." in text and has_link(text):
             found.append(LINK)
             if first:
                 found.append(LINK_FIRST)
-        if promotes(text):
-            found.append(PROMOTION)
-        if begs(text):
-            found.append(BEGGING)
+        if not _CUES.isdisjoint(lowered):  # the cue patterns only where a cue word is
+            if promotes(text):
+                found.append(PROMOTION)
+            if begs(text):
+                found.append(BEGGING)
         if length >= 15 and caps_share(text) >= 0.8:
             found.append(CAPS)
         name = self.channel
         if len(name) >= 4 and (name in lowered or f"@{name}" in text.lower()):
             found.append(STREAMER)
         weight = 0
-        if self._language.readable(raw):
-            self._counter += 1
-            sampled = self._counter % LANGUAGE_EVERY == 0
-            if sampled or self.every_language:
-                weight = 1 if self.every_language else LANGUAGE_EVERY
-                found += self.off_language(raw, learn=sampled)
-        return line, length, first, found, weight
+        self._counter += 1
+        sampled = self._counter % LANGUAGE_EVERY == 0
+        if (sampled or self.every_language) and self._language.readable(raw):
+            weight = 1 if self.every_language else LANGUAGE_EVERY
+            found += self.off_language(raw, learn=sampled)
+        return Arrival(line, length, first, found, weight, lowered)
 
     def off_language(self, raw: list[str], *, learn: bool = False) -> list[str]:
         """The off-language keys of a line (none when it is in the channel's language, or

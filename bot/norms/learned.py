@@ -39,6 +39,7 @@ from bot.norms.context import (
     OFF_LANGUAGE,
     OFF_LANGUAGE_80,
     OFF_LANGUAGE_95,
+    Arrival,
     ChannelContext,
     Said,
     word_keys,
@@ -112,6 +113,10 @@ class NormParams:
     beta: float = 2.0
     #: decay per labelled use (a finished wave fades)
     gamma: float = 0.98
+    #: a learned norm this sure (hit rate, removed users) reports at once; None: never,
+    #: its flags report after repeats like other mild flags
+    report_at: float | None = None
+    report_support: int = 5
     #: norm-flagged users per moderator action, plus ``budget_base``, in a channel: a
     #: safety cap (on twitch_normvio_en it never binds at these thresholds)
     budget: float | None = 2.0
@@ -181,7 +186,7 @@ class ChannelNorms:
         #: lines its language keys stand for)
         self._pending: deque[tuple[float, str, tuple[str, ...], int]] = deque()
         self._actioned: dict[str, float] = {}
-        self._arriving: tuple[str, str, int, bool, list[str], list[str], int] | None = None
+        self._arriving: tuple[str, Arrival, list[str]] | None = None
         #: removed messages, and the users of those off the channel's language
         self.removed = 0
         self.removed_off_language = 0
@@ -191,11 +196,9 @@ class ChannelNorms:
 
     def judge(self, message: ChatMessage) -> NormFlag | None:
         """Whether ``message`` breaks what this channel's moderators taught."""
-        line, length, first, patterns, weight = self.context.patterns(
-            message.login, message.text, message.sent_at
-        )
-        keys = [*patterns, *word_keys(message.text, first)]
-        self._arriving = (message.msg_id, line, length, first, patterns, keys, weight)
+        arrival = self.context.patterns(message.login, message.text, message.sent_at)
+        keys = [*arrival.patterns, *word_keys(message.text, arrival.first, arrival)]
+        self._arriving = (message.msg_id, arrival, keys)
         if not self.evidence:
             return None
         p = self.params
@@ -221,7 +224,12 @@ class ChannelNorms:
             return None
         self._flagged.add(message.login)
         hit, key, stats = best
-        return NormFlag(category_of(key), round(min(1.0, hit), 4), (key,), self._note(key, stats))
+        sure = (
+            p.report_at is not None and hit >= p.report_at and len(stats.users) >= p.report_support
+        )
+        return NormFlag(
+            category_of(key), round(min(1.0, hit), 4), (key,), self._note(key, stats), sure
+        )
 
     def _threshold(self, key: str) -> float:
         p = self.params
@@ -259,13 +267,12 @@ class ChannelNorms:
         label. ``mild_flag``: the scorer flagged it, mildly (its own key)."""
         arriving = self._arriving
         if arriving is None or arriving[0] != message.msg_id:
-            line, length, first, patterns, weight = self.context.patterns(
-                message.login, message.text, message.sent_at
-            )
-            keys = [*patterns, *word_keys(message.text, first)]
+            arrival = self.context.patterns(message.login, message.text, message.sent_at)
+            keys = [*arrival.patterns, *word_keys(message.text, arrival.first, arrival)]
         else:
-            _, line, length, first, patterns, keys, weight = arriving
+            _, arrival, keys = arriving
         self._arriving = None
+        patterns, weight = arrival.patterns, arrival.language_weight
         if mild_flag:
             patterns = [*patterns, SCORER_MILD]
             keys = [*keys, SCORER_MILD]
@@ -278,7 +285,16 @@ class ChannelNorms:
         else:
             self.chat.add(keys)
         self.context.remember(
-            Said(now, message.msg_id, message.text, line, length, tuple(patterns), first, weight),
+            Said(
+                now,
+                message.msg_id,
+                message.text,
+                arrival.line,
+                arrival.length,
+                tuple(patterns),
+                arrival.first,
+                weight,
+            ),
             message.login,
         )
         if self.frozen:

@@ -57,10 +57,12 @@ def line_key(lowered: list[str]) -> str:
 
 
 def emote_shaped(word: str) -> bool:
-    """camelCase (a channel emote: prefix + Name) or ALL CAPS of three letters or more."""
-    if len(word) >= 3 and word.isupper():
-        return True
-    return any(word[i].isupper() and word[i - 1].islower() for i in range(1, len(word)))
+    """camelCase (a channel emote: prefix + Name) or ALL CAPS of three letters or more:
+    a word neither lower case, upper case nor title case (``forsenE``, ``PogChamp``), or
+    an upper-case one (``KEKW``)."""
+    if word.isupper():
+        return len(word) >= 3
+    return not (word.islower() or word.istitle())
 
 
 def has_link(text: str) -> bool:
@@ -77,9 +79,12 @@ def begs(text: str) -> bool:
     return _BEG.search(text) is not None
 
 
+_NOT_UPPER = str.maketrans("", "", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_NOT_LOWER = str.maketrans("", "", "abcdefghijklmnopqrstuvwxyz")
+
+
 def caps_share(text: str) -> float:
-    """The share of the letters written in capitals (0 without letters)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.0
-    return sum(1 for c in letters if c.isupper()) / len(letters)
+    """The share of the (Latin) letters written in capitals (0 without any)."""
+    upper = len(text) - len(text.translate(_NOT_UPPER))
+    lower = len(text) - len(text.translate(_NOT_LOWER))
+    return upper / (upper + lower) if upper + lower else 0.0

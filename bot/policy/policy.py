@@ -74,6 +74,8 @@ class NormFlag:
     evidence: tuple[str, ...] = ()
     #: why, e.g. "like 7 messages your moderators removed since Tuesday"
     note: str | None = None
+    #: the learner is sure enough that its moderators act on such a message at once
+    report: bool = False
 
 
 class Norms(Protocol):
@@ -314,6 +316,8 @@ class Policy:
         severe = not labels or not c.at_once.isdisjoint(labels)
         if by_score and severe and score >= c.report_threshold:
             reason = f"message scored {score:.2f} (report threshold {c.report_threshold:.2f})"
+        elif norm is not None and norm.report:
+            reason = f"{norm.category}: {norm.note}" if norm.note else norm.category
         elif aimed >= c.same_target_flags:
             minutes = c.window / 60
             reason = f"{aimed} flagged messages aimed at the same person within {minutes:g} min"
