@@ -154,8 +154,9 @@ def word_keys(text: str, first: bool, arrival: Arrival | None = None) -> list[st
     else:
         lowered = arrival.lowered
         line = arrival.line.split() if lowered else []
-    words = {w for w in lowered if len(w) >= 2}
-    keys = [*words, *{f"{a} {b}" for a, b in pairwise(line)}]
+    # in the text's order (not a set's): ties between keys go the same way on every run
+    words = dict.fromkeys(w for w in lowered if len(w) >= 2)
+    keys = [*words, *dict.fromkeys(f"{a} {b}" for a, b in pairwise(line))]
     if first:
         keys += [FIRST + w for w in words]
     return keys

@@ -113,9 +113,11 @@ class NormParams:
     beta: float = 2.0
     #: decay per labelled use (a finished wave fades)
     gamma: float = 0.98
-    #: a learned norm this sure (hit rate, removed users) reports at once; None: never,
-    #: its flags report after repeats like other mild flags
-    report_at: float | None = None
+    #: a learned norm this sure (hit rate, and users removed for it) reports at once; None:
+    #: never, its flags report after repeats like other mild flags. On twitch_normvio_en
+    #: (dev) 0.6 and 5 users report 4.5 % of actioned users before the action (0.8 % without)
+    #: for 1.4 more reports per 10k messages, 27 % of reported users actioned (10 % without)
+    report_at: float | None = 0.6
     report_support: int = 5
     #: norm-flagged users per moderator action, plus ``budget_base``, in a channel: a
     #: safety cap (on twitch_normvio_en it never binds at these thresholds)
