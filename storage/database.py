@@ -943,6 +943,12 @@ class Database:
         return verdict
 
     @_locked
+    async def flag(self, msg_id: str) -> FlaggedMessage | None:
+        """The stored flag of message ``msg_id``, if it was flagged."""
+        found = await self._flags("WHERE msg_id = ?", (msg_id,))
+        return found[0] if found else None
+
+    @_locked
     async def verdict_counts(self) -> list[tuple[str, int, int]]:
         """``(channel, correct, wrong)`` over each flag's latest verdict, by channel."""
         async with self._conn.execute(

@@ -549,3 +549,33 @@ async def test_the_channel_page_shows_learned_norms_and_blocks_resets_freezes(
         assert norms.version("streamer") == "norms-1.0"
         async with http.post("/channels/streamer/norms", data={"csrf": csrf, "do": "nope"}) as r:
             assert "Unknown request" in await r.text()
+
+
+async def test_a_learned_norm_its_moderators_mark_wrong_flags_no_more(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bot.twitch.events import ChatMessage
+
+    norms = LearnedNorms()
+    _taught(norms, "streamer")
+    hyde_flags = [
+        replace(flag(i, f"fan_{i}", "hyde is great"), labels=("learned term",), evidence=("hyde",))
+        for i in (1, 2)
+    ]
+    later = ChatMessage("later", "streamer", "newcomer", "n", "hyde again", NOW)
+    assert norms.judge(later) is not None  # learned: flags before any verdict
+    async with (
+        dashboard(tmp_path, hyde_flags, norms=norms) as (dash, _),
+        logged_in(dash, "Ann") as http,
+    ):
+        for login, msg_id in (("fan_1", "m1"), ("fan_2", "m2")):
+            csrf = await csrf_of(http, f"/users/{login}")
+            async with http.post(
+                f"/users/{login}/verdicts",
+                data={"csrf": csrf, "msg_id": msg_id, "verdict": "wrong"},
+            ) as r:
+                assert "Marked wrong as Ann" in await r.text()
+    hyde = next(k for k in norms.channel("streamer").summary().keys if k.key == "hyde")
+    assert not hyde.active  # two flags marked wrong outweigh three removals
+    assert norms.judge(replace(later, msg_id="later2")) is None
+    assert norms.channel("streamer").dirty  # saved with the next save

@@ -268,3 +268,21 @@ def test_a_norm_its_moderators_enforced_on_five_users_reports_at_once() -> None:
         quiet.moderated(ClearChat("strict", f"rule_breaker{user}", None, 600, sent_at=at + 3))
         at += 100
     assert decision.flagged and decision.report_reason is None
+
+
+def test_verdicts_teach_too_mild_scorer_flags_marked_wrong_fall_quiet() -> None:
+    _, norms = policy_with_norms()
+    channel = norms.channel("c")
+    for n in range(4):  # four of the scorer's mild flags marked wrong on the dashboard
+        norms.verdict("c", f"u{n}", "that was sick", ("sick",), ("insult",), False, T0 + n)
+    assert channel.quiets(("insult",))
+    assert not channel.quiets(("threat",))  # severe flags are never quieted
+    assert channel.generation == 4 and channel.dirty
+    # a flag marked right is learned as a removal of its message, by its user
+    for n in range(3):
+        norms.verdict("c", f"f{n}", "hyde rules", ("hyde",), ("learned term",), True, T0 + 9)
+    learned = {k.key: k for k in channel.summary().keys}
+    assert learned["hyde"].users == 3
+    channel.frozen = True  # a frozen channel learns nothing, verdicts included
+    norms.verdict("c", "f9", "hyde rules", ("hyde",), ("learned term",), True, T0 + 10)
+    assert channel.generation == 7

@@ -54,9 +54,13 @@ async def verdict(request: web.Request) -> web.Response:
     if choice not in {"correct", "wrong"}:
         session.flash.append(("error", "Choose correct or wrong; nothing was stored."))
         return _back(request, login)
-    saved = await _context(request).db.record_verdict(
+    context = _context(request)
+    saved = await context.db.record_verdict(
         form.get("msg_id", ""), choice == "correct", category, session.moderator, time.time()
     )
+    if saved is not None and context.norms is not None:
+        # the channel's learned norms take the verdict too (a flag marked wrong flags less)
+        await context.norms.verdict(saved.msg_id, saved.correct, saved.at)
     if saved is None:
         session.flash.append(("error", "That flag is not recorded; nothing was stored."))
     else:

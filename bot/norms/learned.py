@@ -29,7 +29,7 @@ from __future__ import annotations
 import json
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -66,6 +66,8 @@ REMOVED_LAST = 3
 REMOVED_WITHIN = 120.0
 #: The scorer's mild flag, as a key: what the channel's moderators do with them.
 SCORER_MILD = "[scorer: mild]"
+#: A moderator's "wrong" on a flag counts as this many uses of its keys left alone.
+VERDICT_WEIGHT = 3
 STATE_FORMAT = 1
 
 #: A key's category, in the moderators' terms.
@@ -92,6 +94,10 @@ CATEGORIES = {
 def category_of(key: str) -> str:
     """``learned term`` for words, else the pattern's category."""
     return CATEGORIES.get(key, "learned term")
+
+
+#: The categories of flags a learned norm makes.
+NORM_CATEGORIES = frozenset({"learned term", *CATEGORIES.values()} - {"scorer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +351,38 @@ class ChannelNorms:
             and self.removed_off_language >= p.language_share * self.removed
         )
 
+    def verdict(
+        self,
+        login: str,
+        text: str,
+        evidence: Sequence[str],
+        norm_flag: bool,
+        correct: bool,
+        at: float,
+    ) -> None:
+        """Learn from a moderator's verdict on a flag of ``login``'s ``text`` (its
+        ``evidence``; ``norm_flag``: flagged by a learned norm, else by the scorer). Right:
+        as if the moderators had removed the message. Wrong: the keys that flagged it, and
+        its words with evidence, count :data:`VERDICT_WEIGHT` uses left alone."""
+        if self.frozen:
+            return
+        patterns = [k for k in evidence if k[:1] == "["]
+        if not norm_flag:
+            patterns.append(SCORER_MILD)
+        if correct:
+            self._learn([*patterns, *word_keys(text, False)], True, login, at)
+        else:
+            gamma = self.params.gamma
+            # its words wherever they stand: a first message's too
+            if SCORER_MILD in patterns and SCORER_MILD not in self.evidence:
+                self.evidence[SCORER_MILD] = KeyStats(0.0)  # its evidence starts here
+            for key in {*patterns, *word_keys(text, True), *evidence}:
+                stats = self.evidence.get(key)
+                if stats is not None:
+                    stats.left_alone(VERDICT_WEIGHT, gamma)
+        self.generation += 1
+        self.dirty = True
+
     def _keys_of(self, said: Said) -> list[str]:
         """A removed message's keys; its language is identified now if it was not then."""
         keys = [*said.patterns, *word_keys(said.text, said.first)]
@@ -489,6 +527,21 @@ class LearnedNorms:
 
     def moderated(self, action: ClearChat | ClearMsg) -> None:
         self.channel(action.channel).moderated(action)
+
+    def verdict(
+        self,
+        channel: str,
+        login: str,
+        text: str,
+        evidence: Sequence[str],
+        labels: Sequence[str],
+        correct: bool,
+        at: float,
+    ) -> None:
+        """A moderator's verdict on a flag in ``channel`` (see :meth:`ChannelNorms.verdict`);
+        a flag whose labels are a learned norm's categories is a norm flag."""
+        norm_flag = any(label in NORM_CATEGORIES for label in labels)
+        self.channel(channel).verdict(login, text, evidence, norm_flag, correct, at)
 
     def version(self, channel: str) -> str:
         found = self.channels.get(channel)

@@ -116,6 +116,19 @@ class NormsControl:
         if self.norms is not None:
             self.norms.reset(channel, epoch)
 
+    async def verdict(self, msg_id: str, correct: bool, at: float) -> bool:
+        """Teach the running learner a moderator's verdict on flag ``msg_id``; False when
+        nothing learns here (norms off, or the flag is unknown)."""
+        if self.norms is None:
+            return False
+        flag = await self.db.flag(msg_id)
+        if flag is None:
+            return False
+        self.norms.verdict(
+            flag.channel, flag.login, flag.text, flag.evidence, flag.labels, correct, at
+        )
+        return True
+
     async def freeze(self, channel: str, frozen: bool) -> None:
         """Freeze (judge by what is known, learn no more) or thaw; saved at once."""
         if self.norms is None:
