@@ -13,6 +13,11 @@ and ``tmi-sent-ts`` = the moment it is written to the socket, so the bot's
 * p50 / p99 (interpolated within histogram buckets) and max latency;
 * peak RSS of the bot process (``VmHWM``);
 * messages stored in its SQLite file against lines sent (nothing may be lost).
+
+The chat is dealt round-robin over :data:`CHANNELS` channels, and every
+:data:`ACTION_EVERY`-th message is followed by a moderator's timeout of its sender
+(CLEARCHAT), so learned channel norms (on unless ``CHATWARDEN_LEARN_NORMS=false``) learn,
+judge and save as they would in a deployment.
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from bot.settings import Settings
 
 __all__ = ["LoadResult", "load_test"]
 
-CHANNEL = "bench"
+#: channels the chat is spread over
+CHANNELS = 100
+#: a timeout after every this many messages (about one per channel every 10 s at 5,000/s)
+ACTION_EVERY = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +118,31 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _templates(server: FakeTwitchServer, chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Each line split around its tmi-sent-ts value, filled in when it is sent."""
+def channel_names(count: int) -> tuple[str, ...]:
+    return tuple(f"bench{i:03d}" for i in range(count))
+
+
+def _templates(
+    server: FakeTwitchServer, chat: Sequence[tuple[str, str]], channels: Sequence[str]
+) -> list[tuple[str, str]]:
+    """Each line split around its tmi-sent-ts value, filled in when it is sent: the chat
+    over ``channels`` in turn, a timeout after every :data:`ACTION_EVERY` messages."""
     out = []
     for i, (login, text) in enumerate(chat):
-        user_id = str(10_000 + hash(login) % 10**7)
+        channel = channels[i % len(channels)]
+        user_id = str(10_000 + sum(login.encode()) * 7919 % 10**7)
         line = server.privmsg_line(
-            CHANNEL, login, text, msg_id=f"bench-{i:09d}", user_id=user_id, sent_ms=999
+            channel, login, text, msg_id=f"bench-{i:09d}", user_id=user_id, sent_ms=999
         )
         head, _, tail = line.partition("tmi-sent-ts=999;")
         out.append((head + "tmi-sent-ts=", ";" + tail + "\r\n"))
+        if i % ACTION_EVERY == ACTION_EVERY - 1:
+            out.append(
+                (
+                    f"@ban-duration=600;room-id=1;target-user-id={user_id};tmi-sent-ts=",
+                    f" :tmi.twitch.tv CLEARCHAT #{channel} :{login}\r\n",
+                )
+            )
     return out
 
 
@@ -143,15 +166,18 @@ async def load_test(
     chat: Sequence[tuple[str, str]],
     rate: float | None,
     patience: float = 30.0,
+    channels: int = CHANNELS,
 ) -> LoadResult:
-    """Replay ``chat`` (login, text) at ``rate`` lines/s (None: flat out) into a fresh
-    ``chatwarden run`` process and measure it."""
+    """Replay ``chat`` (login, text) at ``rate`` lines/s (None: flat out) over ``channels``
+    channels into a fresh ``chatwarden run`` process and measure it."""
+    names = channel_names(channels)
     with tempfile.TemporaryDirectory(prefix="chatwarden-bench-") as tmp:
         async with FakeTwitchServer() as irc, FakeDiscord() as discord:
             port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
             env.update(
-                CHATWARDEN_CHANNELS=CHANNEL,
+                CHATWARDEN_CHANNELS=",".join(names),
+                CHATWARDEN_LEARN_NORMS=str(settings.learn_norms).lower(),
                 CHATWARDEN_IRC_URL=irc.url,
                 CHATWARDEN_DB=str(Path(tmp) / "bench.db"),
                 CHATWARDEN_DISCORD_WEBHOOK_URL=discord.webhook_url,
@@ -164,7 +190,7 @@ async def load_test(
                 CHATWARDEN_SCORE_CACHE=str(settings.score_cache),
                 CHATWARDEN_LOG_LEVEL="WARNING",
             )
-            lines = _templates(irc, chat)
+            lines = _templates(irc, chat, names)
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -177,11 +203,11 @@ async def load_test(
                 stderr=asyncio.subprocess.PIPE,
             )
             try:
-                await irc.wait_joined({CHANNEL}, within=120)
+                await irc.wait_joined(set(names), within=120)
                 ready = time.monotonic() - started
                 first = time.perf_counter()
                 await _send(irc, lines, rate)
-                metrics = await _wait_scored(port, len(lines), patience)
+                metrics = await _wait_scored(port, len(chat), patience)
                 seconds = time.perf_counter() - first
                 p50, p99, top = _latencies(metrics)
                 rss = _peak_rss_mb(proc.pid)
@@ -194,7 +220,7 @@ async def load_test(
             with sqlite3.connect(Path(tmp) / "bench.db") as conn:
                 (stored,) = conn.execute("SELECT count(*) FROM seen_messages").fetchone()
     return LoadResult(
-        rate, len(lines), int(stored), seconds, p50 * 1000, p99 * 1000, top * 1000, ready, rss
+        rate, len(chat), int(stored), seconds, p50 * 1000, p99 * 1000, top * 1000, ready, rss
     )
 
 
