@@ -1,10 +1,12 @@
 """The bot's loops over the runtime (:mod:`bot.runtime`): one task group of loops.
 
 ``run_bot`` watches Twitch chat; ``run_replay`` pushes recorded logs through the same
-batcher, scorer, policy and storage. SIGINT/SIGTERM stop reading, flush the queued
-batches, write every flag and leave unsent reports in the outbox; then the process exits 0.
-Replay reads each log in isolation: a truncated, corrupt or unreadable one is logged once
-and listed in the summary's ``failed``, and the other logs are still replayed and stored.
+batcher, scorer, policy and storage. On a PostgreSQL database ``run_bot`` is one of any
+number of sharded workers: it reads its share of the channels (:mod:`bot.sharding`).
+SIGINT/SIGTERM stop reading, flush the queued batches, write every flag and leave unsent
+reports in the outbox; then the process exits 0. Replay reads each log in isolation: a
+truncated, corrupt or unreadable one is logged once and listed in the summary's
+``failed``, and the other logs are still replayed and stored.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from bot.replay import ReplayStats, replay_log
 from bot.reporting import log_pending
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from bot.twitch.connection import IrcClient
+from bot.twitch.connection import IrcClient, JoinLimiter
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ChatLogError
 from storage.database import Database
+from storage.location import PostgresUrl
 
 if TYPE_CHECKING:  # twitchio is imported only when the bot acts through Twitch's API
     from bot.twitch.helix import HelixModerator
@@ -56,16 +59,39 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     installed = _install_signal_handlers(stop)
     try:
         async with open_runtime(settings, use_helix=True) as rt:
+            sharded = isinstance(settings.db, PostgresUrl)
+            limiter = JoinLimiter(settings.join_rate)
+            if sharded and settings.twitch_login and not settings.anonymous:
+                from bot.sharding import SharedJoinLimiter
+
+                # workers chatting as one account share its join limit
+                limiter = SharedJoinLimiter(rt.db, settings.twitch_login, settings.join_rate)
             client = IrcClient(
                 settings.irc_url,
-                settings.channels,
+                () if sharded else settings.channels,  # sharded: the leases decide
                 rt.pipeline.submit,  # messages and moderators' actions, in chat's order
                 login=settings.twitch_login,
                 token=settings.twitch_token,
+                join_limiter=limiter,
             )
+            shards = None
+            if sharded:
+                from bot.sharding import ShardKeeper
+
+                shards = ShardKeeper(
+                    rt.db,
+                    client,
+                    settings.channels,
+                    ttl=settings.lease_ttl_s,
+                    norms=rt.pipeline.norms_keeper,
+                )
+            watched = ", ".join(f"#{c}" for c in settings.channels[:20])
+            if len(settings.channels) > 20:
+                watched += f" and {len(settings.channels) - 20} more"
             _log.info(
-                "watching %s as %s (%s); database %s; reports to %s",
-                ", ".join(f"#{c}" for c in settings.channels),
+                "watching %s%s as %s (%s); database %s; reports to %s",
+                watched,
+                " (shared with the other workers on this database)" if sharded else "",
                 client.nick,
                 "anonymous, read-only" if settings.anonymous else "bot account",
                 settings.db,
@@ -75,7 +101,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             if settings.metrics_port is not None:
                 from bot.metrics import BotMetrics, MetricsServer
 
-                metrics = BotMetrics(rt.pipeline, rt.outbox, client)
+                metrics = BotMetrics(rt.pipeline, rt.outbox, client, shards=shards)
                 rt.pipeline.observers.append(metrics)
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)
@@ -102,6 +128,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 tg.create_task(read(), name="irc-reader")
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
+                if shards is not None:
+                    tg.create_task(shards.run(stop), name="channel-leases")
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 
