@@ -33,7 +33,11 @@ def register(sub: Subparsers) -> None:
         help="watch Twitch channels and report flagged users",
         description="Join the channels (anonymously unless a bot login is "
         "set), score every message, store flags and send reports. Stop with "
-        "Ctrl-C or SIGTERM: queued messages are still scored and stored.",
+        "Ctrl-C or SIGTERM: queued messages are still scored and stored. With a "
+        "PostgreSQL database (--db postgresql://...), any number of `run` workers given "
+        "the same channels divide them among themselves, take over the channels of a "
+        "worker that dies (within CHATWARDEN_LEASE_TTL_S) and send each report once; "
+        "see docs/scaling.md.",
     )
     run.add_argument(
         "--channel",
