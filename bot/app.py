@@ -78,12 +78,21 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             if sharded:
                 from bot.sharding import ShardKeeper
 
+                async def resume(channels: Sequence[str]) -> None:
+                    """A channel another worker read: its flag windows and report
+                    cool-downs go on from the stored flags."""
+                    recent = await rt.db.recent_flags(time.time() - settings.report_window_s)
+                    taken = set(channels)
+                    rt.policy.forget_channels(taken)
+                    rt.policy.restore([flag for flag in recent if flag[0] in taken])
+
                 shards = ShardKeeper(
                     rt.db,
                     client,
                     settings.channels,
                     ttl=settings.lease_ttl_s,
                     norms=rt.pipeline.norms_keeper,
+                    on_gain=resume,
                 )
             watched = ", ".join(f"#{c}" for c in settings.channels[:20])
             if len(settings.channels) > 20:

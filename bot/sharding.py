@@ -11,7 +11,10 @@ its channels back at once.
 
 Learned channel norms live with their channel: a worker loads a channel's saved norms
 when it takes the channel up, saves them when another worker asks for the channel, and
-saves only the channels it holds (:class:`bot.norms.store.NormsKeeper`).
+saves only the channels it holds (:class:`bot.norms.store.NormsKeeper`). ``on_gain`` is
+told of every channel taken up, before its chat is judged here (``run`` resumes the
+policy's flag windows and report cool-downs of those channels from the stored flags, so
+a user reported by the previous worker is not reported again by this one).
 
 :class:`SharedJoinLimiter` keeps Twitch's JOIN limit per account across all workers that
 chat as that account (anonymous read-only workers each are an account of their own).
@@ -24,7 +27,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.identity import WORKER_ID
 from bot.norms.store import NormsKeeper
@@ -75,6 +78,7 @@ class ShardKeeper:
         *,
         ttl: float = 10.0,
         norms: NormsKeeper | None = None,
+        on_gain: Callable[[Sequence[str]], Awaitable[None]] | None = None,
         worker: str = WORKER_ID,
     ) -> None:
         self.db = db
@@ -82,6 +86,7 @@ class ShardKeeper:
         self.channels = tuple(channels)
         self.ttl = ttl
         self.norms = norms
+        self.on_gain = on_gain
         self.worker = worker
         self.host = socket.gethostname()
         #: the channels whose lease this worker holds
@@ -126,6 +131,10 @@ class ShardKeeper:
             _log.info("%d channel(s) now read by another worker", len(lost))
             await self._lose(lost)
         self.held.intersection_update(renewal.held)
+        # leases held without being read (a failure between a claim and its join): read them
+        unread = sorted(renewal.held - self.held)
+        if unread:
+            await self._gain(unread, join=True)
         if self.norms is not None and renewal.giving:
             await self.norms.save_channels(sorted(renewal.giving))
         share = leases.fair_share(len(self.channels), len(renewal.workers))
@@ -154,6 +163,8 @@ class ShardKeeper:
             return
         if self.norms is not None:
             await self.norms.take_up(channels)
+        if self.on_gain is not None:
+            await self.on_gain(channels)
         self.held.update(channels)
         if join:
             self.client.join(channels)
