@@ -17,7 +17,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,7 +121,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 )
 
             if settings.dashboard_port is not None:
-                await rt.stack.enter_async_context(_dashboard(rt, rt.helix))
+                holds = shards.held.__contains__ if shards is not None else None
+                await rt.stack.enter_async_context(_dashboard(rt, rt.helix, holds))
 
             async def read() -> None:
                 try:
@@ -138,7 +139,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
                 if shards is not None:
+                    from bot.sharding import SettingsFollower
+
                     tg.create_task(shards.run(stop), name="channel-leases")
+                    follower = SettingsFollower(rt.db, rt.apply_saved)
+                    tg.create_task(follower.run(stop), name="channel-settings")
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 
@@ -163,7 +168,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
 
 
 @asynccontextmanager
-async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIterator[None]:
+async def _dashboard(
+    rt: Runtime,
+    moderator: HelixModerator | None,
+    holds: Callable[[str], bool] | None = None,
+) -> AsyncIterator[None]:
     """The moderators' dashboard on the runtime's database (its pages read through a
     read-only connection of their own) and live policy; its actions go through
     ``moderator`` (none without Twitch credentials) and are recorded in the database."""
@@ -177,7 +186,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
             apply_channel=rt.apply_saved,
             moderator=moderator,
             reader=reader,
-            norms=NormsControl(rt.db, rt.norms),
+            norms=NormsControl(rt.db, rt.norms, holds),
         )
         async with Dashboard(context, lambda: rt.pipeline.scorer.version):
             yield

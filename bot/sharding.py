@@ -16,6 +16,9 @@ told of every channel taken up, before its chat is judged here (``run`` resumes 
 policy's flag windows and report cool-downs of those channels from the stored flags, so
 a user reported by the previous worker is not reported again by this one).
 
+:class:`SettingsFollower` applies the channel settings a moderator saved on another
+worker's dashboard (every worker serves one, on the same database) within seconds.
+
 :class:`SharedJoinLimiter` keeps Twitch's JOIN limit per account across all workers that
 chat as that account (anonymous read-only workers each are an account of their own).
 """
@@ -35,8 +38,9 @@ from bot.twitch.connection import IrcClient, JoinLimiter
 from storage import leases
 from storage.database import Database
 from storage.errors import WRITE_ERRORS
+from storage.records import ChannelSettings
 
-__all__ = ["ShardKeeper", "SharedJoinLimiter"]
+__all__ = ["SettingsFollower", "ShardKeeper", "SharedJoinLimiter"]
 
 _log = logging.getLogger(__name__)
 
@@ -187,3 +191,41 @@ class ShardKeeper:
             return
         if released:
             _log.info("gave %d channel(s) back to the other workers", released)
+
+
+class SettingsFollower:
+    """Applies channel settings saved by any worker's dashboard: every ``every`` seconds
+    it reads ``channel_settings`` and hands each row changed since (by ``updated_at``) to
+    ``apply``. A database error is logged and the next look tries again."""
+
+    def __init__(
+        self,
+        db: Database,
+        apply: Callable[[ChannelSettings], None],
+        every: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.apply = apply
+        self.every = every
+        self.applied = 0
+        self._seen: dict[str, float] | None = None
+
+    async def look(self) -> None:
+        """One look: apply what changed since the last (the first look only remembers)."""
+        rows = await self.db.channel_settings()
+        if self._seen is not None:
+            for row in rows:
+                if self._seen.get(row.channel) != row.updated_at:
+                    self.apply(row)
+                    self.applied += 1
+                    _log.info("settings of #%s saved elsewhere applied", row.channel)
+        self._seen = {row.channel: row.updated_at for row in rows}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.look()
+            except WRITE_ERRORS as exc:
+                _log.warning("channel settings not read (%s); trying again", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.every)

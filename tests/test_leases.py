@@ -101,3 +101,63 @@ async def test_workers_on_one_account_share_twitchs_join_limit(pg_url: PostgresU
     assert worst <= 20, f"{worst} joins within {period} s"
     # and not much slower than the limit allows: 50 joins at 19 a period take ~2.6 s
     assert 1.5 <= took <= 6.0, took
+
+
+async def test_settings_saved_on_one_workers_dashboard_reach_the_others(
+    pg_url: PostgresUrl,
+) -> None:
+    from bot.sharding import SettingsFollower
+    from storage.records import ChannelSettings
+
+    applied: list[ChannelSettings] = []
+    async with Database.open(pg_url) as a, Database.open(pg_url) as b:
+        await a.save_channel_settings(ChannelSettings("c1", "low", updated_by="m", updated_at=1.0))
+        follower = SettingsFollower(b, applied.append, every=0.02)
+        stop = asyncio.Event()
+        task = asyncio.create_task(follower.run(stop))
+        try:
+            await asyncio.sleep(0.1)
+            assert applied == []  # what was saved before it started is the start-up's
+            high = ChannelSettings(
+                "c1", "high", blocked_terms=("x",), updated_by="m", updated_at=2.0
+            )
+            await a.save_channel_settings(high)
+            other = ChannelSettings("c2", None, exempt_vips=True, updated_by="m", updated_at=3.0)
+            await a.save_channel_settings(other)
+            for _ in range(100):
+                if len(applied) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+        finally:
+            stop.set()
+            await task
+    assert sorted(applied, key=lambda s: s.channel) == [high, other]
+
+
+async def test_a_channel_read_by_another_worker_shows_its_saved_norms(
+    db_location: DatabaseLocation,
+) -> None:
+    """The dashboard of a worker that does not read a channel shows that channel's norms as
+    last saved by the worker that does, resets them through the database, and says where
+    to freeze them (the reader's own learner is the one that learns)."""
+    import pytest
+
+    from bot.norms import LearnedNorms
+    from bot.norms.store import HeldElsewhere, NormsControl, snapshot
+
+    reader = LearnedNorms()
+    reader.channel("theirs").dirty = True
+    async with Database.open(db_location) as db:
+        await db.save_norms([snapshot(reader, "theirs", 1.0)])
+        mine = LearnedNorms()
+        control = NormsControl(db, mine, holds=lambda channel: channel == "mine")
+        assert await control.summary("theirs") is not None  # from the database
+        assert "theirs" not in mine.channels  # this worker's learner was not touched
+        with pytest.raises(HeldElsewhere, match="read by another worker"):
+            await control.freeze("theirs", True)
+        await control.reset("theirs")
+        assert "theirs" not in mine.channels
+        [row] = await db.channel_norms("theirs")
+        assert row.epoch == 1  # the reader forgets at its next save
+        await control.freeze("mine", True)  # a channel this worker reads: live
+        assert mine.channel("mine").frozen

@@ -23,7 +23,7 @@ from storage.database import Database
 from storage.errors import WRITE_ERRORS
 from storage.records import NormsSnapshot
 
-__all__ = ["NormsControl", "NormsKeeper", "load_norms", "snapshot"]
+__all__ = ["HeldElsewhere", "NormsControl", "NormsKeeper", "load_norms", "snapshot"]
 
 _log = logging.getLogger(__name__)
 
@@ -127,24 +127,44 @@ class NormsKeeper:
             self.norms.restore(channel, saved.state, saved.generation, saved.epoch, saved.frozen)
 
 
+class HeldElsewhere(RuntimeError):
+    """The channel is read by another worker (sharded workers): only it can freeze it."""
+
+
 class NormsControl:
     """What the dashboard does with learned norms: show a channel's, reset it, freeze or
     thaw it — on the live learner when the bot runs in this process, else from the
-    database (where reset still works: a bot running elsewhere follows at its next save)."""
+    database (where reset still works: a bot running elsewhere follows at its next save).
 
-    def __init__(self, db: Database, norms: LearnedNorms | None) -> None:
+    ``holds`` (sharded workers) tells which channels this process reads: another
+    worker's channel is shown as last saved, and reset through the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        norms: LearnedNorms | None,
+        holds: Callable[[str], bool] | None = None,
+    ) -> None:
         self.db = db
         self.norms = norms
+        self.holds = holds
+
+    def _live(self, channel: str) -> LearnedNorms | None:
+        """The learner that reads ``channel`` here, or None."""
+        if self.norms is None or (self.holds is not None and not self.holds(channel)):
+            return None
+        return self.norms
 
     @property
     def learning(self) -> bool:
         return self.norms is not None
 
     async def summary(self, channel: str) -> NormsSummary | None:
-        if self.norms is not None:
-            if channel not in self.norms.channels:
+        live = self._live(channel)
+        if live is not None:
+            if channel not in live.channels:
                 return None
-            return self.norms.channel(channel).summary()
+            return live.channel(channel).summary()
         saved = await self.db.channel_norms(channel)
         if not saved:
             return None
@@ -155,13 +175,19 @@ class NormsControl:
 
     async def reset(self, channel: str) -> None:
         epoch = await self.db.reset_norms(channel, time.time())
-        if self.norms is not None:
-            self.norms.reset(channel, epoch)
+        live = self._live(channel)
+        if live is not None:
+            live.reset(channel, epoch)
 
     async def freeze(self, channel: str, frozen: bool) -> None:
         """Freeze (judge by what is known, learn no more) or thaw; saved at once."""
         if self.norms is None:
             raise RuntimeError("learned norms are off (CHATWARDEN_LEARN_NORMS=false)")
+        if self._live(channel) is None:
+            raise HeldElsewhere(
+                f"#{channel} is read by another worker right now: freeze or thaw it on the "
+                "dashboard of that worker (its learner is the one that learns)"
+            )
         self.norms.freeze(channel, frozen)
         await self.db.save_norms([snapshot(self.norms, channel, time.time())])
         self.norms.channel(channel).dirty = False
