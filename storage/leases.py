@@ -34,7 +34,6 @@ __all__ = [
     "claim_free",
     "fair_share",
     "leases",
-    "live_workers",
     "release_all",
     "renew",
     "request_channels",
@@ -57,8 +56,8 @@ class Lease:
 @dataclass(frozen=True, slots=True)
 class Renewal:
     """What a heartbeat learned: the live workers, the channels this worker still holds,
-    and the channels other workers asked this one for (``next_owner``), or asked of others
-    for this one."""
+    and the channels it asked other workers for (``next_owner``: it takes them over once
+    it reads them)."""
 
     workers: tuple[str, ...]
     held: frozenset[str]
@@ -216,14 +215,6 @@ async def release_all(db: Database, worker: str) -> int:
         )
         await sql.execute("DELETE FROM workers WHERE worker_id = ?", (worker,))
     return count
-
-
-async def live_workers(db: Database, now: float) -> list[str]:
-    async with db.transaction() as sql:
-        rows = await sql.fetch(
-            "SELECT worker_id FROM workers WHERE expires_at > ? ORDER BY worker_id", (now,)
-        )
-    return [str(r[0]) for r in rows]
 
 
 async def leases(db: Database) -> list[Lease]:

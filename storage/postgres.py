@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 
 import asyncpg
@@ -28,6 +28,15 @@ __all__ = ["PostgresConnection", "connect_postgres", "numbered"]
 _CONNECT_TIMEOUT = 10.0
 
 _log = logging.getLogger(__name__)
+
+#: What a broken connection raises (the server closed it, the network dropped, or the
+#: protocol lost its footing after a termination message arrived mid-call).
+_BROKEN: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 @functools.lru_cache(maxsize=512)
@@ -71,25 +80,43 @@ class PostgresConnection:
             _log.warning("the connection to %s was lost; connected again", self.url)
         return self.raw
 
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """A broken connection is closed here (the next call opens a new one) and reported
+        as a :class:`StorageUnavailableError`, which writers retry."""
+        try:
+            yield
+        except _BROKEN as exc:
+            if not self.raw.is_closed():
+                self.raw.terminate()
+            raise StorageUnavailableError(
+                f"the connection to {self.url} broke ({type(exc).__name__}: "
+                f"{_clean(exc, self.url)}); a new one is opened at the next call"
+            ) from exc
+
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         conn = await self._live()
-        return list(await conn.fetch(numbered(sql), *params))
+        with self._guard():
+            return list(await conn.fetch(numbered(sql), *params))
 
     async def fetchrow(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         conn = await self._live()
-        row: Row | None = await conn.fetchrow(numbered(sql), *params)
+        with self._guard():
+            row: Row | None = await conn.fetchrow(numbered(sql), *params)
         return row
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         conn = await self._live()
-        status: str = await conn.execute(numbered(sql), *params)
+        with self._guard():
+            status: str = await conn.execute(numbered(sql), *params)
         last = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return int(last) if last.isdigit() else 0
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[object]]) -> None:
         if rows:
             conn = await self._live()
-            await conn.executemany(numbered(sql), rows)
+            with self._guard():
+                await conn.executemany(numbered(sql), rows)
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._transaction()
@@ -99,8 +126,9 @@ class PostgresConnection:
         conn = await self._live()
         self._depth += 1
         try:
-            async with conn.transaction():
-                yield
+            with self._guard():
+                async with conn.transaction():
+                    yield
         finally:
             self._depth -= 1
 

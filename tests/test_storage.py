@@ -544,12 +544,12 @@ async def test_two_writers_of_the_same_chat_count_it_once(pg_url: PostgresUrl) -
 async def test_a_lost_server_connection_fails_one_write_and_the_retry_stores_it(
     pg_url: PostgresUrl,
 ) -> None:
-    """The server ends the bot's connection (a restart, a failover): the write in flight
-    fails with an error the pipeline retries, the retry connects again and stores it."""
+    """The server ends the bot's connection (a restart, a failover), idle or in the middle
+    of a write: the write fails with an error the pipeline retries (never another kind),
+    the retry connects again and stores it, counted once."""
     from storage.errors import WRITE_ERRORS
 
-    async with Database.open(pg_url) as db:
-        await db.record_batch(BatchRecord((seen(1),)))
+    async def terminate() -> None:
         admin = await asyncpg.connect(pg_url.url)
         try:
             await admin.execute(
@@ -558,10 +558,24 @@ async def test_a_lost_server_connection_fails_one_write_and_the_retry_stores_it(
             )
         finally:
             await admin.close()
-        batch = BatchRecord((seen(2),), (flag(2),))
-        try:  # fails if the write was in flight, else finds the connection closed first
-            await db.record_batch(batch)
-        except WRITE_ERRORS:
-            await db.record_batch(batch)  # what the pipeline's retry does
-        assert db.reconnects == 1
-        assert await db.count("seen_messages") == 2 and await db.count("flagged_messages") == 1
+
+    async def write(batch: BatchRecord) -> int:
+        """What the pipeline does: retry until it is stored; the failures it saw."""
+        for failures in range(10):
+            try:
+                await db.record_batch(batch)
+                return failures
+            except WRITE_ERRORS:
+                await asyncio.sleep(0.05)
+        raise AssertionError("never stored")
+
+    async with Database.open(pg_url) as db:
+        await db.record_batch(BatchRecord((seen(0),)))
+        await terminate()  # while idle
+        assert await write(BatchRecord((seen(1),), (flag(1),))) <= 1
+        for i in range(2, 8):  # while writing
+            batch = BatchRecord(tuple(seen(i * 1000 + k) for k in range(300)), (flag(i * 1000),))
+            await asyncio.gather(write(batch), terminate())
+        assert db.reconnects >= 2
+        assert await db.count("seen_messages") == 2 + 6 * 300
+        assert await db.count("flagged_messages") == 7
