@@ -3,7 +3,9 @@
 Placeholders are numbered once per query text (``?`` → ``$1``, ``$2``, …; a ``?`` inside a
 quoted literal is left alone) and asyncpg keeps the prepared statement. Connecting fails
 with a :class:`StorageUnavailableError` that says what went wrong and shows the URL
-without its password. A connection the server closed (a restart, a failover) is opened
+without its password. PostgreSQL's text cannot hold a NUL character (SQLite's can): one
+in a chat line is stored as U+FFFD, rather than failing its batch on every retry.
+A connection the server closed (a restart, a failover) is opened
 again at the next call: the write that failed with it is retried by its caller
 (``storage.errors.WRITE_ERRORS``), nothing is dropped.
 """
@@ -59,6 +61,18 @@ def numbered(sql: str) -> str:
     return "".join(out)
 
 
+def _text_safe(value: object) -> object:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, list):
+        return [_text_safe(item) for item in value]
+    return value
+
+
+def _params(params: Sequence[object]) -> list[object]:
+    return [_text_safe(value) for value in params]
+
+
 class PostgresConnection:
     """One asyncpg connection, used by one task at a time (the database's lock)."""
 
@@ -97,18 +111,18 @@ class PostgresConnection:
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         conn = await self._live()
         with self._guard():
-            return list(await conn.fetch(numbered(sql), *params))
+            return list(await conn.fetch(numbered(sql), *_params(params)))
 
     async def fetchrow(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         conn = await self._live()
         with self._guard():
-            row: Row | None = await conn.fetchrow(numbered(sql), *params)
+            row: Row | None = await conn.fetchrow(numbered(sql), *_params(params))
         return row
 
     async def execute(self, sql: str, params: Sequence[object] = ()) -> int:
         conn = await self._live()
         with self._guard():
-            status: str = await conn.execute(numbered(sql), *params)
+            status: str = await conn.execute(numbered(sql), *_params(params))
         last = status.rsplit(" ", 1)[-1]  # "UPDATE 3", "INSERT 0 1", "DELETE 0"
         return int(last) if last.isdigit() else 0
 
@@ -116,7 +130,7 @@ class PostgresConnection:
         if rows:
             conn = await self._live()
             with self._guard():
-                await conn.executemany(numbered(sql), rows)
+                await conn.executemany(numbered(sql), [_params(row) for row in rows])
 
     def transaction(self) -> AbstractAsyncContextManager[None]:
         return self._transaction()

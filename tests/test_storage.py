@@ -579,3 +579,17 @@ async def test_a_lost_server_connection_fails_one_write_and_the_retry_stores_it(
         assert db.reconnects >= 2
         assert await db.count("seen_messages") == 2 + 6 * 300
         assert await db.count("flagged_messages") == 7
+
+
+async def test_a_nul_character_in_chat_is_stored_not_refused(db_location: DatabaseLocation) -> None:
+    """PostgreSQL's text cannot hold NUL: such a line (from a replayed log, say) is stored
+    with U+FFFD in its place instead of failing its whole batch on every retry."""
+    from dataclasses import replace
+
+    odd = replace(flag(1), text="bad\x00word", context=())
+    async with Database.open(db_location) as db:
+        await db.record_batch(BatchRecord((seen(1),), (odd,)))
+        history = await db.history("login_u1")
+    assert history is not None
+    expected = "bad\x00word" if isinstance(db_location, Path) else "bad\ufffdword"
+    assert history.flags[0].text == expected
