@@ -1,10 +1,12 @@
 """The bot's loops over the runtime (:mod:`bot.runtime`): one task group of loops.
 
 ``run_bot`` watches Twitch chat; ``run_replay`` pushes recorded logs through the same
-batcher, scorer, policy and storage. SIGINT/SIGTERM stop reading, flush the queued
-batches, write every flag and leave unsent reports in the outbox; then the process exits 0.
-Replay reads each log in isolation: a truncated, corrupt or unreadable one is logged once
-and listed in the summary's ``failed``, and the other logs are still replayed and stored.
+batcher, scorer, policy and storage. On a PostgreSQL database ``run_bot`` is one of any
+number of sharded workers: it reads its share of the channels (:mod:`bot.sharding`).
+SIGINT/SIGTERM stop reading, flush the queued batches, write every flag and leave unsent
+reports in the outbox; then the process exits 0. Replay reads each log in isolation: a
+truncated, corrupt or unreadable one is logged once and listed in the summary's
+``failed``, and the other logs are still replayed and stored.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +27,11 @@ from bot.replay import ReplayStats, replay_log
 from bot.reporting import log_pending
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
-from bot.twitch.connection import IrcClient
+from bot.twitch.connection import IrcClient, JoinLimiter
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ChatLogError
 from storage.database import Database
+from storage.location import PostgresUrl
 
 if TYPE_CHECKING:  # twitchio is imported only when the bot acts through Twitch's API
     from bot.twitch.helix import HelixModerator
@@ -56,16 +59,48 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
     installed = _install_signal_handlers(stop)
     try:
         async with open_runtime(settings, use_helix=True) as rt:
+            sharded = isinstance(settings.db, PostgresUrl)
+            limiter = JoinLimiter(settings.join_rate)
+            if sharded and settings.twitch_login and not settings.anonymous:
+                from bot.sharding import SharedJoinLimiter
+
+                # workers chatting as one account share its join limit
+                limiter = SharedJoinLimiter(rt.db, settings.twitch_login, settings.join_rate)
             client = IrcClient(
                 settings.irc_url,
-                settings.channels,
+                () if sharded else settings.channels,  # sharded: the leases decide
                 rt.pipeline.submit,  # messages and moderators' actions, in chat's order
                 login=settings.twitch_login,
                 token=settings.twitch_token,
+                join_limiter=limiter,
             )
+            shards = None
+            if sharded:
+                from bot.sharding import ShardKeeper
+
+                async def resume(channels: Sequence[str]) -> None:
+                    """A channel another worker read: its flag windows and report
+                    cool-downs go on from the stored flags."""
+                    recent = await rt.db.recent_flags(time.time() - settings.report_window_s)
+                    taken = set(channels)
+                    rt.policy.forget_channels(taken)
+                    rt.policy.restore([flag for flag in recent if flag[0] in taken])
+
+                shards = ShardKeeper(
+                    rt.db,
+                    client,
+                    settings.channels,
+                    ttl=settings.lease_ttl_s,
+                    norms=rt.pipeline.norms_keeper,
+                    on_gain=resume,
+                )
+            watched = ", ".join(f"#{c}" for c in settings.channels[:20])
+            if len(settings.channels) > 20:
+                watched += f" and {len(settings.channels) - 20} more"
             _log.info(
-                "watching %s as %s (%s); database %s; reports to %s",
-                ", ".join(f"#{c}" for c in settings.channels),
+                "watching %s%s as %s (%s); database %s; reports to %s",
+                watched,
+                " (shared with the other workers on this database)" if sharded else "",
                 client.nick,
                 "anonymous, read-only" if settings.anonymous else "bot account",
                 settings.db,
@@ -75,7 +110,7 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
             if settings.metrics_port is not None:
                 from bot.metrics import BotMetrics, MetricsServer
 
-                metrics = BotMetrics(rt.pipeline, rt.outbox, client)
+                metrics = BotMetrics(rt.pipeline, rt.outbox, client, shards=shards)
                 rt.pipeline.observers.append(metrics)
                 server = MetricsServer(metrics, settings.metrics_host, settings.metrics_port)
                 await rt.stack.enter_async_context(server)
@@ -86,7 +121,8 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 )
 
             if settings.dashboard_port is not None:
-                await rt.stack.enter_async_context(_dashboard(rt, rt.helix))
+                holds = shards.held.__contains__ if shards is not None else None
+                await rt.stack.enter_async_context(_dashboard(rt, rt.helix, holds))
 
             async def read() -> None:
                 try:
@@ -102,6 +138,12 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
                 tg.create_task(read(), name="irc-reader")
                 tg.create_task(rt.pipeline.run(), name="pipeline")
                 tg.create_task(rt.outbox.run(stop), name="outbox")
+                if shards is not None:
+                    from bot.sharding import SettingsFollower
+
+                    tg.create_task(shards.run(stop), name="channel-leases")
+                    follower = SettingsFollower(rt.db, rt.apply_saved)
+                    tg.create_task(follower.run(stop), name="channel-settings")
                 if uri.startswith("models:/") and "@" in uri and settings.model_refresh_s > 0:
                     from bot.reload import ModelWatcher
 
@@ -126,7 +168,11 @@ async def run_bot(settings: Settings, stop: asyncio.Event | None = None) -> None
 
 
 @asynccontextmanager
-async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIterator[None]:
+async def _dashboard(
+    rt: Runtime,
+    moderator: HelixModerator | None,
+    holds: Callable[[str], bool] | None = None,
+) -> AsyncIterator[None]:
     """The moderators' dashboard on the runtime's database (its pages read through a
     read-only connection of their own) and live policy; its actions go through
     ``moderator`` (none without Twitch credentials) and are recorded in the database."""
@@ -140,7 +186,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
             apply_channel=rt.apply_saved,
             moderator=moderator,
             reader=reader,
-            norms=NormsControl(rt.db, rt.norms),
+            norms=NormsControl(rt.db, rt.norms, holds),
         )
         async with Dashboard(context, lambda: rt.pipeline.scorer.version):
             yield

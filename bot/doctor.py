@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bot.settings import Settings, SettingsError
+from storage.location import DatabaseLocation
 
 __all__ = ["Check", "run_checks"]
 
@@ -44,9 +45,21 @@ async def _irc(settings: Settings, within: float) -> Check:
     return Check("twitch irc", True, f"{endpoint} reachable")
 
 
-async def _database(path: Path) -> Check:
+async def _database(location: DatabaseLocation) -> Check:
     from storage.database import Database
     from storage.errors import StorageError
+
+    if not isinstance(location, Path):  # PostgreSQL: connect, migrate, count
+        try:
+            async with Database.open(location) as db:
+                flags = await db.count("flagged_messages")
+                pending = await db.count_pending()
+        except StorageError as exc:
+            return Check("database", False, str(exc), "fix CHATWARDEN_DB or start the server")
+        return Check(
+            "database", True, f"{location} reachable; {flags} flags, {pending} reports pending"
+        )
+    path = location
 
     if not path.exists():
         folder = path.parent.resolve()

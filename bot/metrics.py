@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
@@ -23,6 +24,9 @@ from prometheus_client.registry import Collector
 from bot.pipeline import Pipeline, PipelineObserver
 from bot.reporting import OutboxWorker
 from bot.twitch.connection import IrcClient
+
+if TYPE_CHECKING:
+    from bot.sharding import ShardKeeper
 
 __all__ = ["BotMetrics", "MetricsServer"]
 
@@ -105,6 +109,17 @@ class _LiveCollector(Collector):
             up = GaugeMetricFamily("chatwarden_irc_connected", "1 while connected to Twitch IRC.")
             up.add_metric([], 1.0 if i.connected else 0.0)
             yield up
+        if m.shards is not None:
+            held = GaugeMetricFamily(
+                "chatwarden_channels_held", "Channels this worker reads (its leases)."
+            )
+            held.add_metric([], len(m.shards.held))
+            yield held
+            workers = GaugeMetricFamily(
+                "chatwarden_workers_live", "Live workers on this database, this one included."
+            )
+            workers.add_metric([], len(m.shards.workers))
+            yield workers
         info = InfoMetricFamily("chatwarden_model", "The scorer in use.")
         scorer = m.pipeline.scorer  # follows hot reloads
         info.add_metric([], {"name": scorer.name, "version": scorer.version})
@@ -120,6 +135,8 @@ class BotMetrics(PipelineObserver):
     outbox: OutboxWorker
     irc: IrcClient | None = None
     pending_reports: int = 0
+    #: this worker's channel leases (sharded workers on PostgreSQL), else None
+    shards: ShardKeeper | None = None
 
     def __post_init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -183,6 +200,9 @@ class BotMetrics(PipelineObserver):
             "reporting_error": self.outbox.degraded,
             "reports_pending": self.pending_reports,
         }
+        if self.shards is not None:
+            checks["channels_held"] = len(self.shards.held)
+            checks["workers_live"] = len(self.shards.workers)
         ok = bool(checks["db_writable"]) and checks["irc_connected"] is not False
         ok = ok and self.outbox.degraded is None
         return ok, checks

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +38,7 @@ from bot.twitch.events import ChatItem, ChatMessage
 from model.cache import CachedScorer
 from model.scorer import Score, Scorer, explain_missing
 from storage.database import Database
+from storage.errors import WRITE_ERRORS
 from storage.records import (
     BatchRecord,
     ContextLine,
@@ -367,7 +367,7 @@ class Pipeline:
                 result = await func(*args, **kwargs)
                 self.stats.write_failing = False
                 return result
-            except sqlite3.Error as exc:
+            except WRITE_ERRORS as exc:
                 self.stats.write_retries += 1
                 self.stats.write_failing = True
                 _log.error(

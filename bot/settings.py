@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 from bot.policy.sensitivity import Filters, Sensitivity
 from bot.secret import Secret
 from bot.twitch.endpoint import EndpointError, IrcEndpoint, parse_irc_url
+from storage.errors import DatabaseUrlError
+from storage.location import DatabaseLocation, parse_database
 
 __all__ = ["SETTINGS_KEYS", "Settings", "SettingsError"]
 
@@ -260,7 +262,8 @@ class Settings:
     twitch_login: str | None = None
     twitch_token: Secret | None = None
     discord_webhook_url: Secret | None = None
-    db: Path = Path("chatwarden.db")
+    #: a SQLite file, or a PostgreSQL URL (``postgresql://…``) shared by sharded workers
+    db: DatabaseLocation = Path("chatwarden.db")
     model_uri: str | None = None
     model_refresh_s: float = 60.0
     model_cache: Path | None = None
@@ -298,6 +301,12 @@ class Settings:
     twitch_id_url: str = "https://id.twitch.tv"
     #: Per-channel auto-delete thresholds (off unless a channel is listed).
     auto_delete: tuple[tuple[str, float], ...] = ()
+    #: Twitch's JOIN limit per account, per 10 s (20; 2,000 for a verified bot); sharded
+    #: workers chatting as one account share it through the database
+    join_rate: int = 20
+    #: Sharded workers (a PostgreSQL CHATWARDEN_DB): a worker silent this long has its
+    #: channels taken over; heartbeats every third of it
+    lease_ttl_s: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], env_file: Path | None = Path(".env")) -> Settings:
@@ -361,7 +370,9 @@ class Settings:
     @property
     def model_cache_dir(self) -> Path:
         """Where models fetched from MLflow are kept (default: beside the database)."""
-        return self.model_cache or self.db.parent / "model-cache"
+        if self.model_cache is not None:
+            return self.model_cache
+        return self.db.parent / "model-cache" if isinstance(self.db, Path) else Path("model-cache")
 
     @property
     def anonymous(self) -> bool:
@@ -425,13 +436,20 @@ def _warn_unknown(keys: Mapping[str, str]) -> None:
         _log.warning("%s is not a chatwarden setting (%s), ignored: %s", key, where, hint)
 
 
+def _database(raw: str) -> DatabaseLocation:
+    try:
+        return parse_database(raw)
+    except DatabaseUrlError as exc:  # the message shows the URL without its password
+        raise SettingsError(f"CHATWARDEN_DB: {exc}") from None
+
+
 _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_CHANNELS": ("channels", parse_channels),
     "CHATWARDEN_IRC_URL": ("irc_url", _irc_url),
     "CHATWARDEN_TWITCH_LOGIN": ("twitch_login", lambda raw: parse_channels(raw)[0]),
     "CHATWARDEN_TWITCH_TOKEN": ("twitch_token", parse_token),
     "CHATWARDEN_DISCORD_WEBHOOK_URL": ("discord_webhook_url", parse_webhook),
-    "CHATWARDEN_DB": ("db", lambda raw: Path(raw.strip()).expanduser()),
+    "CHATWARDEN_DB": ("db", _database),
     "CHATWARDEN_MODEL_URI": ("model_uri", str.strip),
     "CHATWARDEN_DATA_DIR": ("data_dir", lambda raw: Path(raw.strip()).expanduser()),
     "CHATWARDEN_MODEL_REFRESH_S": (
@@ -492,6 +510,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "CHATWARDEN_HELIX_URL": ("helix_url", _api_url("CHATWARDEN_HELIX_URL")),
     "CHATWARDEN_TWITCH_ID_URL": ("twitch_id_url", _api_url("CHATWARDEN_TWITCH_ID_URL")),
     "CHATWARDEN_AUTO_DELETE": ("auto_delete", parse_auto_delete),
+    "CHATWARDEN_JOIN_RATE": ("join_rate", _number("CHATWARDEN_JOIN_RATE", int, 2, 10_000)),
+    "CHATWARDEN_LEASE_TTL_S": ("lease_ttl_s", _number("CHATWARDEN_LEASE_TTL_S", float, 3, 600)),
 }
 
 #: Every environment key the Settings read (``.env.example`` must list exactly these).

@@ -52,9 +52,12 @@ from types import TracebackType
 from typing import Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
+import asyncpg
 
 from storage.errors import StorageUnavailableError
+from storage.location import DatabaseLocation, PostgresUrl, parse_database
 from storage.migrations import apply_migrations
+from storage.postgres import connect_postgres
 from storage.records import (
     BatchRecord,
     BotAction,
@@ -70,10 +73,12 @@ from storage.records import (
     OutboxItem,
     ReportDraft,
     ReportSummary,
+    SeenMessage,
     UserCounts,
     UserHistory,
     Verdict,
 )
+from storage.sql import Dialect, Row, SqlConnection, SqliteConnection, sqlite_transaction
 
 __all__ = ["Database"]
 
@@ -106,15 +111,18 @@ class Database:
 
     def __init__(
         self,
-        conn: aiosqlite.Connection,
-        path: Path,
+        sql: SqlConnection,
+        location: DatabaseLocation,
         readonly: bool,
         checkpointer: aiosqlite.Connection | None = None,
         checkpoint_interval: float = 1.0,
         wal_limit: int = WAL_LIMIT_BYTES,
     ) -> None:
-        self._conn = conn
-        self.path = path
+        self._sql = sql
+        #: where the database is: a SQLite file or a PostgreSQL URL (shown without password)
+        self.location = location
+        #: the SQLite file (None on PostgreSQL)
+        self.path: Path | None = location if isinstance(location, Path) else None
         self.readonly = readonly
         # One connection serves the pipeline's writer and the reporter: transactions on it
         # must not interleave.
@@ -131,29 +139,41 @@ class Database:
         self._checkpoint_interval = checkpoint_interval
         self._checkpoint_failing = False
         self._checkpointing = asyncio.Lock()  # one checkpoint round at a time
-        self._wal_path = path.with_name(path.name + "-wal")
+        self._wal_path = (
+            self.path.with_name(self.path.name + "-wal") if self.path is not None else None
+        )
         self._checkpointer = checkpointer
         self._checkpoint_task: asyncio.Task[None] | None = None
-        if checkpointer is not None:
+        if checkpointer is not None and self.path is not None:
             self._checkpoint_task = asyncio.create_task(
                 self._checkpoint_loop(checkpointer, checkpoint_interval),
-                name=f"checkpoint {path.name}",
+                name=f"checkpoint {self.path.name}",
             )
+
+    @property
+    def dialect(self) -> Dialect:
+        """``sqlite`` or ``postgresql``."""
+        return self._sql.dialect
+
+    @property
+    def reconnects(self) -> int:
+        """Connections opened again after the server closed one (PostgreSQL)."""
+        return self._sql.reconnects
 
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
     def open(
         cls,
-        path: Path | str,
+        location: DatabaseLocation | str,
         busy_timeout_ms: int = 5000,
         checkpoint_interval: float = 1.0,
         wal_limit: int = WAL_LIMIT_BYTES,
     ) -> _Opener:
-        """Open (creating and migrating) ``path`` for writing; its ``-wal`` file is kept
-        under ``wal_limit`` bytes."""
+        """Open (creating and migrating) ``location`` for writing: a SQLite file, whose
+        ``-wal`` file is kept under ``wal_limit`` bytes, or a PostgreSQL URL."""
         return _Opener(
-            Path(path),
+            parse_database(location),
             readonly=False,
             busy_timeout_ms=busy_timeout_ms,
             checkpoint_interval=checkpoint_interval,
@@ -161,9 +181,9 @@ class Database:
         )
 
     @classmethod
-    def open_readonly(cls, path: Path | str) -> _Opener:
+    def open_readonly(cls, location: DatabaseLocation | str) -> _Opener:
         """Open an existing database read-only; a missing file is a clear error."""
-        return _Opener(Path(path), readonly=True, busy_timeout_ms=5000)
+        return _Opener(parse_database(location), readonly=True, busy_timeout_ms=5000)
 
     async def close(self) -> None:
         if self._checkpoint_task is not None:
@@ -172,7 +192,7 @@ class Database:
                 await self._checkpoint_task
         if self._checkpointer is not None:
             await self._checkpointer.close()
-        await self._conn.close()  # the last connection to close checkpoints what is left
+        await self._sql.close()  # the last connection to close checkpoints what is left
 
     async def _checkpoint_loop(self, conn: aiosqlite.Connection, interval: float) -> None:
         """Copy the WAL into the database file now and then, off the write path. PASSIVE
@@ -243,6 +263,8 @@ class Database:
         return row is not None and row[0] != 0
 
     def _wal_size(self) -> int:
+        if self._wal_path is None:
+            return 0
         try:
             return self._wal_path.stat().st_size
         except OSError:
@@ -270,14 +292,25 @@ class Database:
         counted again, so a redelivered or retried batch never counts twice. A report is
         stored as plain rows (the report, a snapshot of the counts it states, its flags
         linked by ``report_id``); it is rendered when it is sent, outside this transaction.
+        A report that would take no flag (its flags were stored already: a redelivery, or
+        the same chat read by two workers while a channel changes hands) is not written.
+
+        Which messages are new is decided by inserting their ids: on PostgreSQL a second
+        worker writing the same message waits for the first's commit and then finds it
+        stored, so it is counted once even when two workers read it.
         """
-        conn = self._conn
+        sql = self._sql
         report_ids: list[int] = []
         async with self._writing():
-            old_seen = await self._existing("seen_messages", [m.msg_id for m in batch.messages])
+            new_ids = await self._insert_seen(batch.messages)
+            batch_ids = {m.msg_id for m in batch.messages}
             old_flags = await self._existing("flagged_messages", [f.msg_id for f in batch.flags])
-            messages = [m for m in batch.messages if m.msg_id not in old_seen]
-            flags = [f for f in batch.flags if f.msg_id not in old_flags]
+            messages = [m for m in batch.messages if m.msg_id in new_ids]
+            flags = [
+                f
+                for f in batch.flags
+                if f.msg_id not in old_flags and (f.msg_id in new_ids or f.msg_id not in batch_ids)
+            ]
             users: dict[str, tuple[str | None, str, str, float, float]] = {}
             counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
             for m in messages:
@@ -291,39 +324,40 @@ class Database:
                 key = (f.user_key, f.channel)
                 counts[key][1] += 1
                 last_flagged[key] = max(last_flagged.get(key, 0.0), f.sent_at)
-            await conn.executemany(
-                "INSERT OR IGNORE INTO seen_messages (msg_id, seen_at) VALUES (?, ?)",
-                [(m.msg_id, m.sent_at) for m in messages],
-            )
-            await conn.executemany(
+            await sql.executemany(
                 """INSERT INTO users (user_key, user_id, login, display_name, first_seen, last_seen)
                    VALUES (?, ?, ?, ?, ?, ?)
                    ON CONFLICT (user_key) DO UPDATE SET
-                     user_id = coalesce(excluded.user_id, user_id),
+                     user_id = coalesce(excluded.user_id, users.user_id),
                      login = excluded.login, display_name = excluded.display_name,
-                     first_seen = min(first_seen, excluded.first_seen),
-                     last_seen = max(last_seen, excluded.last_seen)""",
+                     first_seen = CASE WHEN excluded.first_seen < users.first_seen
+                                       THEN excluded.first_seen ELSE users.first_seen END,
+                     last_seen = CASE WHEN excluded.last_seen > users.last_seen
+                                      THEN excluded.last_seen ELSE users.last_seen END""",
                 [(key, *row) for key, row in users.items()],
             )
-            await conn.executemany(
-                """INSERT INTO user_channel_counts
+            await sql.executemany(
+                """INSERT INTO user_channel_counts AS c
                      (user_key, channel, messages_seen, messages_flagged, last_flagged)
                    VALUES (?, ?, ?, ?, ?)
                    ON CONFLICT (user_key, channel) DO UPDATE SET
-                     messages_seen = messages_seen + excluded.messages_seen,
-                     messages_flagged = messages_flagged + excluded.messages_flagged,
-                     last_flagged = coalesce(max(last_flagged, excluded.last_flagged),
-                                             excluded.last_flagged, last_flagged)""",
+                     messages_seen = c.messages_seen + excluded.messages_seen,
+                     messages_flagged = c.messages_flagged + excluded.messages_flagged,
+                     last_flagged = CASE
+                       WHEN c.last_flagged IS NULL OR excluded.last_flagged > c.last_flagged
+                       THEN coalesce(excluded.last_flagged, c.last_flagged)
+                       ELSE c.last_flagged END""",
                 [
                     (user_key, channel, seen, flagged, last_flagged.get((user_key, channel)))
                     for (user_key, channel), (seen, flagged) in counts.items()
                 ],
             )
-            await conn.executemany(
-                """INSERT OR IGNORE INTO flagged_messages
+            await sql.executemany(
+                """INSERT INTO flagged_messages
                      (msg_id, channel, user_key, login, text, score, labels, model_version,
                       policy_version, sent_at, flagged_at, evidence, note, shadow)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT DO NOTHING""",
                 [
                     (
                         f.msg_id,
@@ -344,9 +378,9 @@ class Database:
                     for f in flags
                 ],
             )
-            await conn.executemany(
-                """INSERT OR IGNORE INTO flag_context (flag_msg_id, position, login, text, sent_at)
-                   VALUES (?, ?, ?, ?, ?)""",
+            await sql.executemany(
+                """INSERT INTO flag_context (flag_msg_id, position, login, text, sent_at)
+                   VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
                 [
                     (f.msg_id, position, line.login, line.text, line.sent_at)
                     for f in flags
@@ -356,8 +390,40 @@ class Database:
             if batch.moderation:
                 await self._insert_moderation(batch.moderation)
             for draft in batch.reports:
-                report_ids.append(await self._insert_report(draft))
+                report_id = await self._insert_report(draft)
+                if report_id is not None:
+                    report_ids.append(report_id)
         return report_ids
+
+    async def _insert_seen(self, messages: Sequence[SeenMessage]) -> set[str]:
+        """Store the ids of ``messages`` not stored yet; return those ids."""
+        if not messages:
+            return set()
+        if self._sql.dialect == "postgresql":
+            rows = await self._sql.fetch(
+                """INSERT INTO seen_messages (msg_id, seen_at)
+                   SELECT * FROM unnest(?::text[], ?::double precision[])
+                   ON CONFLICT DO NOTHING RETURNING msg_id""",
+                ([m.msg_id for m in messages], [m.sent_at for m in messages]),
+            )
+            return {row[0] for row in rows}
+        # SQLite: one writer at a time (BEGIN IMMEDIATE), so reading first is exact
+        old = await self._existing("seen_messages", [m.msg_id for m in messages])
+        new = {m.msg_id: m.sent_at for m in messages if m.msg_id not in old}
+        await self._sql.executemany(
+            "INSERT INTO seen_messages (msg_id, seen_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            list(new.items()),
+        )
+        return set(new)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[SqlConnection]:
+        """One write transaction on this database's connection, for the storage modules
+        that keep tables of their own (:mod:`storage.leases`): nothing else runs on the
+        connection meanwhile."""
+        await self._make_room()
+        async with self.lock, self._writing():
+            yield self._sql
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -365,7 +431,7 @@ class Database:
         likely causes, and that nothing of the write was stored (it was rolled back).
         Still a ``sqlite3.OperationalError``, which the pipeline logs and retries."""
         try:
-            async with _transaction(self._conn):
+            async with self._sql.transaction():
                 yield
         except sqlite3.OperationalError as exc:
             name = str(getattr(exc, "sqlite_errorname", ""))
@@ -383,18 +449,25 @@ class Database:
             chunk = list(ids[start : start + _CHUNK])
             marks = ",".join("?" * len(chunk))
             query = f"SELECT {column} FROM {table} WHERE {column} IN ({marks})"
-            async with self._conn.execute(query, chunk) as cursor:
-                found.update(row[0] for row in await cursor.fetchall())
+            rows = await self._sql.fetch(query, chunk)
+            found.update(row[0] for row in rows)
         return found
 
-    async def _insert_report(self, draft: ReportDraft) -> int:
-        conn = self._conn
+    async def _insert_report(self, draft: ReportDraft) -> int | None:
+        sql = self._sql
+        unreported = await sql.fetchrow(
+            """SELECT 1 FROM flagged_messages
+               WHERE user_key = ? AND channel = ? AND report_id IS NULL LIMIT 1""",
+            (draft.user_key, draft.channel),
+        )
+        if unreported is None:
+            return None
         counts = await self._counts(draft.user_key, draft.channel)
-        cursor = await conn.execute(
+        row = await sql.fetchrow(
             """INSERT INTO reports (channel, user_key, login, reason, payload, next_attempt,
                                     created_at, display_name, messages_seen, messages_flagged,
                                     report_number, shadow)
-               VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
             (
                 draft.channel,
                 draft.user_key,
@@ -409,14 +482,14 @@ class Database:
                 self.shadow,
             ),
         )
-        report_id = cursor.lastrowid
-        assert report_id is not None
-        await conn.execute(
+        assert row is not None
+        report_id = int(row[0])
+        await sql.execute(
             """UPDATE flagged_messages SET report_id = ?
                WHERE user_key = ? AND channel = ? AND report_id IS NULL""",
             (report_id, draft.user_key, draft.channel),
         )
-        await conn.execute(
+        await sql.execute(
             "UPDATE user_channel_counts SET reports = reports + 1 "
             "WHERE user_key = ? AND channel = ?",
             (draft.user_key, draft.channel),
@@ -433,14 +506,46 @@ class Database:
     @_locked
     async def pending_reports(self, now: float, limit: int = 10) -> list[OutboxItem]:
         """Pending reports whose next attempt is due, oldest first, with their flags."""
-        async with self._conn.execute(
-            """SELECT id, attempts, channel, user_key, login, display_name, reason, created_at,
-                      messages_seen, messages_flagged, report_number, payload FROM reports
-               WHERE status = 'pending' AND shadow IS ? AND next_attempt <= ?
+        rows = await self._sql.fetch(
+            f"""SELECT {_OUTBOX_COLUMNS} FROM reports
+               WHERE status = 'pending' AND shadow IS NOT DISTINCT FROM ? AND next_attempt <= ?
                ORDER BY id LIMIT ?""",
             (self.shadow, now, limit),
-        ) as cursor:
-            rows = list(await cursor.fetchall())
+        )
+        return await self._outbox_items(rows)
+
+    @_locked
+    async def claim_reports(
+        self, now: float, worker: str, limit: int = 10, hold: float = 60.0
+    ) -> list[OutboxItem]:
+        """Claim due reports for ``worker`` to send, oldest first, for ``hold`` seconds:
+        no other worker claims them meanwhile (``FOR UPDATE SKIP LOCKED`` on PostgreSQL:
+        two workers claiming at once take different reports, neither waits). Sending
+        (:meth:`mark_reports_sent`), a retry or a deferral releases the claim; a claim
+        whose worker died lapses after ``hold``."""
+        lock = " FOR UPDATE SKIP LOCKED" if self._sql.dialect == "postgresql" else ""
+        async with self._writing():
+            claimed = await self._sql.fetch(
+                f"""UPDATE reports SET claimed_by = ?, claimed_until = ?
+                    WHERE id IN (
+                      SELECT id FROM reports
+                      WHERE status = 'pending' AND shadow IS NOT DISTINCT FROM ?
+                        AND next_attempt <= ?
+                        AND (claimed_until IS NULL OR claimed_until <= ? OR claimed_by = ?)
+                      ORDER BY id LIMIT ?{lock})
+                    RETURNING id""",
+                (worker, now + hold, self.shadow, now, now, worker, limit),
+            )
+            ids = sorted(int(r[0]) for r in claimed)
+            if not ids:
+                return []
+            marks = ",".join("?" * len(ids))
+            rows = await self._sql.fetch(
+                f"SELECT {_OUTBOX_COLUMNS} FROM reports WHERE id IN ({marks}) ORDER BY id", ids
+            )
+            return await self._outbox_items(rows)
+
+    async def _outbox_items(self, rows: Sequence[Row]) -> list[OutboxItem]:
         flags: dict[int, list[FlaggedMessage]] = defaultdict(list)
         ids = [int(r[0]) for r in rows if r[10] is not None]
         for start in range(0, len(ids), _CHUNK):
@@ -465,21 +570,21 @@ class Database:
     @_locked
     async def count_pending(self) -> int:
         """Reports waiting in this connection's outbox (live, or this replay's own)."""
-        async with self._conn.execute(
-            "SELECT count(*) FROM reports WHERE status = 'pending' AND shadow IS ?",
+        row = await self._sql.fetchrow(
+            "SELECT count(*) FROM reports WHERE status = 'pending' "
+            "AND shadow IS NOT DISTINCT FROM ?",
             (self.shadow,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return int(row[0]) if row else 0
 
     @_locked
     async def next_report_due(self) -> float | None:
         """When the earliest pending report is due (None when the outbox is empty)."""
-        async with self._conn.execute(
-            "SELECT min(next_attempt) FROM reports WHERE status = 'pending' AND shadow IS ?",
+        row = await self._sql.fetchrow(
+            "SELECT min(next_attempt) FROM reports WHERE status = 'pending' "
+            "AND shadow IS NOT DISTINCT FROM ?",
             (self.shadow,),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return None if row is None or row[0] is None else float(row[0])
 
     @_locked
@@ -496,15 +601,16 @@ class Database:
         payloads = payloads or {}
         await self._write(
             "UPDATE reports SET status = 'sent', sent_at = ?, attempts = attempts + 1, "
-            "last_error = NULL, payload = coalesce(?, payload), sent_to = ? WHERE id = ?",
+            "last_error = NULL, payload = coalesce(?, payload), sent_to = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             [(sent_at, payloads.get(report_id), sent_to, report_id) for report_id in ids],
         )
 
     @_locked
     async def mark_reports_retry(self, ids: Iterable[int], next_attempt: float, error: str) -> None:
         await self._write(
-            "UPDATE reports SET attempts = attempts + 1, next_attempt = ?, last_error = ? "
-            "WHERE id = ?",
+            "UPDATE reports SET attempts = attempts + 1, next_attempt = ?, last_error = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
             [(next_attempt, error[:500], report_id) for report_id in ids],
         )
 
@@ -512,7 +618,8 @@ class Database:
     async def make_reports_due(self) -> None:
         """Make every pending report of this connection's outbox due now."""
         await self._write(
-            "UPDATE reports SET next_attempt = 0 WHERE status = 'pending' AND shadow IS ?",
+            "UPDATE reports SET next_attempt = 0 "
+            "WHERE status = 'pending' AND shadow IS NOT DISTINCT FROM ?",
             [(self.shadow,)],
         )
 
@@ -520,22 +627,20 @@ class Database:
     async def defer_reports(self, ids: Iterable[int], next_attempt: float) -> None:
         """Postpone reports without counting an attempt (rate limits are not failures)."""
         await self._write(
-            "UPDATE reports SET next_attempt = ? WHERE id = ?",
+            "UPDATE reports SET next_attempt = ?, claimed_by = NULL, claimed_until = NULL "
+            "WHERE id = ?",
             [(next_attempt, report_id) for report_id in ids],
         )
 
     async def _write(self, sql: str, rows: list[tuple[object, ...]]) -> None:
         async with self._writing():
-            await self._conn.executemany(sql, rows)
+            await self._sql.executemany(sql, rows)
 
     @_locked
     async def prune_seen(self, before: float) -> int:
         """Forget dedup ids older than ``before``; flags and counters are kept."""
         async with self._writing():
-            cursor = await self._conn.execute(
-                "DELETE FROM seen_messages WHERE seen_at < ?", (before,)
-            )
-        return cursor.rowcount
+            return await self._sql.execute("DELETE FROM seen_messages WHERE seen_at < ?", (before,))
 
     # -- reads -------------------------------------------------------------------------
 
@@ -543,11 +648,10 @@ class Database:
     async def history(self, login: str, channel: str | None = None) -> UserHistory | None:
         """A user's flagged messages, counts and reports (None if the login is unknown)."""
         login = login.lower().lstrip("@")
-        async with self._conn.execute(
+        users = await self._sql.fetch(
             "SELECT user_key, display_name FROM users WHERE login = ? ORDER BY last_seen DESC",
             (login,),
-        ) as cursor:
-            users = list(await cursor.fetchall())
+        )
         if not users:
             return None
         keys = [row[0] for row in users]
@@ -558,26 +662,26 @@ class Database:
             where += " AND channel = ?"
             params.append(channel.lower().lstrip("#"))
         flags = await self._flags(where + " ORDER BY sent_at DESC, id DESC", params)
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT channel, sum(messages_seen), sum(messages_flagged), sum(reports)
                 FROM user_channel_counts {where} GROUP BY channel ORDER BY channel""",
             params,
-        ) as cursor:
-            counts = [UserCounts(r[0], r[1], r[2], r[3]) for r in await cursor.fetchall()]
-        async with self._conn.execute(
+        )
+        counts = [UserCounts(r[0], r[1], r[2], r[3]) for r in rows]
+        rows = await self._sql.fetch(
             f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC""",
             params,
-        ) as cursor:
-            reports = [ReportSummary(*r) for r in await cursor.fetchall()]
+        )
+        reports = [ReportSummary(*r) for r in rows]
         mod_where = "WHERE target_login = ?" + (" AND channel = ?" if channel else "")
         mod_params: list[object] = [login, *([channel.lower().lstrip("#")] if channel else [])]
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT channel, kind, at, target_login, target_user_id, target_msg_id, duration,
                        text FROM moderation_events {mod_where} ORDER BY at DESC, id DESC""",
             mod_params,
-        ) as cursor:
-            moderation = [ModerationEvent(*r) for r in await cursor.fetchall()]
+        )
+        moderation = [ModerationEvent(*r) for r in rows]
         return UserHistory(
             login, users[0][1], tuple(counts), tuple(flags), tuple(reports), tuple(moderation)
         )
@@ -590,33 +694,32 @@ class Database:
         if channel:
             where += " AND f.channel = ?"
             params.append(channel.lower().lstrip("#"))
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
                        max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
-                GROUP BY f.user_key, f.channel
+                GROUP BY f.user_key, f.channel, u.login, u.display_name
                 ORDER BY count(*) DESC, max(f.score) DESC, max(f.sent_at) DESC""",
             params,
-        ) as cursor:
-            return [FlaggedUser(*row) for row in await cursor.fetchall()]
+        )
+        return [FlaggedUser(*row) for row in rows]
 
     @_locked
     async def flag_channels(self) -> list[str]:
         """Every channel with a stored flag, live or replayed."""
-        async with self._conn.execute("SELECT DISTINCT channel FROM flagged_messages") as cursor:
-            return sorted(row[0] for row in await cursor.fetchall())
+        rows = await self._sql.fetch("SELECT DISTINCT channel FROM flagged_messages")
+        return sorted(row[0] for row in rows)
 
     @_locked
     async def older_flags(self, since: float, channel: str | None = None) -> OlderFlags:
         """The flags before ``since`` (of ``channel``): what a period hides from view."""
         where = "WHERE sent_at < ?" + (" AND channel = ?" if channel else "")
         params: list[object] = [since, *([channel.lower().lstrip("#")] if channel else [])]
-        async with self._conn.execute(
+        row = await self._sql.fetchrow(
             f"SELECT count(*), count(shadow), max(sent_at) FROM flagged_messages {where}",
             params,
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         assert row is not None
         return OlderFlags(int(row[0]), int(row[1]), row[2])
 
@@ -627,10 +730,10 @@ class Database:
             await self._insert_moderation(events)
 
     async def _insert_moderation(self, events: Sequence[ModerationEvent]) -> None:
-        await self._conn.executemany(
-            """INSERT OR IGNORE INTO moderation_events (channel, kind, target_login,
+        await self._sql.executemany(
+            """INSERT INTO moderation_events (channel, kind, target_login,
                  target_user_id, target_msg_id, duration, text, at, event_id)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING""",
             [
                 (
                     e.channel,
@@ -652,13 +755,13 @@ class Database:
         self, channel: str, since: float = 0.0, limit: int = 1000
     ) -> list[ModerationEvent]:
         """A channel's moderation events since ``since``, oldest first."""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             """SELECT channel, kind, at, target_login, target_user_id, target_msg_id,
                       duration, text
                FROM moderation_events WHERE channel = ? AND at >= ? ORDER BY at, id LIMIT ?""",
             (channel, since, limit),
-        ) as cursor:
-            return [ModerationEvent(*row) for row in await cursor.fetchall()]  # ids not kept
+        )
+        return [ModerationEvent(*row) for row in rows]  # ids not kept
 
     # -- learned channel norms -------------------------------------------------------
 
@@ -666,15 +769,12 @@ class Database:
     async def channel_norms(self, channel: str | None = None) -> list[NormsSnapshot]:
         """The saved norms of every channel (or of one), by channel."""
         where, params = ("WHERE channel = ?", (channel,)) if channel else ("", ())
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT channel, state, generation, epoch, frozen, updated_at
                 FROM channel_norms {where} ORDER BY channel""",
             params,
-        ) as cursor:
-            return [
-                NormsSnapshot(r[0], r[1], r[2], r[3], bool(r[4]), r[5])
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [NormsSnapshot(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
 
     @_locked
     async def save_norms(self, snapshots: Sequence[NormsSnapshot]) -> list[str]:
@@ -684,19 +784,19 @@ class Database:
         stale: list[str] = []
         async with self._writing():
             for n in snapshots:
-                cursor = await self._conn.execute(
+                saved = await self._sql.fetchrow(
                     """INSERT INTO channel_norms
                          (channel, state, generation, epoch, frozen, updated_at)
                        VALUES (?, ?, ?, ?, ?, ?)
                        ON CONFLICT (channel) DO UPDATE SET
                          state = excluded.state, generation = excluded.generation,
                          frozen = excluded.frozen, updated_at = excluded.updated_at
-                       WHERE channel_norms.epoch = excluded.epoch""",
+                       WHERE channel_norms.epoch = excluded.epoch
+                       RETURNING channel""",
                     (n.channel, n.state, n.generation, n.epoch, int(n.frozen), n.updated_at),
                 )
-                if cursor.rowcount == 0:
+                if saved is None:
                     stale.append(n.channel)
-                await cursor.close()
         return stale
 
     @_locked
@@ -704,7 +804,7 @@ class Database:
         """Forget what ``channel``'s moderators taught (a running bot notices at its next
         save); return the new epoch."""
         async with self._writing():
-            await self._conn.execute(
+            await self._sql.execute(
                 """INSERT INTO channel_norms (channel, state, generation, epoch, updated_at)
                    VALUES (?, '{}', 0, 1, ?)
                    ON CONFLICT (channel) DO UPDATE SET
@@ -712,10 +812,9 @@ class Database:
                      updated_at = excluded.updated_at""",
                 (channel, at),
             )
-            async with self._conn.execute(
+            row = await self._sql.fetchrow(
                 "SELECT epoch FROM channel_norms WHERE channel = ?", (channel,)
-            ) as cursor:
-                row = await cursor.fetchone()
+            )
         return int(row[0]) if row else 0
 
     @_locked
@@ -742,11 +841,11 @@ class Database:
         if source not in _ACTION_SOURCES:
             raise ValueError(f"source must be one of {sorted(_ACTION_SOURCES)}, not {source!r}")
         async with self._writing():
-            cursor = await self._conn.execute(
+            row = await self._sql.fetchrow(
                 """INSERT INTO bot_actions (channel, target_login, target_user_id, kind,
                                             duration, reason, msg_id, moderator, source, ok,
                                             status, message, at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                 (
                     channel.lower().lstrip("#"),
                     target_login.lower().lstrip("@") if target_login else None,
@@ -763,8 +862,8 @@ class Database:
                     time.time() if at is None else at,
                 ),
             )
-        assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        assert row is not None
+        return int(row[0])
 
     @_locked
     async def bot_actions(
@@ -780,13 +879,12 @@ class Database:
             clauses.append("channel = ?")
             params.append(channel.lower().lstrip("#"))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT id, channel, target_login, target_user_id, kind, duration, reason,
                        msg_id, moderator, source, ok, status, message, at
                 FROM bot_actions {where} ORDER BY at DESC, id DESC LIMIT ?""",
             [*params, max(0, limit)],
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             BotAction(
                 r[0],
@@ -811,12 +909,12 @@ class Database:
     async def recent_flags(self, since: float) -> list[tuple[str, str, float, int | None]]:
         """``(channel, user_key, sent_at, report_id)`` of flags sent since ``since``, oldest
         first: what the policy needs to resume its windows and cool-downs after a restart."""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             """SELECT channel, user_key, sent_at, report_id FROM flagged_messages
                WHERE sent_at >= ? ORDER BY sent_at, id""",
             (since,),
-        ) as cursor:
-            return [(r[0], r[1], float(r[2]), r[3]) for r in await cursor.fetchall()]
+        )
+        return [(r[0], r[1], float(r[2]), r[3]) for r in rows]
 
     @_locked
     async def count(self, table: str) -> int:
@@ -834,8 +932,7 @@ class Database:
             "bot_actions",
         }:
             raise ValueError(f"unknown table {table!r}")
-        async with self._conn.execute(f"SELECT count(*) FROM {table}") as cursor:
-            row = await cursor.fetchone()
+        row = await self._sql.fetchrow(f"SELECT count(*) FROM {table}")
         return int(row[0]) if row else 0
 
     # -- the dashboard: pages of flagged users, context, verdicts, channel settings ------
@@ -856,42 +953,42 @@ class Database:
             where += " AND f.channel = ?"
             params.append(channel)
         if category:
-            where += " AND EXISTS (SELECT 1 FROM json_each(f.labels) WHERE value = ?)"
-            params.append(category)
-        async with self._conn.execute(
+            # labels is a JSON list of strings: the category, quoted, is one of its items
+            where += " AND f.labels LIKE ? ESCAPE '!'"
+            quoted = json.dumps(category).replace("!", "!!").replace("%", "!%").replace("_", "!_")
+            params.append(f"%{quoted}%")
+        row = await self._sql.fetchrow(
             f"""SELECT count(*) FROM (SELECT 1 FROM flagged_messages f {where}
-                GROUP BY f.user_key, f.channel)""",
+                GROUP BY f.user_key, f.channel) AS g""",
             params,
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         total = int(row[0]) if row else 0
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT u.login, u.display_name, f.channel, count(*), max(f.score),
                        max(f.sent_at), count(DISTINCT f.report_id), count(f.shadow)
                 FROM flagged_messages f JOIN users u ON u.user_key = f.user_key
                 {where}
-                GROUP BY f.user_key, f.channel
+                GROUP BY f.user_key, f.channel, u.login, u.display_name
                 ORDER BY count(*) DESC, max(f.score) DESC, max(f.sent_at) DESC, u.login
                 LIMIT ? OFFSET ?""",
             [*params, limit, offset],
-        ) as cursor:
-            users = [FlaggedUser(*r) for r in await cursor.fetchall()]
+        )
+        users = [FlaggedUser(*r) for r in rows]
         return users, total
 
     @_locked
     async def latest_flag_id(self) -> int:
         """The newest flag's row id (0 when none): a cursor for live updates."""
-        async with self._conn.execute("SELECT coalesce(max(id), 0) FROM flagged_messages") as c:
-            row = await c.fetchone()
+        row = await self._sql.fetchrow("SELECT coalesce(max(id), 0) FROM flagged_messages")
         return int(row[0]) if row else 0
 
     @_locked
     async def flags_after(self, after: int, limit: int = 100) -> list[tuple[int, FlaggedMessage]]:
         """Flags stored after row id ``after``, oldest first, with their row ids."""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             "SELECT id FROM flagged_messages WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
-        ) as cursor:
-            ids = [int(r[0]) for r in await cursor.fetchall()]
+        )
+        ids = [int(r[0]) for r in rows]
         if not ids:
             return []
         marks = ",".join("?" * len(ids))
@@ -907,20 +1004,20 @@ class Database:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            async with self._conn.execute(
+            rows = await self._sql.fetch(
                 f"""SELECT flag_msg_id, login, text, sent_at FROM flag_context
                     WHERE flag_msg_id IN ({marks}) ORDER BY flag_msg_id, position""",
                 chunk,
-            ) as cursor:
-                for r in await cursor.fetchall():
-                    context[r[0]].append(ContextLine(r[1], r[2], r[3]))
-            async with self._conn.execute(
+            )
+            for r in rows:
+                context[r[0]].append(ContextLine(r[1], r[2], r[3]))
+            rows = await self._sql.fetch(
                 f"""SELECT msg_id, channel, correct, category, moderator, at FROM verdicts
                     WHERE msg_id IN ({marks}) ORDER BY at, id""",
                 chunk,
-            ) as cursor:
-                for r in await cursor.fetchall():
-                    verdicts[r[0]] = Verdict(r[0], r[1], bool(r[2]), r[3], r[4], r[5])
+            )
+            for r in rows:
+                verdicts[r[0]] = Verdict(r[0], r[1], bool(r[2]), r[3], r[4], r[5])
         return [FlagView(f, tuple(context[f.msg_id]), verdicts.get(f.msg_id)) for f in flags]
 
     @_locked
@@ -928,10 +1025,9 @@ class Database:
         self, msg_id: str, correct: bool, category: str | None, moderator: str, at: float
     ) -> Verdict | None:
         """Store a moderator's verdict on a flag; None (nothing stored) if no such flag."""
-        async with self._conn.execute(
+        row = await self._sql.fetchrow(
             "SELECT channel FROM flagged_messages WHERE msg_id = ?", (msg_id,)
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         if row is None:
             return None
         verdict = Verdict(msg_id, str(row[0]), correct, category or None, moderator, at)
@@ -951,24 +1047,21 @@ class Database:
     @_locked
     async def verdict_counts(self) -> list[tuple[str, int, int]]:
         """``(channel, correct, wrong)`` over each flag's latest verdict, by channel."""
-        async with self._conn.execute(
-            f"""SELECT channel, sum(correct), sum(1 - correct) FROM ({_LATEST_VERDICTS})
+        rows = await self._sql.fetch(
+            f"""SELECT channel, sum(correct), sum(1 - correct) FROM ({_LATEST_VERDICTS}) AS v
                 GROUP BY channel ORDER BY channel"""
-        ) as cursor:
-            return [(r[0], int(r[1]), int(r[2])) for r in await cursor.fetchall()]
+        )
+        return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
     @_locked
     async def labelled_flags(self) -> list[LabelledFlag]:
         """Every flag a moderator judged, with its latest verdict, oldest first."""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT f.text, f.channel, f.labels, v.correct, v.category
                 FROM ({_LATEST_VERDICTS}) v JOIN flagged_messages f ON f.msg_id = v.msg_id
                 ORDER BY f.sent_at, f.id"""
-        ) as cursor:
-            return [
-                LabelledFlag(r[0], r[1], tuple(json.loads(r[2])), bool(r[3]), r[4])
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [LabelledFlag(r[0], r[1], tuple(json.loads(r[2])), bool(r[3]), r[4]) for r in rows]
 
     @_locked
     async def reports_page(
@@ -978,52 +1071,56 @@ class Database:
         (sent to the log), or failed (pending with an error), or all; and how many match."""
         where = "WHERE shadow IS NULL"
         if status == "sent":
-            where += " AND status = 'sent' AND sent_to IS NOT 'log'"
+            where += " AND status = 'sent' AND sent_to IS DISTINCT FROM 'log'"
         elif status == "logged":
             where += " AND status = 'sent' AND sent_to = 'log'"
         elif status == "pending":
             where += " AND status = 'pending' AND last_error IS NULL"
         elif status == "failed":
             where += " AND status = 'pending' AND last_error IS NOT NULL"
-        async with self._conn.execute(f"SELECT count(*) FROM reports {where}") as cursor:
-            row = await cursor.fetchone()
-        async with self._conn.execute(
+        row = await self._sql.fetchrow(f"SELECT count(*) FROM reports {where}")
+        rows = await self._sql.fetch(
             f"""SELECT id, channel, login, reason, {_STATUS}, attempts, created_at, sent_at,
                        last_error FROM reports {where} ORDER BY id DESC LIMIT ? OFFSET ?""",
             (limit, offset),
-        ) as cursor:
-            reports = [ReportSummary(*r) for r in await cursor.fetchall()]
+        )
+        reports = [ReportSummary(*r) for r in rows]
         return reports, int(row[0]) if row else 0
 
     @_locked
     async def channel_settings(self) -> list[ChannelSettings]:
         """Every channel's dashboard settings."""
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             """SELECT channel, sensitivity, exempt_vips, exempt_subscribers, allowed_terms,
                       blocked_terms, updated_by, updated_at FROM channel_settings
                ORDER BY channel"""
-        ) as cursor:
-            return [
-                ChannelSettings(
-                    r[0],
-                    r[1],
-                    None if r[2] is None else bool(r[2]),
-                    None if r[3] is None else bool(r[3]),
-                    tuple(json.loads(r[4])),
-                    tuple(json.loads(r[5])),
-                    r[6],
-                    r[7],
-                )
-                for r in await cursor.fetchall()
-            ]
+        )
+        return [
+            ChannelSettings(
+                r[0],
+                r[1],
+                None if r[2] is None else bool(r[2]),
+                None if r[3] is None else bool(r[3]),
+                tuple(json.loads(r[4])),
+                tuple(json.loads(r[5])),
+                r[6],
+                r[7],
+            )
+            for r in rows
+        ]
 
     @_locked
     async def save_channel_settings(self, cs: ChannelSettings) -> None:
         await self._write(
-            """INSERT OR REPLACE INTO channel_settings
+            """INSERT INTO channel_settings
                  (channel, sensitivity, exempt_vips, exempt_subscribers, allowed_terms,
                   blocked_terms, updated_by, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (channel) DO UPDATE SET
+                 sensitivity = excluded.sensitivity, exempt_vips = excluded.exempt_vips,
+                 exempt_subscribers = excluded.exempt_subscribers,
+                 allowed_terms = excluded.allowed_terms, blocked_terms = excluded.blocked_terms,
+                 updated_by = excluded.updated_by, updated_at = excluded.updated_at""",
             [
                 (
                     cs.channel,
@@ -1039,13 +1136,12 @@ class Database:
         )
 
     async def _flags(self, where: str, params: Sequence[object]) -> list[FlaggedMessage]:
-        async with self._conn.execute(
+        rows = await self._sql.fetch(
             f"""SELECT msg_id, channel, login, text, score, labels, model_version,
                        policy_version, sent_at, flagged_at, report_id, evidence, note, shadow
                 FROM flagged_messages {where}""",
             params,
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return [
             FlaggedMessage(
                 r[0],
@@ -1067,14 +1163,16 @@ class Database:
         ]
 
     async def _counts(self, user_key: str, channel: str) -> UserCounts:
-        async with self._conn.execute(
+        row = await self._sql.fetchrow(
             """SELECT messages_seen, messages_flagged, reports FROM user_channel_counts
                WHERE user_key = ? AND channel = ?""",
             (user_key, channel),
-        ) as cursor:
-            row = await cursor.fetchone()
+        )
         return UserCounts(channel, *(row or (0, 0, 0)))
 
+
+_OUTBOX_COLUMNS = """id, attempts, channel, user_key, login, display_name, reason, created_at,
+    messages_seen, messages_flagged, report_number, payload"""
 
 #: Each judged flag's latest verdict (a later verdict replaces an earlier one).
 #: A report's status as shown: 'logged' for one sent to the log (no webhook set).
@@ -1086,17 +1184,17 @@ _LATEST_VERDICTS = """SELECT v.msg_id, v.channel, v.correct, v.category FROM ver
 
 
 class _Opener:
-    """``async with Database.open(path) as db`` — opens on enter, closes on exit."""
+    """``async with Database.open(location) as db`` — opens on enter, closes on exit."""
 
     def __init__(
         self,
-        path: Path,
+        location: DatabaseLocation,
         readonly: bool,
         busy_timeout_ms: int,
         checkpoint_interval: float = 1.0,
         wal_limit: int = WAL_LIMIT_BYTES,
     ) -> None:
-        self._path = path
+        self._location = location
         self._readonly = readonly
         self._busy_timeout_ms = busy_timeout_ms
         self._checkpoint_interval = checkpoint_interval
@@ -1104,13 +1202,16 @@ class _Opener:
         self._db: Database | None = None
 
     async def __aenter__(self) -> Database:
-        self._db = await _connect(
-            self._path,
-            self._readonly,
-            self._busy_timeout_ms,
-            self._checkpoint_interval,
-            self._wal_limit,
-        )
+        if isinstance(self._location, PostgresUrl):
+            self._db = await _connect_postgres(self._location, self._readonly)
+        else:
+            self._db = await _connect(
+                self._location,
+                self._readonly,
+                self._busy_timeout_ms,
+                self._checkpoint_interval,
+                self._wal_limit,
+            )
         return self._db
 
     async def __aexit__(
@@ -1124,7 +1225,29 @@ class _Opener:
             self._db = None
 
     def __repr__(self) -> str:
-        return f"<Database.open {self._path}>"
+        return f"<Database.open {self._location}>"
+
+
+async def _connect_postgres(url: PostgresUrl, readonly: bool) -> Database:
+    """Connect, migrate (writers only: a read-only connection cannot) and check the schema."""
+    conn = await connect_postgres(url, readonly=readonly)
+    try:
+        if not readonly:
+            await apply_migrations(conn)
+        try:
+            await conn.fetchrow("SELECT count(*) FROM schema_migrations")
+        except asyncpg.UndefinedTableError:
+            raise StorageUnavailableError(
+                f"{url} holds no chatwarden database yet: run the bot (or any command that "
+                "writes) on it first"
+            ) from None
+    except asyncpg.PostgresError as exc:
+        await conn.close()
+        raise StorageUnavailableError(f"cannot prepare the database {url}: {exc}") from None
+    except BaseException:
+        await conn.close()
+        raise
+    return Database(conn, url, readonly=readonly)
 
 
 async def _connect(
@@ -1170,7 +1293,7 @@ async def _connect(
                 raise StorageUnavailableError(
                     f"{path} is not a readable chatwarden database: {again}"
                 ) from again
-        return Database(ro_conn, path, readonly=True)
+        return Database(SqliteConnection(ro_conn), path, readonly=True)
 
     if not path.parent.is_dir():
         raise StorageUnavailableError(
@@ -1186,12 +1309,12 @@ async def _connect(
         await conn.execute("PRAGMA foreign_keys = ON")
         await conn.execute("PRAGMA wal_autocheckpoint = 0")  # see _checkpoint_loop
         await conn.execute(f"PRAGMA journal_size_limit = {int(wal_limit) // 2}")
-        await apply_migrations(conn, _transaction)
+        await apply_migrations(SqliteConnection(conn))
         # Prove now, not at the first flag, that we can take the write lock and write: SQLite
         # silently opens an unwritable file read-only, so write the header and roll back.
         async with conn.execute("PRAGMA user_version") as cursor:
             row = await cursor.fetchone()
-        async with _transaction(conn, commit=False):
+        async with sqlite_transaction(conn, commit=False):
             await conn.execute(f"PRAGMA user_version = {int(row[0]) if row else 0}")
         checkpointer = await aiosqlite.connect(path, isolation_level=None)
         # the writer waits while a RESTART checkpoint waits out readers: not for long
@@ -1206,7 +1329,7 @@ async def _connect(
             "are writable and that no other process holds a lock on it)"
         ) from exc
     return Database(
-        conn,
+        SqliteConnection(conn),
         path,
         readonly=False,
         checkpointer=checkpointer,
@@ -1231,23 +1354,3 @@ async def _open_readonly(
         await conn.close()
         raise
     return conn
-
-
-@contextlib.asynccontextmanager
-async def _transaction(conn: aiosqlite.Connection, *, commit: bool = True) -> AsyncIterator[None]:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``; on any error (cancellation included) roll back and
-    re-raise the *first* error: a failed ``COMMIT`` may already have ended the transaction,
-    so a failing ``ROLLBACK`` is swallowed rather than allowed to replace it.
-
-    IMMEDIATE takes the write lock at the start, so a busy database fails (or waits out
-    ``busy_timeout``) before any work is done, not at the commit. ``commit=False`` always
-    rolls back: it proves the lock can be taken and the file written, and leaves no trace.
-    """
-    await conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        await conn.execute("COMMIT" if commit else "ROLLBACK")
-    except BaseException:
-        with contextlib.suppress(sqlite3.Error):
-            await conn.execute("ROLLBACK")
-        raise

@@ -1,10 +1,19 @@
 """Errors raised by the storage package.
 
 StorageError
- └── StorageUnavailableError   the file cannot be opened or written (missing, read-only, locked)
+ ├── StorageUnavailableError   the database cannot be opened or written (missing, read-only,
+ │                             locked, a server that cannot be reached or refuses the login)
+ └── DatabaseUrlError          CHATWARDEN_DB / --db is a URL chatwarden cannot use
+
+``WRITE_ERRORS`` are what a write may fail with while the database is open (a locked or
+full SQLite file, a PostgreSQL server that went away): the pipeline logs and retries them.
 """
 
 from __future__ import annotations
+
+import sqlite3
+
+import asyncpg
 
 
 class StorageError(Exception):
@@ -12,4 +21,18 @@ class StorageError(Exception):
 
 
 class StorageUnavailableError(StorageError):
-    """The database file cannot be opened or written."""
+    """The database cannot be opened or written."""
+
+
+class DatabaseUrlError(StorageError, ValueError):
+    """A database URL that is malformed or of a kind chatwarden cannot use."""
+
+
+#: Errors of a write on an open database that a retry may get past.
+WRITE_ERRORS: tuple[type[BaseException], ...] = (
+    StorageUnavailableError,  # a PostgreSQL server that cannot be reached again yet
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    OSError,
+)

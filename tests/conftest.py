@@ -11,12 +11,14 @@ error, not a reason to skip: CI always has it, and must run every test.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from model.rules import RuleScorer
+from storage.location import DatabaseLocation, PostgresUrl
+from tests.postgres_server import MISSING, PostgresServer, find_bin_dir, started
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,3 +76,32 @@ def rule_scorer(data_dir: Path) -> RuleScorer:
     """The default rule scorer: the licensed word lists of the data dir and the lexicons
     shipped in the package."""
     return RuleScorer.licensed(data_dir)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on loopback for the whole session (see postgres_server.py).
+    Skipped without PostgreSQL's binaries, except in CI, where that is an error."""
+    if find_bin_dir() is None:
+        if os.environ.get("CI"):
+            raise RuntimeError(f"CI runs the PostgreSQL tests: {MISSING}")
+        pytest.skip(MISSING)
+    yield from started()
+
+
+@pytest.fixture
+async def pg_url(postgres_server: PostgresServer) -> AsyncIterator[PostgresUrl]:
+    """A new, empty PostgreSQL database for one test."""
+    yield await postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_location(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[DatabaseLocation]:
+    """A fresh database of each backend: a SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        yield tmp_path / "cw.db"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    yield await server.create_database()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -137,3 +138,73 @@ def test_dockerignore_keeps_secrets_and_data_out() -> None:
 @pytest.mark.parametrize("name", ["Dockerfile", "compose.yaml", ".dockerignore"])
 def test_deployment_files_exist(name: str) -> None:
     assert (ROOT / name).is_file()
+
+
+# -- sharded workers: Kubernetes manifests and the compose file with PostgreSQL ----------
+
+K8S = ROOT / "deploy" / "k8s"
+
+
+def k8s(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((K8S / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas(tmp_path: Path) -> None:
+    """kubernetes-validate carries the API's schemas (no cluster, no network); strict:
+    a misspelt field fails, as a broken copy proves."""
+    tool = shutil.which("kubernetes-validate", path=str(BIN)) or shutil.which("kubernetes-validate")
+    assert tool, "kubernetes-validate is a dev dependency"
+    files = sorted(str(p) for p in K8S.glob("*.yaml"))
+    assert len(files) >= 4
+    proc = subprocess.run([tool, "--strict", *files], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    broken = tmp_path / "deployment.yaml"
+    broken.write_text((K8S / "deployment.yaml").read_text().replace("replicas:", "replica:"))
+    proc = subprocess.run([tool, "--strict", str(broken)], capture_output=True, text=True)
+    assert proc.returncode != 0
+
+
+def test_kubernetes_manifests_agree_with_the_code() -> None:
+    deployment, service = k8s("deployment.yaml"), k8s("service.yaml")
+    config, secret = k8s("configmap.yaml"), k8s("secret.yaml")
+    for key in [*config["data"], *secret["stringData"]]:
+        assert key in SETTINGS_KEYS, key
+    # the database is PostgreSQL, and its URL (with the password) comes from the Secret
+    assert secret["stringData"]["CHATWARDEN_DB"].startswith("postgresql://")
+    assert "CHATWARDEN_DB" not in config["data"]
+    assert deployment["spec"]["replicas"] >= 2
+    [worker] = deployment["spec"]["template"]["spec"]["containers"]
+    assert worker["args"] == ["run"]
+    refs = {next(iter(ref.values()))["name"] for ref in worker["envFrom"]}
+    assert refs == {config["metadata"]["name"], secret["metadata"]["name"]}
+    ports = {p["name"]: p["containerPort"] for p in worker["ports"]}
+    assert ports["metrics"] == int(config["data"]["CHATWARDEN_METRICS_PORT"])
+    assert ports["dashboard"] == int(config["data"]["CHATWARDEN_DASHBOARD_PORT"])
+    assert worker["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}
+    assert {p["targetPort"] for p in service["spec"]["ports"]} == {"metrics", "dashboard"}
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    # SIGTERM gives the channels back and flushes: the grace period must allow it
+    assert deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= 30
+
+
+def test_sharded_compose_file_validates_and_agrees_with_the_code() -> None:
+    path = ROOT / "compose.sharded.yaml"
+    tool = shutil.which("check-jsonschema", path=str(BIN)) or shutil.which("check-jsonschema")
+    assert tool
+    proc = subprocess.run(
+        [tool, "--builtin-schema", "vendor.compose-spec", str(path)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    c = yaml.safe_load(path.read_text(encoding="utf-8"))
+    worker, postgres = c["services"]["worker"], c["services"]["postgres"]
+    assert worker["deploy"]["replicas"] >= 2
+    for key in worker["environment"]:
+        assert key in SETTINGS_KEYS, key
+    url = worker["environment"]["CHATWARDEN_DB"]
+    assert url.startswith("postgresql://") and "@postgres:5432/" in url
+    assert url.rsplit("/", 1)[1] == postgres["environment"]["POSTGRES_DB"]
+    assert worker["depends_on"]["postgres"]["condition"] == "service_healthy"

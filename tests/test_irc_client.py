@@ -182,6 +182,29 @@ async def test_many_channels_join_within_the_limit() -> None:
         assert fake.channels == list(channels)
 
 
+async def test_channels_join_and_part_while_connected() -> None:
+    """A sharded worker gains and gives up channels on a live connection: JOINs wait for
+    the limiter, PARTs go at once, and chat of a parted channel stops coming."""
+    async with running(("chan_a",), join_limiter=JoinLimiter(limit=2, period=0.3)) as h:
+        fake = await h.server.wait_joined({"chan_a"})
+        h.client.join(["chan_b", "chan_c", "chan_d"])
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await h.server.wait_joined({"chan_a", "chan_b", "chan_c", "chan_d"})
+        assert loop.time() - started >= 0.25  # 4 joins at 2 per 0.3 s: one wait
+        h.client.part(["chan_a"])
+        for _ in range(100):
+            if "chan_a" not in fake.channels:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(fake.channels) == ["chan_b", "chan_c", "chan_d"]
+        assert h.client.channels == ("chan_b", "chan_c", "chan_d")
+        assert await h.server.send_to_channel("chan_a", "someone", "hello?") == []
+        await h.server.send_to_channel("chan_b", "viewer", "still here")
+        message = await h.next_message()
+        assert (message.channel, message.text) == ("chan_b", "still here")
+
+
 async def test_unreachable_server_retries_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
     server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]

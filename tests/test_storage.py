@@ -9,10 +9,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+import asyncpg
 import pytest
 
+from bot.lab.loopback import free_port
 from storage.database import Database
 from storage.errors import StorageUnavailableError
+from storage.location import DatabaseLocation, PostgresUrl
 from storage.migrations import MIGRATIONS
 from storage.records import (
     BatchRecord,
@@ -21,6 +24,7 @@ from storage.records import (
     SeenMessage,
     UserCounts,
 )
+from tests.postgres_server import PostgresServer
 
 
 def seen(i: int, user: str = "u1", channel: str = "c") -> SeenMessage:
@@ -43,20 +47,62 @@ def flag(i: int, user: str = "u1", channel: str = "c", score: float = 0.7) -> Fl
     )
 
 
-async def test_migrations_are_recorded_once(tmp_path: Path) -> None:
+async def raw_rows(location: DatabaseLocation, sql: str) -> list[tuple[object, ...]]:
+    """Rows read straight from the backend's own driver, past our code."""
+    if isinstance(location, PostgresUrl):
+        conn = await asyncpg.connect(location.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql)]
+        finally:
+            await conn.close()
+    with sqlite3.connect(location) as sconn:
+        return list(sconn.execute(sql).fetchall())
+
+
+async def test_migrations_are_recorded_once(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location):
+        pass
+    async with Database.open(db_location):
+        pass
+    names = [r[0] for r in await raw_rows(db_location, "SELECT name FROM schema_migrations")]
+    assert names == [name for name, _ in MIGRATIONS]
+    if isinstance(db_location, Path):
+        assert (await raw_rows(db_location, "PRAGMA journal_mode"))[0][0] == "wal"
+
+
+async def test_one_schema_on_both_backends(tmp_path: Path, pg_url: PostgresUrl) -> None:
+    """The same migrations make the same tables and columns on SQLite and PostgreSQL."""
     path = tmp_path / "cw.db"
-    async with Database.open(path):
-        pass
-    async with Database.open(path):
-        pass
+    for location in (path, pg_url):
+        async with Database.open(location):
+            pass
     with sqlite3.connect(path) as conn:
-        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
-        assert names == [name for name, _ in MIGRATIONS]
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        sqlite_columns = {
+            (table, row[1])
+            for table in tables
+            for row in conn.execute(f"PRAGMA table_info({table})")
+        }
+    pg_columns = set(
+        await raw_rows(
+            pg_url,
+            "SELECT table_name::text, column_name::text FROM information_schema.columns "
+            "WHERE table_schema = 'public'",
+        )
+    )
+    assert sqlite_columns == pg_columns
+    assert ("channel_leases", "owner") in pg_columns and ("reports", "claimed_by") in pg_columns
+    # epoch seconds keep their sub-millisecond part (PostgreSQL's REAL would round them)
+    [(kind,)] = await raw_rows(
+        pg_url,
+        "SELECT data_type::text FROM information_schema.columns "
+        "WHERE table_name = 'seen_messages' AND column_name = 'seen_at'",
+    )
+    assert kind == "double precision"
 
 
-async def test_batch_counts_dedup_and_reports(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "cw.db") as db:
+async def test_batch_counts_dedup_and_reports(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location) as db:
         batch = BatchRecord(
             messages=(seen(1), seen(2), seen(3, "u2")),
             flags=(flag(1), flag(2, score=0.95)),
@@ -93,8 +139,8 @@ async def test_batch_counts_dedup_and_reports(tmp_path: Path) -> None:
         assert reports[0].counts == UserCounts("c", 2, 2, 1)  # a snapshot: unchanged
 
 
-async def test_outbox_lifecycle(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "cw.db") as db:
+async def test_outbox_lifecycle(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location) as db:
         draft = ReportDraft("c", "u1", "login_u1", "Name_u1", "why", 100.0)
         [rid] = await db.record_batch(BatchRecord((seen(1),), (flag(1),), (draft,)))
         assert await db.next_report_due() == 100.0
@@ -108,12 +154,12 @@ async def test_outbox_lifecycle(tmp_path: Path) -> None:
         assert await db.pending_reports(now=1e12) == [] and await db.next_report_due() is None
         [summary] = (await db.history("login_u1")).reports  # type: ignore[union-attr]
         assert (summary.status, summary.attempts, summary.sent_at) == ("sent", 2, 301.0)
-    with sqlite3.connect(tmp_path / "cw.db") as conn:  # what was sent stays on record
-        assert conn.execute("SELECT payload FROM reports").fetchall() == [('{"title": "sent"}',)]
+    # what was sent stays on record
+    assert await raw_rows(db_location, "SELECT payload FROM reports") == [('{"title": "sent"}',)]
 
 
-async def test_flagged_users_worst_first(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "cw.db") as db:
+async def test_flagged_users_worst_first(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location) as db:
         await db.record_batch(
             BatchRecord(
                 (seen(1), seen(2), seen(3, "u2"), seen(4, "u3", channel="d")),
@@ -126,8 +172,8 @@ async def test_flagged_users_worst_first(tmp_path: Path) -> None:
         assert await db.flagged_users(since=1e12) == []
 
 
-async def test_prune_seen_keeps_flags(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "cw.db") as db:
+async def test_prune_seen_keeps_flags(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location) as db:
         await db.record_batch(BatchRecord((seen(1), seen(500)), (flag(1),)))
         assert await db.prune_seen(before=1100.0) == 1
         assert await db.count("seen_messages") == 1
@@ -195,8 +241,8 @@ async def test_locked_database_fails_at_open(tmp_path: Path) -> None:
         holder.close()
 
 
-async def test_flag_evidence_round_trips(tmp_path: Path) -> None:
-    async with Database.open(tmp_path / "cw.db") as db:
+async def test_flag_evidence_round_trips(db_location: DatabaseLocation) -> None:
+    async with Database.open(db_location) as db:
         evidence = FlagRecord(
             "m9", "c", "u1", "login_u1", "t", 0.9, (), "v", "p", 1009.0, 2000.0, ("fuck", "shit")
         )
@@ -342,25 +388,31 @@ async def test_a_full_disk_fails_the_batch_whole_and_the_retry_counts_once(
         assert counts == [(1, 1)]
 
 
-async def test_a_batch_stores_its_moderation_events_and_flag_notes(tmp_path: Path) -> None:
+async def test_a_batch_stores_its_moderation_events_and_flag_notes(
+    db_location: DatabaseLocation,
+) -> None:
     from dataclasses import replace
 
     from storage.records import ModerationEvent
 
     timeout = ModerationEvent("c", "timeout", 1003.0, "login_u1", "u1", duration=600)
     noted = replace(flag(2), note="like 3 messages your moderators removed: 'hyde'")
-    async with Database.open(tmp_path / "cw.db") as db:
+    async with Database.open(db_location) as db:
         await db.record_batch(BatchRecord((seen(1), seen(2)), (noted,), moderation=(timeout,)))
         assert await db.moderation_events("c") == [timeout]
         assert await db.moderation_events("c", since=1004.0) == []
         history = await db.history("login_u1")
         assert history is not None and history.flags[0].note == noted.note
+        await db.record_batch(BatchRecord((), moderation=(replace(timeout, event_id="e1"),) * 2))
+        assert len(await db.moderation_events("c")) == 2  # an event id is stored once
 
 
-async def test_norms_are_saved_and_a_reset_wins_over_an_older_learner(tmp_path: Path) -> None:
+async def test_norms_are_saved_and_a_reset_wins_over_an_older_learner(
+    db_location: DatabaseLocation,
+) -> None:
     from storage.records import NormsSnapshot
 
-    async with Database.open(tmp_path / "cw.db") as db:
+    async with Database.open(db_location) as db:
         first = NormsSnapshot("c", '{"terms": 1}', 3, epoch=0, updated_at=1.0)
         assert await db.save_norms([first]) == []
         assert await db.save_norms([NormsSnapshot("c", '{"terms": 2}', 4, updated_at=2.0)]) == []
@@ -377,3 +429,167 @@ async def test_norms_are_saved_and_a_reset_wins_over_an_older_learner(tmp_path: 
         assert again.generation == 1 and again.frozen
         # resetting a channel never saved makes its row at epoch 1
         assert await db.reset_norms("never", at=4.0) == 1
+
+
+# -- PostgreSQL: the URL, its errors, and several workers on one database ---------------
+
+
+def test_a_database_url_is_parsed_and_its_password_never_shown() -> None:
+    from storage.errors import DatabaseUrlError
+    from storage.location import parse_database
+
+    url = parse_database("postgresql://bot:hunter2@db.example:6543/chatwarden")
+    assert isinstance(url, PostgresUrl)
+    assert (url.host, url.port, url.database, url.user) == ("db.example", 6543, "chatwarden", "bot")
+    for shown in (str(url), repr(url), url.redacted):
+        assert "hunter2" not in shown and "bot:***@db.example:6543" in shown
+    assert parse_database("chatwarden.db") == Path("chatwarden.db")
+    assert parse_database("postgres://h/d") == parse_database("postgres://h/d")  # alias scheme
+    with pytest.raises(DatabaseUrlError, match="mysql:// is not a database") as bad:
+        parse_database("mysql://bot:hunter2@h/d")
+    with pytest.raises(DatabaseUrlError, match="must name a host and a database") as missing:
+        parse_database("postgresql://bot:hunter2@db.example:5432/")
+    with pytest.raises(DatabaseUrlError, match="not a valid PostgreSQL URL") as port:
+        parse_database("postgresql://bot:hunter2@db.example:port/cw")
+    for error in (bad, missing, port):
+        assert "hunter2" not in str(error.value)
+
+
+async def test_an_unreachable_server_or_a_wrong_password_is_a_clear_error(
+    postgres_server: PostgresServer,
+) -> None:
+    nobody = PostgresUrl(
+        f"postgresql://chatwarden:hunter2@127.0.0.1:{free_port()}/cw",
+        "127.0.0.1",
+        0,
+        "cw",
+        "chatwarden",
+    )
+    with pytest.raises(StorageUnavailableError, match="cannot reach the PostgreSQL server") as e1:
+        async with Database.open(nobody):
+            pass
+    wrong = postgres_server.url(password="hunter2")
+    with pytest.raises(StorageUnavailableError, match="refused the login") as e2:
+        async with Database.open(wrong):
+            pass
+    missing = postgres_server.url("no_such_db")
+    with pytest.raises(StorageUnavailableError, match="no database 'no_such_db'") as e3:
+        async with Database.open(missing):
+            pass
+    for error in (e1, e2, e3):
+        assert "hunter2" not in str(error.value) and "pg-test-s3cret" not in str(error.value)
+
+
+async def test_a_read_only_connection_reads_and_refuses_writes(pg_url: PostgresUrl) -> None:
+    with pytest.raises(StorageUnavailableError, match="holds no chatwarden database yet"):
+        async with Database.open_readonly(pg_url):
+            pass
+    async with Database.open(pg_url) as db:
+        await db.record_batch(BatchRecord((seen(1),), (flag(1),)))
+    async with Database.open_readonly(pg_url) as reader:
+        assert await reader.count("flagged_messages") == 1
+        with pytest.raises(asyncpg.ReadOnlySQLTransactionError):
+            await reader.record_batch(BatchRecord((seen(2),)))
+        assert await reader.count("seen_messages") == 1
+
+
+async def test_two_workers_claim_each_report_once(db_location: DatabaseLocation) -> None:
+    """Two outboxes on one database claim at the same moment: each report goes to one of
+    them; a sent report is claimed by nobody again; a claim whose worker died lapses."""
+    drafts = tuple(
+        ReportDraft("c", f"u{i}", f"login_u{i}", f"Name_u{i}", "why", 100.0) for i in range(40)
+    )
+    async with Database.open(db_location) as a, Database.open(db_location) as b:
+        await a.record_batch(
+            BatchRecord(
+                tuple(seen(i, f"u{i}") for i in range(40)),
+                tuple(flag(i, f"u{i}") for i in range(40)),
+                drafts,
+            )
+        )
+        first, second = await asyncio.gather(
+            a.claim_reports(200.0, "worker-a", limit=25),
+            b.claim_reports(200.0, "worker-b", limit=25),
+        )
+        ids_a, ids_b = {i.id for i in first}, {i.id for i in second}
+        assert not ids_a & ids_b and len(ids_a | ids_b) == 40
+        assert all(len(item.flags) == 1 for item in [*first, *second])
+        # worker-a sends its own; worker-b dies holding its claim
+        await a.mark_reports_sent(sorted(ids_a), sent_at=201.0)
+        assert await a.claim_reports(202.0, "worker-a", limit=50) == []  # b's claim holds
+        lapsed = await a.claim_reports(200.0 + 61.0, "worker-a", limit=50)
+        assert {i.id for i in lapsed} == ids_b  # after the hold, another worker sends them
+        await a.mark_reports_sent(sorted(ids_b), sent_at=262.0)
+        assert await b.claim_reports(1e12, "worker-b", limit=50) == []
+        assert await a.count_pending() == 0
+
+
+async def test_two_writers_of_the_same_chat_count_it_once(pg_url: PostgresUrl) -> None:
+    """While a channel changes hands both workers read it for a moment: the same batch
+    written by both at once is stored, counted and reported once."""
+    batch = BatchRecord(
+        tuple(seen(i) for i in range(50)),
+        tuple(flag(i) for i in range(0, 50, 5)),
+        (ReportDraft("c", "u1", "login_u1", "Name_u1", "three strikes", 3000.0),),
+    )
+    async with Database.open(pg_url) as a, Database.open(pg_url) as b:
+        results = await asyncio.gather(a.record_batch(batch), b.record_batch(batch))
+        assert sorted(len(r) for r in results) == [0, 1]  # one report, written by one
+        history = await a.history("login_u1")
+        assert history is not None
+        assert history.counts == (UserCounts("c", 50, 10, 1),)
+        assert await a.count("flagged_messages") == 10
+
+
+async def test_a_lost_server_connection_fails_one_write_and_the_retry_stores_it(
+    pg_url: PostgresUrl,
+) -> None:
+    """The server ends the bot's connection (a restart, a failover), idle or in the middle
+    of a write: the write fails with an error the pipeline retries (never another kind),
+    the retry connects again and stores it, counted once."""
+    from storage.errors import WRITE_ERRORS
+
+    async def terminate() -> None:
+        admin = await asyncpg.connect(pg_url.url)
+        try:
+            await admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'chatwarden' AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+
+    async def write(batch: BatchRecord) -> int:
+        """What the pipeline does: retry until it is stored; the failures it saw."""
+        for failures in range(10):
+            try:
+                await db.record_batch(batch)
+                return failures
+            except WRITE_ERRORS:
+                await asyncio.sleep(0.05)
+        raise AssertionError("never stored")
+
+    async with Database.open(pg_url) as db:
+        await db.record_batch(BatchRecord((seen(0),)))
+        await terminate()  # while idle
+        assert await write(BatchRecord((seen(1),), (flag(1),))) <= 1
+        for i in range(2, 8):  # while writing
+            batch = BatchRecord(tuple(seen(i * 1000 + k) for k in range(300)), (flag(i * 1000),))
+            await asyncio.gather(write(batch), terminate())
+        assert db.reconnects >= 2
+        assert await db.count("seen_messages") == 2 + 6 * 300
+        assert await db.count("flagged_messages") == 7
+
+
+async def test_a_nul_character_in_chat_is_stored_not_refused(db_location: DatabaseLocation) -> None:
+    """PostgreSQL's text cannot hold NUL: such a line (from a replayed log, say) is stored
+    with U+FFFD in its place instead of failing its whole batch on every retry."""
+    from dataclasses import replace
+
+    odd = replace(flag(1), text="bad\x00word", context=())
+    async with Database.open(db_location) as db:
+        await db.record_batch(BatchRecord((seen(1),), (odd,)))
+        history = await db.history("login_u1")
+    assert history is not None
+    expected = "bad\x00word" if isinstance(db_location, Path) else "bad\ufffdword"
+    assert history.flags[0].text == expected

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="chatwarden",
         description="Real-time moderation bot for Twitch chat: scores every message, "
-        "stores flagged users in SQLite and reports them to your moderators' Discord.",
+        "stores flagged users in SQLite or PostgreSQL and reports them to your moderators' "
+        "Discord.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

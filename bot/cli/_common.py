@@ -14,15 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, TypeAlias
 
 from bot.settings import Settings
+from storage.errors import DatabaseUrlError
+from storage.location import DatabaseLocation, parse_database
 
 if TYPE_CHECKING:
     Subparsers: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 __all__ = [
+    "DB_HELP",
     "SAMPLE_DEFAULT",
     "Command",
     "CommandError",
     "count",
+    "database",
     "duration",
     "need_data",
     "one_line",
@@ -32,6 +36,22 @@ __all__ = [
     "table",
     "when",
 ]
+
+#: Every ``--db``'s help.
+DB_HELP = (
+    "the database: a SQLite file, or a PostgreSQL URL postgresql://user:password@host:5432/db "
+    "(default: CHATWARDEN_DB, else ./chatwarden.db; a URL with a password is better set in "
+    "CHATWARDEN_DB: a command line is visible to other users)"
+)
+
+
+def database(raw: str) -> DatabaseLocation:
+    """``--db``: a SQLite file or a PostgreSQL URL (its password never printed)."""
+    try:
+        return parse_database(raw)
+    except DatabaseUrlError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 #: ``evaluate --live-chat/--moderation --sample``: flags or reports printed to read
 SAMPLE_DEFAULT = 20

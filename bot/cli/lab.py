@@ -10,10 +10,21 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import SAMPLE_DEFAULT, count, need_data, one_line, positive_rate, table
+from bot.cli._common import (
+    SAMPLE_DEFAULT,
+    CommandError,
+    count,
+    database,
+    need_data,
+    one_line,
+    positive,
+    positive_rate,
+    table,
+)
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -68,6 +79,24 @@ def register(sub: Subparsers) -> None:
         f"through `chatwarden score` (default {BENCH_STREAM:,}: several times the line "
         "memo, so forgetting is measured too; 0 skips)",
     )
+    bench.add_argument(
+        "--workers",
+        type=positive,
+        action="append",
+        metavar="N",
+        help="instead: the sharded benchmark. N real `chatwarden run` workers on one "
+        "PostgreSQL (a fresh database on the server of --db for each N; repeat for several, "
+        "e.g. --workers 1 --workers 2 --workers 4), beside one process on SQLite, all fed "
+        "the chat logs over 1,000 loopback channels: aggregate messages/s, "
+        "p50/p99 line-to-stored-decision, database commits/s and CPU. Flat out, or at the "
+        "first --rate",
+    )
+    bench.add_argument(
+        "--db",
+        type=database,
+        help="with --workers: a PostgreSQL URL whose user may create databases, e.g. "
+        "postgresql://postgres:PASSWORD@127.0.0.1:5432/postgres",
+    )
     bench.add_argument("--json", action="store_true", help="results as JSON")
     bench.set_defaults(func=_bench)
 
@@ -87,6 +116,8 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
     if settings.data_dir is None and not args.logs:
         raise ValueError("bench needs chat logs: pass FILE or set CHATWARDEN_DATA_DIR")
     logs = args.logs or default_logs(settings.data_dir)  # type: ignore[arg-type]
+    if args.workers:
+        return _shard_bench(args, settings, logs)
     results = run_bench(settings, logs, repeats=args.repeats, stream=args.stream)
     rates = args.rate or DEFAULT_LIVE_RATES
     live = [] if args.no_live else run_load_tests(settings, logs, rates)
@@ -102,6 +133,35 @@ def _bench(args: argparse.Namespace, settings: Settings) -> int:
         )
         headers, rows = live_table(live)
         table(rows, headers, sys.stdout)
+    return 0
+
+
+def _shard_bench(args: argparse.Namespace, settings: Settings, logs: list[Path]) -> int:
+    from bot.lab.shardbench import shard_bench, shard_table
+    from bot.replay import read_chat_log
+    from storage.location import PostgresUrl
+
+    if not isinstance(settings.db, PostgresUrl):
+        raise CommandError(
+            "bench --workers needs a PostgreSQL server: pass --db postgresql://USER:PASSWORD"
+            "@HOST:5432/postgres (its user must be allowed to create databases)"
+        )
+    # the logs four times over (every line a message of its own): long enough to measure
+    # a sustained rate, not the start of one
+    chat = [(m.login, m.text) for path in logs for m in read_chat_log(path)] * 4
+    rate = args.rate[0] if args.rate else None
+    results = shard_bench(settings, chat, settings.db, args.workers, rate)
+    if args.json:
+        print(json.dumps([{**asdict(r), "rate": r.rate} for r in results]))
+        return 0
+    print(
+        f"sharded workers: {len(chat):,} chat lines over "
+        f"{results[0].channels:,} loopback channels, "
+        + (f"offered at {rate:,.0f}/s" if rate else "flat out")
+        + "; latency = line written to decision stored"
+    )
+    headers, rows = shard_table(results)
+    table(rows, headers, sys.stdout)
     return 0
 
 

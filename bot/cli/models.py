@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import SAMPLE_DEFAULT, CommandError, need_data, table, when
+from bot.cli._common import DB_HELP, SAMPLE_DEFAULT, CommandError, database, need_data, table, when
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -205,7 +205,7 @@ def _register_evaluate(sub: Subparsers) -> None:
         help="instead: precision per channel from moderators' verdicts on the dashboard "
         "(correct / judged flags; each flag's latest verdict)",
     )
-    evaluate.add_argument("--db", type=Path, help="with --verdicts: SQLite file")
+    evaluate.add_argument("--db", type=database, help="with --verdicts: " + DB_HELP)
     evaluate.add_argument(
         "--sample",
         type=int,

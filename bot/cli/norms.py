@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.cli._common import CommandError, one_line, table, when
+from bot.cli._common import DB_HELP, CommandError, database, one_line, table, when
 from bot.settings import Settings, parse_channels
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def register(sub: Subparsers) -> None:
     )
     norms.add_argument("action", choices=("show", "reset", "export"))
     norms.add_argument("--channel", required=True, metavar="NAME", help="the channel's login")
-    norms.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    norms.add_argument("--db", type=database, help=DB_HELP)
     norms.add_argument("--json", action="store_true", help="with show: JSON, for scripts")
     norms.add_argument(
         "--out", type=Path, help="with export: write to this file (default: standard output)"
@@ -85,7 +85,7 @@ async def _summary(settings: Settings, channel: str) -> NormsSummary | None:
     from bot.norms import LearnedNorms
     from storage.database import Database
 
-    if not Path(settings.db).exists():
+    if isinstance(settings.db, Path) and not settings.db.exists():
         raise CommandError(f"no database at {settings.db} (set CHATWARDEN_DB or pass --db)")
     async with Database.open_readonly(settings.db) as db:
         saved = await db.channel_norms(channel)

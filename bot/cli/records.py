@@ -12,10 +12,9 @@ import math
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.cli._common import duration, one_line, period, table, when
+from bot.cli._common import DB_HELP, database, duration, one_line, period, table, when
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -29,7 +28,7 @@ def register(sub: Subparsers) -> None:
     history = sub.add_parser("history", help="a user's flagged messages, counts and reports")
     history.add_argument("login", help="the user's Twitch login")
     history.add_argument("--channel", help="only this channel")
-    history.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    history.add_argument("--db", type=database, help=DB_HELP)
     history.add_argument("--json", action="store_true", help="one JSON object, for scripts")
     history.set_defaults(func=_history)
 
@@ -41,7 +40,7 @@ def register(sub: Subparsers) -> None:
         default=duration("24h"),
         help="how far back: 90s, 30m, 24h (default), 7d",
     )
-    flagged.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    flagged.add_argument("--db", type=database, help=DB_HELP)
     flagged.add_argument("--json", action="store_true", help="a JSON list, for scripts")
     flagged.set_defaults(func=_flagged)
 

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from bot.cli._common import table
+from bot.cli._common import DB_HELP, database, table
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def register(sub: Subparsers) -> None:
         "the file out of any repository.",
     )
     export.add_argument("--out", type=Path, required=True, help="the .tsv or .jsonl to write")
-    export.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    export.add_argument("--db", type=database, help=DB_HELP)
     export.set_defaults(func=_export)
 
 

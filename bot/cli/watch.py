@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import positive
+from bot.cli._common import DB_HELP, database, positive
 from bot.settings import Settings, parse_channels
 
 if TYPE_CHECKING:
@@ -33,7 +33,11 @@ def register(sub: Subparsers) -> None:
         help="watch Twitch channels and report flagged users",
         description="Join the channels (anonymously unless a bot login is "
         "set), score every message, store flags and send reports. Stop with "
-        "Ctrl-C or SIGTERM: queued messages are still scored and stored.",
+        "Ctrl-C or SIGTERM: queued messages are still scored and stored. With a "
+        "PostgreSQL database (--db postgresql://...), any number of `run` workers given "
+        "the same channels divide them among themselves, take over the channels of a "
+        "worker that dies (within CHATWARDEN_LEASE_TTL_S) and send each report once; "
+        "see docs/scaling.md.",
     )
     run.add_argument(
         "--channel",
@@ -42,7 +46,7 @@ def register(sub: Subparsers) -> None:
         metavar="NAME",
         help="channel to watch (repeatable; adds to CHATWARDEN_CHANNELS)",
     )
-    run.add_argument("--db", type=Path, help="SQLite file (CHATWARDEN_DB, default ./chatwarden.db)")
+    run.add_argument("--db", type=database, help=DB_HELP)
     run.set_defaults(func=_run)
 
     score = sub.add_parser(
@@ -83,7 +87,7 @@ def register(sub: Subparsers) -> None:
         "read is scored and stored, and the exit status is 130.",
     )
     replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    replay.add_argument("--db", type=Path, help="SQLite file (default: CHATWARDEN_DB)")
+    replay.add_argument("--db", type=database, help=DB_HELP)
     replay.add_argument(
         "--rate", type=float, help="messages per second (default: as fast as possible)"
     )
@@ -108,7 +112,7 @@ def register(sub: Subparsers) -> None:
         help="a channel the bot will watch, as given to run (repeatable; adds to "
         "CHATWARDEN_CHANNELS), e.g. chatwarden doctor --channel twitchdev",
     )
-    doctor.add_argument("--db", type=Path, help="SQLite file to check (default: CHATWARDEN_DB)")
+    doctor.add_argument("--db", type=database, help="the database to check: " + DB_HELP)
     doctor.add_argument("--json", action="store_true", help="checks as JSON")
     # broken settings are one of the things doctor reports, so it loads them itself
     doctor.set_defaults(func=None, before_settings=_doctor)

@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.dashboard.auth import redirect, session_of
 from bot.dashboard.context import CONTEXT, SESSIONS, DashboardContext
 from bot.dashboard.views import DURATIONS, BadRequest, twitch_name
+from bot.norms.store import HeldElsewhere
 from bot.policy.sensitivity import SENSITIVITIES
 from bot.policy.terms import normalize_terms
 from storage.records import ChannelSettings
@@ -199,7 +200,11 @@ async def channel_norms(request: web.Request) -> web.Response:
         await norms.reset(name)
         session.flash.append(("ok", f"#{name}: what its moderators taught is forgotten."))
     elif what in ("freeze", "thaw"):
-        await norms.freeze(name, what == "freeze")
+        try:
+            await norms.freeze(name, what == "freeze")
+        except HeldElsewhere as exc:
+            session.flash.append(("error", f"{exc}."))
+            return redirect(f"/channels/{name}")
         state = (
             "frozen: it judges by what it learned and learns no more"
             if what == "freeze"

@@ -40,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.lab.loopback import FakeDiscord, FakeTwitchServer, free_port
 from bot.settings import Settings
 
-__all__ = ["LoadResult", "load_test"]
+__all__ = ["LoadResult", "latencies", "load_test", "metric_value", "scrape"]
 
 #: channels the chat is spread over
 CHANNELS = 100
@@ -69,7 +69,7 @@ class LoadResult:
         return self.sent - self.stored
 
 
-def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
+def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
@@ -79,7 +79,7 @@ def _scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
     return out
 
 
-def _value(metrics: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float:
+def metric_value(metrics: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float:
     return sum(v for _, v in metrics.get(name, []))
 
 
@@ -101,10 +101,10 @@ def quantile(buckets: Sequence[tuple[float, float]], q: float) -> float:
     return lower
 
 
-def _latencies(metrics: dict[str, list[tuple[dict[str, str], float]]]) -> tuple[float, ...]:
+def latencies(metrics: dict[str, list[tuple[dict[str, str], float]]]) -> tuple[float, ...]:
     raw = metrics.get("chatwarden_decision_delay_seconds_bucket", [])
     buckets = sorted((float(labels["le"]), value) for labels, value in raw)
-    top = _value(metrics, "chatwarden_decision_delay_max_seconds")
+    top = metric_value(metrics, "chatwarden_decision_delay_max_seconds")
     return min(quantile(buckets, 0.5), top), min(quantile(buckets, 0.99), top), top
 
 
@@ -209,7 +209,7 @@ async def load_test(
                 await _send(irc, lines, rate)
                 metrics = await _wait_scored(port, len(chat), patience)
                 seconds = time.perf_counter() - first
-                p50, p99, top = _latencies(metrics)
+                p50, p99, top = latencies(metrics)
                 rss = _peak_rss_mb(proc.pid)
             finally:
                 with contextlib.suppress(ProcessLookupError):
@@ -230,8 +230,8 @@ async def _wait_scored(
     """Scrape until every line is scored (or nothing moved for ``patience`` seconds)."""
     last, moved = -1.0, time.monotonic()
     while True:
-        metrics = await asyncio.to_thread(_scrape, port)
-        done = _value(metrics, "chatwarden_messages_scored_total")
+        metrics = await asyncio.to_thread(scrape, port)
+        done = metric_value(metrics, "chatwarden_messages_scored_total")
         if done >= expected:
             return metrics
         if done != last:

@@ -6,9 +6,10 @@ sockets) and by the tests. Nothing here talks to the internet.
 :class:`FakeTwitchServer` is Twitch's IRC server (TMI) over plain TCP: it answers
 ``CAP REQ`` with ``CAP * ACK``, registers ``PASS``/``NICK`` (anonymous ``justinfan`` nicks
 or the one accepted token), sends the 001–376 welcome, acknowledges ``JOIN`` with
-JOIN/ROOMSTATE lines, answers ``PING`` with ``PONG`` and can, on demand, send tagged
-PRIVMSGs, raw bytes, ``PING``, ``RECONNECT``, drop every connection or go silent (stop
-answering, to exercise keepalive watchdogs).
+JOIN/ROOMSTATE lines (and ``PART``), answers ``PING`` with ``PONG`` and can, on demand,
+send tagged PRIVMSGs (to every client, or as Twitch does, to the clients that joined the
+channel), raw bytes, ``PING``, ``RECONNECT``, drop every connection or go silent (stop
+answering, to exercise keepalive watchdogs). It notes when each JOIN came, per nick.
 
 :class:`FakeDiscord` is Discord's Execute Webhook endpoint (aiohttp):
 ``POST /api/webhooks/{id}/{token}`` validates the body like Discord does (embed limits,
@@ -62,6 +63,8 @@ class FakeClient:
     caps: str | None = None
     channels: list[str] = field(default_factory=list)
     registered: bool = False
+    #: when each JOIN arrived (time.monotonic())
+    join_times: list[float] = field(default_factory=list)
 
 
 class FakeTwitchServer:
@@ -150,6 +153,7 @@ class FakeTwitchServer:
             for channel in rest.split(","):
                 name = channel.strip().lstrip("#")
                 client.channels.append(name)
+                client.join_times.append(time.monotonic())
                 nick = client.nick or "*"
                 await self._send(client, f":{nick}!{nick}@{nick}.tmi.twitch.tv JOIN #{name}")
                 await self._send(
@@ -159,6 +163,11 @@ class FakeTwitchServer:
                 )
             async with self.joined:
                 self.joined.notify_all()
+        elif cmd == "PART":
+            for channel in rest.split(","):
+                name = channel.strip().lstrip("#")
+                if name in client.channels:
+                    client.channels.remove(name)
         elif cmd == "PING":
             token = rest.split(":", 1)[-1]
             await self._send(client, f":tmi.twitch.tv PONG tmi.twitch.tv :{token}")
@@ -228,6 +237,19 @@ class FakeTwitchServer:
         line = self.privmsg_line(channel, login, text, **tags)  # type: ignore[arg-type]
         await self.send_raw((line + "\r\n").encode())
         return line
+
+    def readers(self, channel: str) -> list[FakeClient]:
+        """The live clients that joined ``channel`` (and did not part)."""
+        return [c for c in self.live() if channel in c.channels]
+
+    async def send_to_channel(
+        self, channel: str, login: str, text: str, *, msg_id: str | None = None
+    ) -> list[FakeClient]:
+        """A PRIVMSG delivered as Twitch does: to the clients in ``channel``; which ones."""
+        readers = self.readers(channel)
+        line = self.privmsg_line(channel, login, text, msg_id=msg_id)
+        await self.send_raw((line + "\r\n").encode(), readers)
+        return readers
 
     async def send_ping(self) -> None:
         await self.send_raw(b"PING :tmi.twitch.tv\r\n")

@@ -5,19 +5,25 @@
 ``channel_norms`` written in one transaction. A reset made elsewhere (``chatwarden norms
 reset`` while the bot runs) moves the stored epoch on: the bot's next save of that channel
 is refused, and the bot forgets what it had learned there, as the reset asked.
+
+Sharded workers (``bot.sharding``): a channel's norms live with the channel. ``holds``
+tells the keeper which channels this worker reads; it saves only those. A worker taking
+a channel up loads its saved norms (:meth:`NormsKeeper.take_up`), one handing it over
+saves them first (:meth:`NormsKeeper.save_channels`) and then forgets them.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import time
+from collections.abc import Callable, Iterable, Sequence
 
-from bot.norms.learned import LearnedNorms, NormsSummary
+from bot.norms.learned import ChannelNorms, LearnedNorms, NormsSummary
 from storage.database import Database
+from storage.errors import WRITE_ERRORS
 from storage.records import NormsSnapshot
 
-__all__ = ["NormsControl", "NormsKeeper", "load_norms", "snapshot"]
+__all__ = ["HeldElsewhere", "NormsControl", "NormsKeeper", "load_norms", "snapshot"]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +61,8 @@ class NormsKeeper:
         self.every = every
         self._last = time.monotonic()
         self.saves = 0
+        #: which channels this worker reads (None: all, one process on its own)
+        self.holds: Callable[[str], bool] | None = None
 
     async def tick(self) -> None:
         """Save if ``every`` seconds passed since the last save."""
@@ -66,13 +74,47 @@ class NormsKeeper:
         and the channels stay to be saved next time."""
         self._last = time.monotonic()
         dirty = self.norms.dirty()
+        if self.holds is not None:
+            dirty = [n for n in dirty if self.holds(n.channel)]
+        await self._save(dirty)
+
+    async def save_channels(self, channels: Sequence[str]) -> None:
+        """Save these channels' norms now (if they learned anything since)."""
+        wanted = set(channels)
+        await self._save([n for n in self.norms.dirty() if n.channel in wanted])
+
+    async def take_up(self, channels: Iterable[str]) -> None:
+        """Load the saved norms of channels this worker starts reading (a channel never
+        saved starts afresh). A database error is logged: the channel then learns anew."""
+        for channel in channels:
+            try:
+                saved = await self.db.channel_norms(channel)
+            except WRITE_ERRORS as exc:
+                _log.error("norms of #%s not loaded (%s); it learns afresh", channel, exc)
+                continue
+            self.norms.channels.pop(channel, None)
+            for row in saved:
+                try:
+                    self.norms.restore(
+                        row.channel, row.state, row.generation, row.epoch, row.frozen
+                    )
+                except (ValueError, KeyError, TypeError) as exc:
+                    _log.error("saved norms of #%s cannot be read (%s)", channel, exc)
+                    self.norms.reset(row.channel, row.epoch)
+
+    def forget(self, channels: Iterable[str]) -> None:
+        """Drop what is held of channels another worker reads now (it loaded them)."""
+        for channel in channels:
+            self.norms.channels.pop(channel, None)
+
+    async def _save(self, dirty: list[ChannelNorms]) -> None:
         if not dirty:
             return
         now = time.time()
         snapshots = [snapshot(self.norms, n.channel, now) for n in dirty]
         try:
             stale = await self.db.save_norms(snapshots)
-        except sqlite3.Error as exc:
+        except WRITE_ERRORS as exc:
             _log.error("could not save learned norms (%s); they are saved next time", exc)
             return
         self.saves += 1
@@ -85,24 +127,44 @@ class NormsKeeper:
             self.norms.restore(channel, saved.state, saved.generation, saved.epoch, saved.frozen)
 
 
+class HeldElsewhere(RuntimeError):
+    """The channel is read by another worker (sharded workers): only it can freeze it."""
+
+
 class NormsControl:
     """What the dashboard does with learned norms: show a channel's, reset it, freeze or
     thaw it — on the live learner when the bot runs in this process, else from the
-    database (where reset still works: a bot running elsewhere follows at its next save)."""
+    database (where reset still works: a bot running elsewhere follows at its next save).
 
-    def __init__(self, db: Database, norms: LearnedNorms | None) -> None:
+    ``holds`` (sharded workers) tells which channels this process reads: another
+    worker's channel is shown as last saved, and reset through the database."""
+
+    def __init__(
+        self,
+        db: Database,
+        norms: LearnedNorms | None,
+        holds: Callable[[str], bool] | None = None,
+    ) -> None:
         self.db = db
         self.norms = norms
+        self.holds = holds
+
+    def _live(self, channel: str) -> LearnedNorms | None:
+        """The learner that reads ``channel`` here, or None."""
+        if self.norms is None or (self.holds is not None and not self.holds(channel)):
+            return None
+        return self.norms
 
     @property
     def learning(self) -> bool:
         return self.norms is not None
 
     async def summary(self, channel: str) -> NormsSummary | None:
-        if self.norms is not None:
-            if channel not in self.norms.channels:
+        live = self._live(channel)
+        if live is not None:
+            if channel not in live.channels:
                 return None
-            return self.norms.channel(channel).summary()
+            return live.channel(channel).summary()
         saved = await self.db.channel_norms(channel)
         if not saved:
             return None
@@ -113,8 +175,9 @@ class NormsControl:
 
     async def reset(self, channel: str) -> None:
         epoch = await self.db.reset_norms(channel, time.time())
-        if self.norms is not None:
-            self.norms.reset(channel, epoch)
+        live = self._live(channel)
+        if live is not None:
+            live.reset(channel, epoch)
 
     async def verdict(self, msg_id: str, correct: bool, at: float) -> bool:
         """Teach the running learner a moderator's verdict on flag ``msg_id``; False when
@@ -133,6 +196,11 @@ class NormsControl:
         """Freeze (judge by what is known, learn no more) or thaw; saved at once."""
         if self.norms is None:
             raise RuntimeError("learned norms are off (CHATWARDEN_LEARN_NORMS=false)")
+        if self._live(channel) is None:
+            raise HeldElsewhere(
+                f"#{channel} is read by another worker right now: freeze or thaw it on the "
+                "dashboard of that worker (its learner is the one that learns)"
+            )
         self.norms.freeze(channel, frozen)
         await self.db.save_norms([snapshot(self.norms, channel, time.time())])
         self.norms.channel(channel).dirty = False

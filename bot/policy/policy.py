@@ -29,7 +29,7 @@ The policy is pure and synchronous; it holds only small, bounded per-user state 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -361,6 +361,14 @@ class Policy:
             state.last_seen = max(state.last_seen, sent_at)
             if report_id is not None:
                 state.last_report = max(state.last_report or sent_at, sent_at)
+
+    def forget_channels(self, channels: Collection[str]) -> int:
+        """Drop every user's state in ``channels`` (before :meth:`restore` of a channel
+        another worker read until now); returns how many were dropped."""
+        gone = [key for key in self._users if key[0] in channels]
+        for key in gone:
+            del self._users[key]
+        return len(gone)
 
     def forget_idle(self, now: float) -> int:
         """Drop state of users idle for two windows; returns how many were dropped."""

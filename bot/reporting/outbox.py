@@ -7,6 +7,10 @@ in ``reports.payload``, waits out rate limits without counting them as failures,
 errors with exponential backoff, and leaves anything unsent in the outbox, so a restart
 sends it. A report written before migration 0004 was rendered then: its stored payload is
 sent as it is.
+
+Several workers may share one outbox (sharded workers on one PostgreSQL): each claims
+the reports it sends (:meth:`Database.claim_reports <storage.database.Database.
+claim_reports>`, ``FOR UPDATE SKIP LOCKED``), so a report is sent by one of them, once.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import logging
 import time
 
+from bot.identity import WORKER_ID
 from bot.reporting.discord import LogSender, Sender, pack_embeds
 from bot.reporting.render import render_report
 from storage.database import Database
@@ -39,8 +44,11 @@ class OutboxWorker:
         idle_poll: float = 5.0,
         dashboard_url: str | None = None,
         degrade_after: int = 3,
+        worker_id: str = WORKER_ID,
     ) -> None:
         self._db = db
+        #: whose claim this outbox's reports are sent under (one per process by default)
+        self.worker_id = worker_id
         #: reports link to the user's page on the dashboard at this address (None: no link)
         self._dashboard_url = dashboard_url
         self._sender = sender
@@ -60,7 +68,7 @@ class OutboxWorker:
 
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            items = await self._db.pending_reports(time.time(), limit=50)
+            items = await self._db.claim_reports(time.time(), self.worker_id, limit=50)
             if not items:
                 await self._sleep(stop, await self._until_due())
                 continue

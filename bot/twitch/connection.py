@@ -9,6 +9,10 @@ The reconnect loop sorts what goes wrong into three kinds:
 
 Bad lines never stop the reader: oversized (> 8 KB), invalid UTF-8 and malformed lines are
 counted in :class:`IrcStats`, logged and skipped.
+
+The channels read may change while connected (:meth:`IrcClient.join`,
+:meth:`IrcClient.part`: a sharded worker gaining or giving up channels); every JOIN, the
+first ones and those after a reconnect included, waits for the join limiter.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import aiohttp
@@ -96,7 +100,10 @@ class Backoff:
 
 
 class JoinLimiter:
-    """At most ``limit`` acquisitions per ``period`` seconds (Twitch: 20 JOINs per 10 s)."""
+    """At most ``limit`` acquisitions per ``period`` seconds (Twitch: 20 JOINs per 10 s).
+
+    Subclassed by limiters that also share the account's limit with other processes
+    (``bot.sharding.SharedJoinLimiter``)."""
 
     def __init__(self, limit: int = 20, period: float = 10.0) -> None:
         self.limit = limit
@@ -251,7 +258,11 @@ class IrcClient:
         connect_timeout: float = 15.0,
     ) -> None:
         self.endpoint = endpoint
-        self.channels = tuple(channels)
+        #: the channels to read (join and part change it)
+        self.wanted: set[str] = set(channels)
+        #: the channels JOINed on the current connection
+        self.joined: set[str] = set()
+        self._membership = asyncio.Event()  # wanted changed: the joiner looks again
         self._on_message = on_message
         self._on_event = on_event
         self._token = token
@@ -265,7 +276,22 @@ class IrcClient:
         self.ready = asyncio.Event()  # set once joined; cleared while disconnected
 
     def __repr__(self) -> str:
-        return f"<IrcClient {self.endpoint} nick={self.nick} channels={len(self.channels)}>"
+        return f"<IrcClient {self.endpoint} nick={self.nick} channels={len(self.wanted)}>"
+
+    @property
+    def channels(self) -> tuple[str, ...]:
+        """The channels to read, sorted."""
+        return tuple(sorted(self.wanted))
+
+    def join(self, channels: Iterable[str]) -> None:
+        """Read these channels too (JOINed as the join limiter allows)."""
+        self.wanted.update(channels)
+        self._membership.set()
+
+    def part(self, channels: Iterable[str]) -> None:
+        """Stop reading these channels (PARTed at once)."""
+        self.wanted.difference_update(channels)
+        self._membership.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop`` is set (or a fatal login error)."""
@@ -369,6 +395,7 @@ class IrcClient:
                         _log.info("connected to %s as %s", self.endpoint, self.nick)
                         self.stats.connected = True
                         self._backoff.reset()
+                        self.joined.clear()
                         joiner = asyncio.create_task(self._join_all(transport), name="irc-join")
                     elif isinstance(event, Notice):
                         self._check_notice(event)
@@ -382,11 +409,27 @@ class IrcClient:
                     await joiner
 
     async def _join_all(self, transport: _Transport) -> None:
-        for channel in self.channels:
-            await self._join_limiter.acquire()
-            await transport.write_lines([f"JOIN #{channel}"])
-        _log.info("joined %d channel(s): %s", len(self.channels), ", ".join(self.channels))
-        self.ready.set()
+        """JOIN what is wanted and not joined, PART what is joined and not wanted; then
+        wait for the next change, for as long as the connection lasts."""
+        while True:
+            self._membership.clear()
+            leaving = sorted(self.joined - self.wanted)
+            if leaving:
+                await transport.write_lines([f"PART #{channel}" for channel in leaving])
+                self.joined.difference_update(leaving)
+                _log.info("left %d channel(s)", len(leaving))
+            coming = sorted(self.wanted - self.joined)
+            for channel in coming:
+                await self._join_limiter.acquire()
+                if channel not in self.wanted:  # parted while waiting
+                    continue
+                await transport.write_lines([f"JOIN #{channel}"])
+                self.joined.add(channel)
+            if coming:
+                shown = ", ".join(coming[:20]) + (" …" if len(coming) > 20 else "")
+                _log.info("joined %d channel(s): %s", len(coming), shown)
+            self.ready.set()
+            await self._membership.wait()
 
     def _decode(self, raw: bytes) -> Event | None:
         self.stats.lines += 1
