@@ -28,6 +28,7 @@ from bot.settings import Settings
 from bot.twitch.connection import IrcClient
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ChatLogError
+from model.scorer import scorer_label
 from storage.database import Database
 
 if TYPE_CHECKING:  # twitchio is imported only when the bot acts through Twitch's API
@@ -142,7 +143,7 @@ async def _dashboard(rt: Runtime, moderator: HelixModerator | None) -> AsyncIter
             reader=reader,
             norms=NormsControl(rt.db, rt.norms),
         )
-        async with Dashboard(context, lambda: rt.pipeline.scorer.version):
+        async with Dashboard(context, lambda: scorer_label(rt.pipeline.scorer)):
             yield
 
 

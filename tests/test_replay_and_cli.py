@@ -358,7 +358,7 @@ def test_doctor_reports_what_is_wrong(
         code, out = run_cli(["doctor", "--json"], monkeypatch)
         checks = {c["name"]: c for c in json.loads(out)}
         assert code == 0, checks
-        assert checks["twitch irc"]["ok"] and checks["model"]["detail"].startswith("rules")
+        assert checks["twitch irc"]["ok"] and checks["model"]["detail"].startswith("scorer rules-")
         assert "will be created" in checks["database"]["detail"]
     finally:
         listener.close()
