@@ -54,6 +54,9 @@ CHAT = [
     "fucking nailed it",
     "LUL LUL LUL",
     "KEKW",
+    # the network learned the streamer's name as toxic: it names the mention as evidence
+    "@forsen A",
+    "@forsen use the coin",
 ]
 
 

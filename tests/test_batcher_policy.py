@@ -240,6 +240,14 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("i want your cum", ["cum"], True),
         ("show me your penis", ["penis"], True),
         ("your boobs are tiny", ["boobs"], True),  # a body word, not a topic
+        # an addressee named as evidence is whom it speaks to, not what offends
+        ("@forsen use the coin", ["@forsen"], False),
+        ("@bob forsenMODS @bob forsenMODS", ["forsenMODS"], False),
+        ("@bob you idiot", ["@bob", "idiot"], True),
+        # glue words and expletives do not count toward the distance
+        ("@zed you are a fucking idiot", ["idiot", "fucking"], True),
+        ("you are such a total idiot", ["idiot"], True),
+        ("@bob gg", ["gg"], False),  # chat's own words
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(

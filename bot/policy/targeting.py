@@ -42,7 +42,9 @@ An English addressee is measured to what offended in words that carry meaning: c
 articles and intensifiers (``you are a fucking idiot``: ``glue.txt`` and the expletives)
 do not count toward the distance. What the scorer names as evidence must offend: when it
 is only chat's own words (``gg``, ``wp``, emotes, ``insane``: ``harmless.txt`` and the
-interjections), nobody is insulted (``@bob gg``).
+interjections), nobody is insulted (``@bob gg``); nor when it is only whom the message
+speaks to: a network that learned a streamer's name or emote as toxic names ``@forsen`` or
+``forsenMODS``, an addressee, not an insult.
 
 ``what the fuck``, ``god damn it`` and ``fucked up`` are exclamations too (``@streamer
 what the fuck are you wearing``, ``kinda fucked up``), like the expletives they are
@@ -166,6 +168,11 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]
     if not cues:
         return False
+    # an addressee (`@forsen`, `you`) is whom a message speaks to, not what offends
+    offending = [t for t in terms if not _is_addressee(t)]
+    if terms and not offending:
+        return False
+    terms = offending
     if terms and all(_is_exclamation(t) or _is_harmless(t) for t in terms):
         return False  # exclamations and chat's own words only, and no abusive phrase
     if terms and all(t in _ASS for t in terms) and _ass_idiom(words):
@@ -184,6 +191,17 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
 def _is_glue(word: str) -> bool:
     key = skeleton(word)
     return key in _GLUE or key in _EN_EXPLETIVES
+
+
+def _is_addressee(term: str) -> bool:
+    """An @mention, a second-person word or a channel emote named as evidence: a network
+    that learned a streamer's name or emote as toxic names it, but it insults nobody."""
+    word = term.strip(".,!?~*\"'()[]:")
+    return (
+        bool(_MENTION.match(word))
+        or word.lower() in _EN_SECOND_PERSON
+        or bool(_CHANNEL_EMOTE.fullmatch(word))
+    )
 
 
 def _is_harmless(term: str) -> bool:
