@@ -132,5 +132,7 @@ def test_the_phrases_the_policy_reads(text: str, found: tuple[str, ...]) -> None
 
 def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert sexual_remark("@alice show me your boobs")
+    assert sexual_remark("@alice show me your b00bs")
+    assert not sexual_remark("fuck you bob")  # a name, not `boob`
     assert not sexual_remark("did you see the yaoi")
     assert not sexual_remark("he got your ass")

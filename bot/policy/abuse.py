@@ -70,7 +70,8 @@ _KO_INSULT_VOCATIVE = re.compile(
 )
 
 
-_SEXUAL_TERMS = frozenset(skeleton(w) for w in read_cues("sexual_terms"))
+#: compared unsquashed (leetspeak undone, doubled letters kept): `boob` is not `bob`
+_SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
 
 
 def phrase_categories(text: str) -> tuple[str, ...]:
@@ -93,4 +94,4 @@ def sexual_remark(text: str) -> bool:
     """Whether ``text`` names a sexual body part or act (``boobs``, ``nudes``): sexual
     harassment when the message is aimed at someone."""
     words = (w.strip(".,!?~*\"'()[]") for w in normalize(text).split(" "))
-    return any(skeleton(w) in _SEXUAL_TERMS for w in words if w)
+    return any(skeleton(w, squash=False) in _SEXUAL_TERMS for w in words if w)
