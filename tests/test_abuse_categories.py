@@ -124,10 +124,29 @@ def test_a_slur_is_severe_alone_the_disability_slur_only_when_aimed() -> None:
         ("this boss will kill you", ()),  # a game, not a threat
         ("병신같은 패치", ()),  # no vocative: about the patch
         ("gg", ()),
+        ("go back to your country you fucking chink", ("slur",)),
+        ("n1ggers", ("slur",)),
+        ("짱깨들 다 꺼져", ("slur",)),
+        ("spicy food", ()),
+        ("my nigga", ()),  # mostly friendly in chat: the rules' lists still carry it
     ],
 )
 def test_the_phrases_the_policy_reads(text: str, found: tuple[str, ...]) -> None:
     assert phrase_categories(text) == found
+
+
+def test_a_slur_reports_at_once_whatever_the_network_calls_it() -> None:
+    # the network labels it `hate`, which it also gives `gg wp`: the policy reads the slur
+    racist, kike = _decide("bundled", ["go back to your country you fucking chink", "kikes"])
+    assert racist.flagged and "slur" in racist.labels and racist.report_reason is not None
+    assert kike.flagged and kike.report_reason is not None  # the network scored it 0.12
+
+
+def test_the_policy_reads_the_rules_korean_slurs() -> None:
+    from bot.policy.targeting import read_cues
+    from model.wordlists import Lexicon
+
+    assert set(Lexicon.read().ko_hate) <= read_cues("slurs")
 
 
 def test_sexual_remarks_are_body_words_not_topics() -> None:

@@ -5,7 +5,8 @@ network gives ``holy shit that was insane`` 0.96 and ``kys`` 0.11. Moderators ac
 first message on a few kinds of abuse, and those are named here:
 
 * ``slur``: a slur of race, religion, sexual orientation or gender (the rules' severe list
-  entries; a network's ``hate`` output is not one: it fires on ``gg wp`` and ``women``);
+  entries, and the policy's own ``cues/slurs.txt`` whatever the scorer; a network's
+  ``hate`` output is not one: it fires on ``gg wp`` and ``women``);
 * ``threat``: the scorer's ``threat``, or a threat the policy reads (``i will kill you``,
   ``죽여버린다``);
 * ``self-harm``: encouraging someone to hurt themselves (``kys``, ``kill yourself``,
@@ -18,10 +19,10 @@ Slurs, threats and self-harm encouragement are flagged with no addressee
 reads one insult a scorer may miss: a Korean insult said as a vocative (``빙시야``,
 ``병신아``), category ``insult``, which reports after repeats like any mild flag.
 
-The phrases the policy reads (:func:`phrase_categories`) flag a message whatever the score:
-they are unambiguous in chat, and a scorer that misses them (``kys`` 0.11) is what they are
-for. Their word sets are in ``cues/`` (``sexual_terms.txt``); like the rest of the package
-they are part of the policy's version.
+The words and phrases the policy reads (:func:`phrase_categories`) flag a message whatever
+the score: they are unambiguous in chat, and a scorer that misses them (``kys`` 0.11,
+``kike`` 0.12) is what they are for. Their word sets are in ``cues/`` (``slurs.txt``,
+``sexual_terms.txt``); like the rest of the package they are part of the policy's version.
 """
 
 from __future__ import annotations
@@ -70,17 +71,24 @@ _KO_INSULT_VOCATIVE = re.compile(
 )
 
 
+_SLURS = read_cues("slurs")
+_EN_SLURS = frozenset(skeleton(w, squash=False) for w in _SLURS if w.isascii())
+_KO_SLURS = tuple(w for w in _SLURS if not w.isascii())
+_HANGUL = re.compile("[\uac00-\ud7a3]")
 #: compared unsquashed (leetspeak undone, doubled letters kept): `boob` is not `bob`
 _SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
 
 
 def phrase_categories(text: str) -> tuple[str, ...]:
-    """The categories of the abusive phrases the policy reads in ``text`` itself:
-    ``self-harm``, ``threat``, ``insult`` (a Korean vocative insult)."""
+    """The categories of the abusive words and phrases the policy reads in ``text`` itself:
+    ``slur`` (``cues/slurs.txt``), ``self-harm``, ``threat``, ``insult`` (a Korean vocative
+    insult)."""
     norm = normalize(text)
     if not norm:
         return ()
     found: list[str] = []
+    if _has_slur(norm):
+        found.append(SLUR)
     if _SELF_HARM.search(norm):
         found.append(SELF_HARM)
     if _THREAT.search(norm):
@@ -88,6 +96,23 @@ def phrase_categories(text: str) -> tuple[str, ...]:
     if _KO_INSULT_VOCATIVE.search(norm):
         found.append(INSULT)
     return tuple(found)
+
+
+def _has_slur(norm: str) -> bool:
+    """A listed slur (``cues/slurs.txt``): an English one as a whole word (plural ``s``
+    too), a Korean one at the start of a word (a particle may follow)."""
+    for word in norm.split(" "):
+        word = word.strip(".,!?~*\"'()[]:")
+        if not word:
+            continue
+        if _HANGUL.search(word):
+            if word.startswith(_KO_SLURS):
+                return True
+            continue
+        key = skeleton(word, squash=False)
+        if key in _EN_SLURS or (key.endswith("s") and key[:-1] in _EN_SLURS):
+            return True
+    return False
 
 
 def sexual_remark(text: str) -> bool:
