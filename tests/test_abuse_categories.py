@@ -122,6 +122,7 @@ def test_a_slur_is_severe_alone_the_disability_slur_only_when_aimed() -> None:
         ("빙시야", ("insult",)),
         ("뭐래 병신아 ㅋㅋ", ("insult",)),
         ("this boss will kill you", ()),  # a game, not a threat
+        ("is it safe to drink bleach", ()),  # a question, not encouragement
         ("병신같은 패치", ()),  # no vocative: about the patch
         ("gg", ()),
         ("go back to your country you fucking chink", ("slur",)),
@@ -147,6 +148,15 @@ def test_the_policy_reads_the_rules_korean_slurs() -> None:
     from model.wordlists import Lexicon
 
     assert set(Lexicon.read().ko_hate) <= read_cues("slurs")
+
+
+def test_a_sexual_remark_reports_at_once_only_when_it_names_whom_it_speaks_to() -> None:
+    policy = build_policy(Settings(), scorer_threshold=0.5)
+    named = policy.decide(_said("@alice show me your boobs", 0, "a"), 0.75, ("boobs",), ("hate",))
+    assert named.flagged and named.report_reason is not None
+    unnamed = policy.decide(_said("you just googled boobs", 0, "b"), 0.8, ("boobs",), ("sexual",))
+    assert unnamed.flagged
+    assert unnamed.report_reason is None  # nobody in particular: reported after repeats
 
 
 def test_sexual_remarks_are_body_words_not_topics() -> None:

@@ -12,7 +12,9 @@ first message on a few kinds of abuse, and those are named here:
 * ``self-harm``: encouraging someone to hurt themselves (``kys``, ``kill yourself``,
   ``자살해``);
 * ``sexual``: sexual harassment, a sexual remark aimed at someone (the scorer's ``sexual``,
-  or a sexual body word: ``@alice show me your boobs``).
+  or a sexual body word: ``@alice show me your boobs``). Read by the policy, it reports at
+  once only when the message names its addressee (an @mention, a reply, the streamer):
+  ``if you have tits they'll favourite you`` speaks to nobody in particular.
 
 Slurs, threats and self-harm encouragement are flagged with no addressee
 (:data:`SEVERE_ALONE`); sexual remarks only when aimed at someone. Besides those, the policy
@@ -57,8 +59,8 @@ SEVERE_ALONE = frozenset({SLUR, THREAT, SELF_HARM, BLOCKED})
 AT_ONCE = frozenset({SLUR, THREAT, SELF_HARM, SEXUAL, BLOCKED})
 
 _SELF_HARM = re.compile(
-    r"\b(kys|kill (yo)?urself|kill ur ?self|kill yourselves|neck yourself|hang yourself|"
-    r"drink bleach)\b|(자살해|자살하셈|자살하세요|자살해라)"
+    r"\b(kys|kill (yo)?urself|kill ur ?self|kill yourselves|neck yourself|hang yourself)\b|"
+    r"(자살해|자살하셈|자살하세요|자살해라)"
 )
 _THREAT = re.compile(
     r"\b(i|ill|i'll|im|i'm|imma|ima)( will| am| ll| going to| gonna| gon| ma)* "

@@ -341,8 +341,10 @@ class Policy:
         if state.last_report is not None and now - state.last_report < c.window:
             return flagged()  # cool-down: joins the next report
         reason: str | None = None
-        # severe by category: read by the policy, or the scorer's at the report threshold
-        severe = [x for x in read or () if x in c.at_once]
+        # severe by category: read by the policy, or the scorer's at the report threshold; a
+        # sexual remark read by the policy when it names whom it speaks to
+        named = addressee(message) is not None
+        severe = [x for x in read or () if x in c.at_once and (x != SEXUAL or named)]
         if score >= c.report_threshold:
             severe += [x for x in labels if x in c.at_once and x not in severe]
         if by_score and severe:
