@@ -30,6 +30,7 @@ from bot.settings import Settings
 from bot.twitch.connection import IrcClient, JoinLimiter
 from bot.twitch.events import ChatMessage
 from model.chatlogs import ChatLogError
+from model.scorer import scorer_label
 from storage.database import Database
 from storage.location import PostgresUrl
 
@@ -188,7 +189,7 @@ async def _dashboard(
             reader=reader,
             norms=NormsControl(rt.db, rt.norms, holds),
         )
-        async with Dashboard(context, lambda: rt.pipeline.scorer.version):
+        async with Dashboard(context, lambda: scorer_label(rt.pipeline.scorer)):
             yield
 
 

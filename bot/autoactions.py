@@ -31,9 +31,9 @@ __all__ = ["AUTO_DELETE_CATEGORIES", "AutoDelete"]
 
 _log = logging.getLogger(__name__)
 
-#: The scorers' categories (model.networks.CATEGORIES; the rules label slurs 'hate')
+#: The scorers' categories (model.networks.CATEGORIES; the rules label slurs 'slur')
 #: whose messages may be deleted without a moderator.
-AUTO_DELETE_CATEGORIES = frozenset({"hate", "threat"})
+AUTO_DELETE_CATEGORIES = frozenset({"slur", "hate", "threat"})
 _QUEUE = 1000
 _DRAIN_S = 10.0
 

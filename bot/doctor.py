@@ -143,6 +143,7 @@ async def _helix(settings: Settings) -> Check:
 def _model(settings: Settings) -> Check:
     from model.errors import ModelError
     from model.loading import load_scorer
+    from model.scorer import scorer_label
 
     # what loading says (e.g. that it fell back to the bundled model) belongs in this
     # check's row, not in a log line printed beside the table
@@ -157,7 +158,19 @@ def _model(settings: Settings) -> Check:
     finally:
         root.handlers = handlers
     said = "".join(f" ({note})" for note in notes.messages)
-    return Check("model", True, f"{scorer.name} {scorer.version}{said}")
+    return Check("model", True, f"scorer {scorer_label(scorer)}{said}")
+
+
+def _policy(settings: Settings) -> Check:
+    """What decides on the scores: the sensitivity, the filters and the policy's revision."""
+    from bot.policy.version import POLICY_VERSION
+
+    sensitivity = settings.sensitivity
+    detail = (
+        f"sensitivity {sensitivity}, filters {settings.filters}, {POLICY_VERSION}"
+        f"{', learning norms' if settings.learn_norms else ''}"
+    )
+    return Check("policy", True, detail)
 
 
 class _Notes(logging.Handler):
@@ -244,6 +257,7 @@ async def run_checks(load: Callable[[], Settings], irc_timeout: float = 5.0) -> 
     checks.append(_data_dir(settings.data_dir))
     checks.append(_packaged())
     checks.append(_model(settings))
+    checks.append(_policy(settings))
     checks.append(await _database(settings.db))
     checks.append(await _irc(settings, irc_timeout))
     return checks

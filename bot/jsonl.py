@@ -94,7 +94,11 @@ def verdicts(
     if policy is None:
         return [_output(s, s.probability >= threshold, None) for s in scored]
     return [
-        _output(s, policy.flags(_message(t), s.probability, s.evidence), s.probability >= threshold)
+        _output(
+            s,
+            policy.flags(_message(t), s.probability, s.evidence, labels=s.labels),
+            s.probability >= threshold,
+        )
         for t, s in zip(texts, scored, strict=True)
     ]
 

@@ -111,7 +111,9 @@ def explain_flags(
         scorer,
         [m.text for m in messages],
         scores,
-        lambda i, s: policy.flags(messages[i], s.probability, scorer_threshold=scorer.threshold),
+        lambda i, s: policy.flags(
+            messages[i], s.probability, labels=s.labels, scorer_threshold=scorer.threshold
+        ),
     )
 
 

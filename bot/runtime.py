@@ -35,7 +35,7 @@ from bot.policy.terms import ChannelTerms
 from bot.reporting import DiscordSender, LogSender, OutboxWorker, Sender
 from bot.settings import Settings
 from model.loading import load_scorer
-from model.scorer import Scorer
+from model.scorer import Scorer, scorer_label
 from storage.database import Database
 from storage.records import ChannelSettings
 
@@ -217,7 +217,7 @@ async def open_runtime(
     set, and turns on the configured auto-deletes.
     """
     scorer = load_configured_scorer(settings)
-    _log.info("scorer %s (version %s) loaded", scorer.name, scorer.version)
+    _log.info("scorer %s loaded", scorer_label(scorer))
     async with AsyncExitStack() as stack:
         db = await stack.enter_async_context(Database.open(settings.db))
         db.shadow = shadow

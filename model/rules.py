@@ -11,7 +11,9 @@ from their content:
   its description — Mild 0.6, Strong 0.8, Severe 0.95 — and categories: slurs → ``hate``,
   sexual terms → ``sexual``, except generic profanity filed as sexual, ``fuck you``:
   ``profanity``, see ``model/lexicon/en_profanity.txt``). Only racial, religious,
-  sexual-orientation and gender slurs keep a severe score (flagged with no target).
+  sexual-orientation and gender slurs keep a severe score, and the category ``slur``
+  (flagged with no target: the policy decides severity by category); the list's other
+  hate terms (the disability slur) stay ``hate``, flagged when aimed.
 * Korean: LDNOOBW ``ko`` and the systematic swear-root variants of ``nerv_filter_ko``
   (plus, from a data dir only, the original project's ``korean_badwords.json``: it states
   no licence, so it is not shipped).
@@ -76,7 +78,8 @@ class WordEntry:
 
 def _merge(table: dict[str, WordEntry], key: str, entry: WordEntry) -> None:
     """Add a term; a term in several lists keeps its highest probability and its most
-    specific label (``hate`` or ``sexual`` over plain ``profanity``)."""
+    specific label (``slur`` over the rest, ``hate`` or ``sexual`` over plain
+    ``profanity``)."""
     key = normalize(key)
     if not key:
         return
@@ -84,7 +87,7 @@ def _merge(table: dict[str, WordEntry], key: str, entry: WordEntry) -> None:
     if old is None:
         table[key] = entry
         return
-    label = old.label if old.label != "profanity" else entry.label
+    label = entry.label if old.label == "profanity" or entry.label == "slur" else old.label
     table[key] = WordEntry(max(old.probability, entry.probability), label)
 
 
@@ -192,6 +195,8 @@ class RuleScorer:
                 # flagged when aimed at someone, or every such user is reported at once
                 # (esports chat: 6.8 users reported per 10k messages instead of 2.9)
                 severity = _STRONG
+            if severity == _SEVERE:
+                label = "slur"  # the one category flagged with no target (bot.policy.abuse)
             _merge(en, row["text"], WordEntry(severity or _STRONG, label))
         for word in _lines(read("ldnoobw/ko")):
             _merge(ko, word, WordEntry(_STRONG, "profanity"))
@@ -206,7 +211,7 @@ class RuleScorer:
                 if isinstance(word, str) and not word.isdigit():
                     _merge(ko, word, WordEntry(_STRONG, "profanity"))
         for word in lexicon.ko_hate:
-            _merge(ko, word, WordEntry(_SEVERE, "hate"))
+            _merge(ko, word, WordEntry(_SEVERE, "slur"))
         for word in lexicon.ko_hate_aimed:
             _merge(ko, word, WordEntry(_STRONG, "hate"))
         for word in lexicon.ko_whole_token:

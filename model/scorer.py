@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Explainer", "Score", "Scorer", "explain_missing"]
+__all__ = ["Explainer", "Score", "Scorer", "explain_missing", "scorer_label"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +78,11 @@ def explain_missing(
         for i, why in zip(todo, scorer.explain([texts[i] for i in todo]), strict=True):
             out[i] = Score(out[i].probability, out[i].labels, tuple(why))
     return out
+
+
+def scorer_label(scorer: Scorer) -> str:
+    """Which scorer runs, as ``doctor``, the dashboard and the log name it: its kind and
+    its version (``rules-…``, ``cnn_bilstm-…``; the kind once when the version starts
+    with it)."""
+    version = scorer.version
+    return version if version.startswith(f"{scorer.name}-") else f"{scorer.name} {version}"

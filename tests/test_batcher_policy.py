@@ -63,13 +63,18 @@ def msg(
     return ChatMessage(f"{login}-{t}", channel, login, login, "x", t, user_id=login, badges=badges)
 
 
-def test_flag_threshold_and_high_score_report() -> None:
+def test_flag_threshold_and_severe_category_report() -> None:
     p = Policy(PolicyConfig(flag_threshold=0.5, report_threshold=0.9))
     assert not p.decide(msg(1), 0.49).flagged
     d = p.decide(msg(2), 0.6)
     assert d.flagged and d.report_reason is None
-    d = p.decide(msg(3), 0.95)
-    assert d.flagged and d.report_reason and "0.95" in d.report_reason
+    # a high score alone is not severe: only a severe category reports at once
+    d = p.decide(msg(3, "w"), 0.99)
+    assert d.flagged and d.report_reason is None
+    d = p.decide(msg(4, "v"), 0.95, (), ("slur",))
+    assert d.flagged and d.report_reason and "slur" in d.report_reason
+    # the scorer's category counts at the report threshold
+    assert p.decide(msg(5, "x"), 0.8, (), ("slur",)).report_reason is None
 
 
 def test_repeated_flags_within_window_report_once_then_cool_down() -> None:
@@ -130,9 +135,10 @@ def test_restored_policy_keeps_cool_down_and_windows() -> None:
             ("c", "v", 40.0, None),
         ]
     )
-    assert p.decide(msg(50, "u"), 0.99).report_reason is None  # still in cool-down
+    slur = ("slur",)
+    assert p.decide(msg(50, "u"), 0.99, (), slur).report_reason is None  # still in cool-down
     assert p.decide(msg(45, "v"), 0.6).report_reason is not None  # third flag in the window
-    assert p.decide(msg(81, "u"), 0.99).report_reason is not None  # cool-down over
+    assert p.decide(msg(81, "u"), 0.99, (), slur).report_reason is not None  # cool-down over
 
 
 def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> ChatMessage:
@@ -149,8 +155,12 @@ def said(text: str, t: float = 1.0, channel: str = "c", login: str = "u") -> Cha
         ("fuck you hbox", True),
         ("ur trash", True),
         ("stfu toph", True),
-        # an abusive phrase that names nobody is an outburst at the chat at large
-        ("fuck you", False),
+        # an abusive phrase that names nobody is an outburst at the chat at large, but said
+        # alone a second person or an imperative answers whoever was speaking: a reply
+        ("fuck you", True),
+        ("Fuck you!", True),
+        ("꺼져", True),
+        ("lol fuck you", False),
         ("stfu already", False),
         ("lol FUCK U ALL", False),
         ("YOOOOO S T F U", False),
@@ -230,6 +240,14 @@ def test_is_directed(text: str, directed: bool) -> None:
         ("i want your cum", ["cum"], True),
         ("show me your penis", ["penis"], True),
         ("your boobs are tiny", ["boobs"], True),  # a body word, not a topic
+        # an addressee named as evidence is whom it speaks to, not what offends
+        ("@forsen use the coin", ["@forsen"], False),
+        ("@bob forsenMODS @bob forsenMODS", ["forsenMODS"], False),
+        ("@bob you idiot", ["@bob", "idiot"], True),
+        # glue words and expletives do not count toward the distance
+        ("@zed you are a fucking idiot", ["idiot", "fucking"], True),
+        ("you are such a total idiot", ["idiot"], True),
+        ("@bob gg", ["gg"], False),  # chat's own words
     ],
 )
 def test_an_english_addressee_must_be_near_what_offends(
@@ -252,7 +270,9 @@ def test_sensitivity_presets_gate_swearing_not_abuse() -> None:
     swearing, abuse, slur = said("holy shit"), said("fuck you hbox", 2), said("n-word here", 3)
     assert high.decide(swearing, 0.6).flagged and not medium.decide(swearing, 0.6).flagged
     assert medium.decide(abuse, 0.6).flagged
-    assert medium.decide(slur, 0.95).flagged  # severe on its own: no target needed
+    assert medium.decide(slur, 0.95, (), ("slur",)).flagged  # severe on its own: no target
+    # a high score is not a category: undirected swearing stays unflagged at medium
+    assert not medium.decide(said("holy shit that was insane", 6), 0.96).flagged
     assert not low.decide(said("fuck you hbox", 4), 0.7).flagged  # low: directed and >= 0.8
     assert low.decide(said("fuck you hbox", 5), 0.8).flagged
 

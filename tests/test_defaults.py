@@ -72,6 +72,26 @@ def test_doctor_says_the_data_dir_is_optional(tmp_path: Path) -> None:
     assert "CHATWARDEN_DATA_DIR" in str(absent["data dir"]["fix"])
 
 
+def test_doctor_says_which_scorer_version_and_sensitivity_run(tmp_path: Path) -> None:
+    from bot.policy.version import POLICY_VERSION
+    from model.bundle import load_bundle
+    from model.loading import BUNDLED_DIR
+
+    env = {
+        "CHATWARDEN_MODEL_URI": "bundled",
+        "CHATWARDEN_SENSITIVITY": "low,loud=high",
+        "CHATWARDEN_IRC_URL": "irc://127.0.0.1:9",
+        "CHATWARDEN_DB": str(tmp_path / "cw.db"),
+    }
+    done = asyncio.run(run_checks(lambda: Settings.from_env(env, None), irc_timeout=0.5))
+    checks = {c.name: c for c in done}
+    assert checks["model"].detail == f"scorer {load_bundle(BUNDLED_DIR).version}"
+    assert checks["model"].detail.startswith("scorer cnn_bilstm-")
+    policy = checks["policy"]
+    assert policy.ok and "sensitivity low,loud=high" in policy.detail
+    assert POLICY_VERSION in policy.detail
+
+
 @needs_data
 @pytest.mark.parametrize(
     ("broken", "named"),

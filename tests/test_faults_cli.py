@@ -96,7 +96,8 @@ def test_score_flagged_is_the_bots_decision_and_toxic_the_scorers(tmp_path: Path
     stdin = "".join(json.dumps({"text": t}) + "\n" for t in texts).encode()
     rows = _rows(cli(["score"], tmp_path, stdin).stdout)
     got = [(r["flagged"], r["toxic"]) for r in rows]
-    assert got == [(False, True), (True, True), (False, False), (False, True)]
+    # a bare `fuck you` answers whoever was speaking: aimed, so flagged (issue 29)
+    assert got == [(False, True), (True, True), (False, False), (True, True)]
     # at `high` the bot flags every toxic message: flagged follows the sensitivity
     high = _rows(cli(["score"], tmp_path, stdin, CHATWARDEN_SENSITIVITY="high").stdout)
     assert [r["flagged"] for r in high] == [True, True, False, True]

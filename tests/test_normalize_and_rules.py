@@ -229,12 +229,12 @@ def test_only_slurs_are_severe(rule_scorer: RuleScorer) -> None:
     # severe (>= 0.95) flags with no target at the default sensitivity: slurs only, not
     # the lists' "severe" profanity, which chat uses as an exclamation
     slur, profanity = rule_scorer.score(["nigger", "motherfucker"])
-    assert slur.probability >= 0.95 and "hate" in slur.labels
-    assert 0.5 <= profanity.probability < 0.95
+    assert slur.probability >= 0.95 and "slur" in slur.labels
+    assert 0.5 <= profanity.probability < 0.95 and "slur" not in profanity.labels
     # the list's severity is its description: "faggot" is rated 2.8, described "Severe"
-    for text in ("faggot", "my nigga", "tranny"):
+    for text in ("faggot", "my nigga", "tranny", "짱깨"):
         [score] = rule_scorer.score([text])
-        assert score.probability >= 0.95 and "hate" in score.labels, text
+        assert score.probability >= 0.95 and "slur" in score.labels, text
     # the disability slur is flagged when aimed (game chat says "this bracket is retarded")
     [score] = rule_scorer.score(["this bracket is retarded"])
     assert 0.5 <= score.probability < 0.95 and "hate" in score.labels
@@ -244,7 +244,7 @@ def test_only_slurs_are_severe(rule_scorer: RuleScorer) -> None:
 
 def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
     hate, sexual = rule_scorer.score(["nigger", "blowjob"])
-    assert "hate" in hate.labels and hate.probability >= 0.9
+    assert "slur" in hate.labels and hate.probability >= 0.9
     assert "sexual" in sexual.labels
 
 

@@ -26,13 +26,15 @@ def msg(
 
 def test_one_severe_message_reports_at_once_a_mild_one_waits() -> None:
     policy = Policy(PolicyConfig())
-    slur = policy.decide(msg("slur text", 0, "a"), 0.97, (), ("hate",))
+    slur = policy.decide(msg("slur text", 0, "a"), 0.97, (), ("slur",))
     assert slur.flagged and slur.report_reason is not None
     insult = policy.decide(msg("you are dumb", 0, "b"), 0.97, (), ("insult",))
     assert insult.flagged and insult.report_reason is None
-    # a scorer that gives no category: severe by default (old behaviour kept)
+    # no category, or a network's noisy `hate`: a high score alone is not severe
     unknown = policy.decide(msg("whatever", 0, "c"), 0.97)
-    assert unknown.report_reason is not None
+    assert unknown.report_reason is None
+    hate = policy.decide(msg("whatever", 0, "d"), 0.97, (), ("hate",))
+    assert hate.report_reason is None
 
 
 def test_repeated_flags_at_one_person_report() -> None:

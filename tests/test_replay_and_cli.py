@@ -139,7 +139,8 @@ def test_score_jsonl_keeps_order_and_reports_bad_lines(
     assert len(results) == 6
     assert results[0] == {"score": 0.0, "flagged": False, "toxic": False, "labels": [], "why": []}
     # toxic: the scorer's call; flagged: the bot's (medium: a bare `fuck you` names nobody)
-    assert results[1]["toxic"] and not results[1]["flagged"] and results[1]["score"] >= 0.5
+    # a bare `fuck you` answers whoever was speaking: aimed, so flagged (issue 29)
+    assert results[1]["toxic"] and results[1]["flagged"] and results[1]["score"] >= 0.5
     assert results[1]["why"] == ["fuck", "fuck you"]  # the listed terms the rules matched
     assert "error" in results[2] and "error" in results[3]
     assert results[4]["toxic"] is False and results[5]["toxic"] is True
@@ -358,7 +359,7 @@ def test_doctor_reports_what_is_wrong(
         code, out = run_cli(["doctor", "--json"], monkeypatch)
         checks = {c["name"]: c for c in json.loads(out)}
         assert code == 0, checks
-        assert checks["twitch irc"]["ok"] and checks["model"]["detail"].startswith("rules")
+        assert checks["twitch irc"]["ok"] and checks["model"]["detail"].startswith("scorer rules-")
         assert "will be created" in checks["database"]["detail"]
     finally:
         listener.close()
@@ -408,7 +409,10 @@ def test_live_chat_evaluation_on_real_logs() -> None:
         assert r.users_reported <= r.reports <= r.flagged
         assert len(r.sample) <= 6 and all(score >= 0.5 for score, _ in r.sample)
         assert sum(count for _, count in r.top_flagged) <= r.flagged
-    assert by_chat["ko"].users_reported > 0
+    # decided with the scorer's categories, as the pipeline decides (before, this evaluation
+    # passed none, and every flag at 0.9 or more reported at once): none of these swearing
+    # flags is severe, and nobody is flagged 3 times in 10 minutes
+    assert by_chat["ko"].flagged == 65 and by_chat["ko"].users_reported == 0
     assert ban is not None and ban.ban_messages == sum(1 for _ in read_ban_targets(ko))
     assert 0 < ban.ban_flagged < ban.ban_messages
     assert ban.never_banned_messages < by_chat["ko"].messages
@@ -536,9 +540,11 @@ def test_hand_labels_join_back_to_the_chat_text(tmp_path: Path, rule_scorer: obj
     # esports chat: every medium flag of rules r3 and every one r7 added was labelled (the
     # two `fer` = "for" that r4 allows were clean)
     assert high["en-esports"].flagged == 228 + 60 - 2 + 93
-    assert medium["en-esports"].precision > 0.75  # measured: 193/245
-    # r10 lets pass a caster told he has "no idea what the fuck" he is saying (toxic)
-    assert medium["en-esports"].true_flags == 193
+    assert medium["en-esports"].precision > 0.75  # measured: 195/253
+    # r10 lets pass a caster told he has "no idea what the fuck" he is saying (toxic); issue
+    # 29's targeting (bare `fuck you`, glue words between `you` and the insult, severity by
+    # category) adds 8 flags, 2 of them toxic (193/245 before)
+    assert medium["en-esports"].true_flags == 195
     # a log that is not the one labelled is refused, naming the line
     first = next(x for x in labelled if x.lang == "ko")
     bad = tmp_path / "labels.tsv"

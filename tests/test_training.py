@@ -152,7 +152,8 @@ def test_score_uses_a_trained_model_folder(trained: dict[str, Any]) -> None:
         [json.loads(line)["text"] for line in lines]
     )
     assert [o["score"] for o in out] == [round(s.probability, 6) for s in expected]
-    assert [o["flagged"] for o in out] == [s.probability >= 0.5 for s in expected]
+    assert [o["flagged"] for o in out[:3]] == [s.probability >= 0.5 for s in expected[:3]]
+    assert out[3]["flagged"]  # the policy reads the vocative insult `병신아` itself
 
 
 def test_mpl_compares_supervised_pseudo_labels_and_mpl(tmp_path: Path) -> None:

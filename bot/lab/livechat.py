@@ -135,7 +135,7 @@ def evaluate_live_chat(
         reports = 0
         reported: set[tuple[str, str]] = set()
         for message, verdict in zip(messages, verdicts, strict=True):
-            decision = policy.decide(message, verdict.probability, verdict.evidence)
+            decision = policy.decide(message, verdict.probability, verdict.evidence, verdict.labels)
             if decision.flagged:
                 flagged.append((verdict.probability, message.text))
             if decision.report_reason is not None:
@@ -186,10 +186,12 @@ def _ban_result(
     ban_flagged = sum(
         1
         for m, v in zip(targets, verdicts, strict=True)
-        if policy.flags(m, v.probability, v.evidence)
+        if policy.flags(m, v.probability, v.evidence, labels=v.labels)
     )
     clean = [(m, v) for m, v in ko_scored if m.login not in banned]
-    clean_flagged = sum(1 for m, v in clean if policy.flags(m, v.probability, v.evidence))
+    clean_flagged = sum(
+        1 for m, v in clean if policy.flags(m, v.probability, v.evidence, labels=v.labels)
+    )
     return BanResult(len(targets), ban_flagged, len(clean), clean_flagged)
 
 
@@ -351,7 +353,11 @@ def evaluate_audit(
             for x, v in zip(audit, verdicts, strict=True)
             if (x.source, x.stratum) == (source, stratum)
         ]
-        kept = [x.label for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
+        kept = [
+            x.label
+            for x, v in rows
+            if policy.flags(x.message, v.probability, v.evidence, labels=v.labels)
+        ]
         out.append(
             AuditResult(
                 source, stratum, len(rows), sum(x.label for x, _ in rows), len(kept), sum(kept)
@@ -368,7 +374,11 @@ def evaluate_labels(
     out = []
     for chat in sorted({x.chat for x in labeled}):
         rows = [(x, v) for x, v in zip(labeled, verdicts, strict=True) if x.chat == chat]
-        flagged = [x for x, v in rows if policy.flags(x.message, v.probability, v.evidence)]
+        flagged = [
+            x
+            for x, v in rows
+            if policy.flags(x.message, v.probability, v.evidence, labels=v.labels)
+        ]
         out.append(
             LabelResult(
                 chat,

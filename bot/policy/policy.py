@@ -5,12 +5,16 @@
   sensitivity preset's ``flag_floor``) and, at the
   ``medium`` and ``low`` sensitivities, when it is also aimed at someone
   (:func:`bot.policy.targeting.is_directed`: a second person, an @mention, a vocative, an
-  imperative like ``stfu`` / ``꺼져``) or scores ``severe`` on its own (slurs). Chat's
-  everyday swearing (``holy shit``, ``ㅅㅂ ㅋㅋㅋ``) is then not flagged.
-* A user is **reported** at once when one flagged message is clearly severe: it reaches
-  ``report_threshold`` and its category is one moderators act on at the first message
-  (``at_once``: slurs and hate, threats, sexual harassment; a message the scorer gave no
-  category counts as severe). Milder messages (profanity, insults) report after repeats:
+  imperative like ``stfu`` / ``꺼져``) or its category is severe on its own (a slur, a
+  threat, self-harm encouragement: :mod:`bot.policy.abuse`), never because of a high score.
+  Chat's everyday swearing (``holy shit``, ``ㅅㅂ ㅋㅋㅋ``) is then not flagged. The abusive
+  phrases the policy reads itself (``kys``, ``i will kill you``, ``빙시야``) are flagged
+  whatever the score.
+* A user is **reported** at once when one flagged message is clearly severe: its category
+  is one moderators act on at the first message (``at_once``: slurs, threats, self-harm
+  encouragement, sexual harassment), read by the policy itself or given by the scorer with
+  a score of at least ``report_threshold``. A message with no category is not severe.
+  Milder messages (profanity, insults) report after repeats:
   ``report_after_flags`` flags within ``window`` seconds, or ``same_target_flags`` flags
   aimed at the same person (:func:`bot.policy.context.addressee`) within the window —
   repeated harassment of one person.
@@ -33,6 +37,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
+from bot.policy.abuse import AT_ONCE, SEVERE_ALONE, SEXUAL, phrase_categories, sexual_remark
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
 from bot.policy.sensitivity import SENSITIVITIES
 from bot.policy.targeting import is_directed
@@ -52,11 +57,8 @@ __all__ = [
     "with_sensitivity",
 ]
 
-#: Categories one message of which reports at once (when it reaches the report threshold);
-#: ``blocked``: a term the channel blocked on the dashboard (:mod:`bot.policy.terms`).
-AT_ONCE = frozenset({"hate", "threat", "sexual", BLOCKED})
 #: The scorer's categories that learned norms never quiet in a channel.
-SEVERE = frozenset({"hate", "threat", "sexual", "self-harm", BLOCKED})
+SEVERE = frozenset({"slur", "hate", "threat", "sexual", "self-harm", BLOCKED})
 #: Users (over all channels) the policy keeps state for at most; the longest-known go first.
 MAX_USERS = 200_000
 
@@ -118,7 +120,6 @@ class PolicyConfig:
     exempt_vips: bool = False
     exempt_subscribers: bool = False
     require_target: bool = False
-    severe: float = 0.95
     at_once: frozenset[str] = AT_ONCE
     same_target_flags: int = 2
     spam: bool = False
@@ -235,18 +236,42 @@ class Policy:
         score: float,
         evidence: Sequence[str] = (),
         *,
+        labels: Sequence[str] = (),
         scorer_threshold: float | None = None,
     ) -> bool:
         """Would ``message`` be flagged at ``score`` (ignoring exemptions)? ``evidence``: what
-        made it score (terms or words), to check that the addressee is near it;
+        made it score (terms or words), to check that the addressee is near it; ``labels``:
+        the scorer's categories (a slur is flagged with no addressee);
         ``scorer_threshold``: that of the scorer that scored it, when not the followed one."""
+        return self._flag(message, score, evidence, labels, scorer_threshold) is not None
+
+    def _flag(
+        self,
+        message: ChatMessage,
+        score: float,
+        evidence: Sequence[str],
+        labels: Sequence[str],
+        scorer_threshold: float | None = None,
+    ) -> tuple[str, ...] | None:
+        """None when ``message`` is not flagged; else the categories the policy read in it
+        itself (:mod:`bot.policy.abuse`), beside the scorer's ``labels``."""
+        read = phrase_categories(message.text)
+        if read:
+            return read  # unambiguous abuse, whatever the scorer made of it
         c = self.config_for(message.channel)
         own = c.flag_threshold
         if own is None:
             own = self.scorer_threshold if scorer_threshold is None else scorer_threshold
         if score < max(own, c.flag_floor):
-            return False
-        return not c.require_target or score >= c.severe or is_directed(message.text, evidence)
+            return None
+        aimed: bool | None = None
+        if c.require_target and SEVERE_ALONE.isdisjoint(labels):
+            aimed = is_directed(message.text, evidence)
+            if not aimed:
+                return None
+        if sexual_remark(message.text) and (aimed or is_directed(message.text, evidence)):
+            return (SEXUAL,)  # sexual harassment: a sexual remark aimed at someone
+        return ()
 
     def decide(
         self,
@@ -263,7 +288,7 @@ class Policy:
         if norms is None:
             return self._decide(message, score, evidence, labels, None, quiet=False)
         norm = norms.judge(message)
-        by_score = self.flags(message, score, evidence)
+        by_score = self.flags(message, score, evidence, labels=labels)
         mild = by_score and bool(labels) and SEVERE.isdisjoint(labels)
         quiet = mild and norms.quiets(message, labels)
         decision = self._decide(message, score, evidence, labels, norm, quiet=quiet)
@@ -283,7 +308,10 @@ class Policy:
         c = self.config_for(message.channel)
         found = self._filters(message, c)
         # a mild flag the channel's moderators leave alone is not one
-        by_score = not quiet and self.flags(message, score, evidence)
+        read = None if quiet else self._flag(message, score, evidence, labels)
+        by_score = read is not None
+        if read:
+            found += tuple(x for x in read if x not in labels)  # beside the scorer's
         if not by_score and not found and norm is None:
             return Decision(flagged=False)
         if self.is_exempt(message):
@@ -313,9 +341,14 @@ class Policy:
         if state.last_report is not None and now - state.last_report < c.window:
             return flagged()  # cool-down: joins the next report
         reason: str | None = None
-        severe = not labels or not c.at_once.isdisjoint(labels)
-        if by_score and severe and score >= c.report_threshold:
-            reason = f"message scored {score:.2f} (report threshold {c.report_threshold:.2f})"
+        # severe by category: read by the policy, or the scorer's at the report threshold; a
+        # sexual remark read by the policy when it names whom it speaks to
+        named = addressee(message) is not None
+        severe = [x for x in read or () if x in c.at_once and (x != SEXUAL or named)]
+        if score >= c.report_threshold:
+            severe += [x for x in labels if x in c.at_once and x not in severe]
+        if by_score and severe:
+            reason = f"{', '.join(severe)}: reported at the first message"
         elif norm is not None and norm.report:
             reason = f"{norm.category}: {norm.note}" if norm.note else norm.category
         elif aimed >= c.same_target_flags:

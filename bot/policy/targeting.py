@@ -33,6 +33,19 @@ about the person addressed: alone they count as aimed only beside a sexual cue, 
 does (``did you see the yaoi`` is not aimed, ``i want your cum`` is). Body words
 (``boobs``, ``tits``, ``ass``) and anything about minors are not topics.
 
+A bare ``fuck you`` (``fuck u``, ``screw you``) or ``꺼져`` said on its own is not an
+outburst but a reply: the second person (or the imperative) is whoever was just speaking.
+With an interjection or the chat named (``lol fuck you``, ``fuck u all``, ``ㄲㅈ ㅋㅋ``) it
+stays an outburst.
+
+An English addressee is measured to what offended in words that carry meaning: copulas,
+articles and intensifiers (``you are a fucking idiot``: ``glue.txt`` and the expletives)
+do not count toward the distance. What the scorer names as evidence must offend: when it
+is only chat's own words (``gg``, ``wp``, emotes, ``insane``: ``harmless.txt`` and the
+interjections), nobody is insulted (``@bob gg``); nor when it is only whom the message
+speaks to: a network that learned a streamer's name or emote as toxic names ``@forsen`` or
+``forsenMODS``, an addressee, not an insult.
+
 ``what the fuck``, ``god damn it`` and ``fucked up`` are exclamations too (``@streamer
 what the fuck are you wearing``, ``kinda fucked up``), like the expletives they are
 made of.
@@ -46,6 +59,7 @@ insult) is unaffected.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,14 +67,14 @@ from pathlib import Path
 from bot.policy.errors import CueListError
 from model.normalize import normalize, skeleton
 
-__all__ = ["CUES_DIR", "NEAR", "CueListError", "is_directed"]
+__all__ = ["CUES_DIR", "NEAR", "CueListError", "is_directed", "read_cues"]
 
 #: The word sets the grammar below uses, one plain file each (``entry  # why``); their
 #: history is in ``cues/CHANGES.md`` and their content is part of the policy's version.
 CUES_DIR = Path(__file__).resolve().parent / "cues"
 
 
-def _cues(name: str) -> frozenset[str]:
+def read_cues(name: str) -> frozenset[str]:
     """The entries of ``cues/<name>.txt``: ``#`` starts a comment, blank lines are skipped.
 
     Read once, at import (start-up): a broken installation fails before any chat is read."""
@@ -77,7 +91,7 @@ def _cues(name: str) -> frozenset[str]:
 NEAR = 2
 
 _MENTION = re.compile(r"@\w")
-_EN_SECOND_PERSON = _cues("second_person")
+_EN_SECOND_PERSON = read_cues("second_person")
 _EN_PHRASES = re.compile(
     r"\b(stfu|gtfo|kys|shut up|shut the fuck up|fuck (you|u|off|ya)|screw (you|u)|"
     r"go die|kill yourself|neck yourself|get lost|piss off|eat shit|"
@@ -90,23 +104,23 @@ _EN_OUTBURST = re.compile(
     r"piss off)\b"
 )
 #: Interjections that name nobody (their :func:`skeleton`): an outburst may carry them.
-_FILLER = frozenset(skeleton(w) for w in _cues("fillers_emotes"))
+_FILLER = frozenset(skeleton(w) for w in read_cues("fillers_emotes"))
 #: A channel emote: the channel's lower-case prefix, then the capitalised name (``hasREE``,
 #: ``nepuHeh``, ``alices18Kekw``); matched on the message as sent, before lower-casing.
 _CHANNEL_EMOTE = re.compile(r"[a-z][a-z0-9]{1,11}[A-Z][A-Za-z0-9]*")
 #: Words that make an exclamation of expletives (``what the fuck``, ``god damn it``).
-_EXCLAMATION_WORDS = _cues("exclamation_words")
-_EXCLAMATIONS = _cues("exclamations")  # an adjective: ``kinda fucked up``, ``you fucked up``
-_ASS = _cues("ass")
-_KICK = _cues("kick")  # "you kick ass": praise
-_POSSESSIVE = _cues("possessives")
+_EXCLAMATION_WORDS = read_cues("exclamation_words")
+_EXCLAMATIONS = read_cues("exclamations")  # an adjective: ``kinda fucked up``, ``you fucked up``
+_ASS = read_cues("ass")
+_KICK = read_cues("kick")  # "you kick ass": praise
+_POSSESSIVE = read_cues("possessives")
 #: Sexual topics and mostly-harmless listed words (see the module docstring): matched terms.
-_TOPICS = _cues("topics")
+_TOPICS = read_cues("topics")
 #: Words that make a remark about someone's ``ass`` sexual (their :func:`skeleton`).
-_SEXUAL_CUES = frozenset(skeleton(w) for w in _cues("sexual_cues"))
+_SEXUAL_CUES = frozenset(skeleton(w) for w in read_cues("sexual_cues"))
 _LETTERS = re.compile(r"\b\w( \w)+\b")  # "s t f u"
 #: Exclamation words (their :func:`skeleton`), not insults: see the module docstring.
-_EN_EXPLETIVES = frozenset(skeleton(w) for w in _cues("expletives"))
+_EN_EXPLETIVES = frozenset(skeleton(w) for w in read_cues("expletives"))
 _KO_SECOND_PERSON = re.compile(
     r"(^|\s)(너|니가|니네|너네|니들|너희|느그|늬|당신|님|님이|님은|님아|님들|니|너는|너도|"
     r"네가|넌|널|니까짓|형|형이|형은|형아|누나|누나는|언니|언니는|방장|스트리머)(\s|$)"
@@ -124,6 +138,13 @@ _KO_IMPERATIVE = re.compile(
 # "Get lost" / "shut up" alone (with laughter or filler) names nobody: an outburst.
 _KO_OUTBURST = re.compile(r"(ㄲㅈ|꺼져라|꺼져|닥쳐라|닥쳐|ㄷㅊ|입닥쳐|입닥)")
 _KO_FILLER = re.compile(r"^([ㅋㅎㅠㅜ]+|ㅡㅡ|ㅗ+|좀|아|봐|제발|젭알|진짜|그냥|걍)?$")
+#: Said alone, these answer whoever was just speaking: a reply, not an outburst.
+_BARE_REPLY = re.compile(r"^(fuck (you|u|ya)|screw (you|u)|꺼져|꺼져라)[.!?~]*$")
+#: Words between an addressee and an insult that carry no meaning of their own
+#: (``you are a fucking idiot``): skipped when measuring the distance (their skeleton).
+_GLUE = frozenset(skeleton(w) for w in read_cues("glue"))
+#: Chat's own words: evidence made only of them (and interjections) insults nobody.
+_HARMLESS = frozenset(skeleton(w) for w in read_cues("harmless"))
 
 
 def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
@@ -135,7 +156,11 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     ``you little shit`` are aimed at someone, ``holy shit they give you so much`` is not.
     """
     norm = normalize(text)
-    if not norm or _is_outburst(normalize(_without_channel_emotes(text))):
+    if not norm:
+        return False
+    if _BARE_REPLY.match(norm):
+        return True
+    if _is_outburst(normalize(_without_channel_emotes(text))):
         return False
     if any(p.search(norm) for p in (_EN_PHRASES, _KO_SECOND_PERSON, _KO_VOCATIVE, _KO_IMPERATIVE)):
         return True
@@ -143,8 +168,13 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     cues = [i for i, w in enumerate(words) if w in _EN_SECOND_PERSON or _MENTION.match(w)]
     if not cues:
         return False
-    if terms and all(_is_exclamation(t) for t in terms):
-        return False  # exclamations only, and no abusive phrase (checked above)
+    # an addressee (`@forsen`, `you`) is whom a message speaks to, not what offends
+    offending = [t for t in terms if not _is_addressee(t)]
+    if terms and not offending:
+        return False
+    terms = offending
+    if terms and all(_is_exclamation(t) or _is_harmless(t) for t in terms):
+        return False  # exclamations and chat's own words only, and no abusive phrase
     if terms and all(t in _ASS for t in terms) and _ass_idiom(words):
         return False
     if terms and all(t in _TOPICS for t in terms) and not _sexual_cue(words):
@@ -153,7 +183,30 @@ def is_directed(text: str, terms: Sequence[str] = ()) -> bool:
     hits = [i for i, w in enumerate(words) if any(k in skeleton(w) for k in keys)]
     if not hits:  # no term to anchor on (none given, or spread over joined letters)
         return True
-    return any(abs(i - j) <= NEAR for i in cues for j in hits)
+    # the distance in words that carry meaning: glue and expletives between do not count
+    place = list(itertools.accumulate(0 if _is_glue(w) else 1 for w in words))
+    return any(abs(place[i] - place[j]) <= NEAR for i in cues for j in hits)
+
+
+def _is_glue(word: str) -> bool:
+    key = skeleton(word)
+    return key in _GLUE or key in _EN_EXPLETIVES
+
+
+def _is_addressee(term: str) -> bool:
+    """An @mention, a second-person word or a channel emote named as evidence: a network
+    that learned a streamer's name or emote as toxic names it, but it insults nobody."""
+    word = term.strip(".,!?~*\"'()[]:")
+    return (
+        bool(_MENTION.match(word))
+        or word.lower() in _EN_SECOND_PERSON
+        or bool(_CHANNEL_EMOTE.fullmatch(word))
+    )
+
+
+def _is_harmless(term: str) -> bool:
+    """Chat's own words (``gg``, ``insane``) or interjections and emotes, not insults."""
+    return all(skeleton(w) in _HARMLESS or skeleton(w) in _FILLER for w in term.split())
 
 
 def _is_exclamation(term: str) -> bool:

@@ -1,0 +1,124 @@
+"""What makes a flag severe: its category, never its score.
+
+A score says how sure a scorer is that a message is toxic, not how bad it is: the bundled
+network gives ``holy shit that was insane`` 0.96 and ``kys`` 0.11. Moderators act at the
+first message on a few kinds of abuse, and those are named here:
+
+* ``slur``: a slur of race, religion, sexual orientation or gender (the rules' severe list
+  entries, and the policy's own ``cues/slurs.txt`` whatever the scorer; a network's
+  ``hate`` output is not one: it fires on ``gg wp`` and ``women``);
+* ``threat``: the scorer's ``threat``, or a threat the policy reads (``i will kill you``,
+  ``죽여버린다``);
+* ``self-harm``: encouraging someone to hurt themselves (``kys``, ``kill yourself``,
+  ``자살해``);
+* ``sexual``: sexual harassment, a sexual remark aimed at someone (the scorer's ``sexual``,
+  or a sexual body word: ``@alice show me your boobs``). Read by the policy, it reports at
+  once only when the message names its addressee (an @mention, a reply, the streamer):
+  ``if you have tits they'll favourite you`` speaks to nobody in particular.
+
+Slurs, threats and self-harm encouragement are flagged with no addressee
+(:data:`SEVERE_ALONE`); sexual remarks only when aimed at someone. Besides those, the policy
+reads one insult a scorer may miss: a Korean insult said as a vocative (``빙시야``,
+``병신아``), category ``insult``, which reports after repeats like any mild flag.
+
+The words and phrases the policy reads (:func:`phrase_categories`) flag a message whatever
+the score: they are unambiguous in chat, and a scorer that misses them (``kys`` 0.11,
+``kike`` 0.12) is what they are for. Their word sets are in ``cues/`` (``slurs.txt``,
+``sexual_terms.txt``); like the rest of the package they are part of the policy's version.
+"""
+
+from __future__ import annotations
+
+import re
+
+from bot.policy.targeting import read_cues
+from bot.policy.terms import BLOCKED
+from model.normalize import normalize, skeleton
+
+__all__ = [
+    "AT_ONCE",
+    "INSULT",
+    "SELF_HARM",
+    "SEVERE_ALONE",
+    "SEXUAL",
+    "SLUR",
+    "THREAT",
+    "phrase_categories",
+    "sexual_remark",
+]
+
+SLUR = "slur"
+THREAT = "threat"
+SELF_HARM = "self-harm"
+SEXUAL = "sexual"
+INSULT = "insult"
+
+#: Flagged with no addressee, at every sensitivity (``blocked``: the channel's own call).
+SEVERE_ALONE = frozenset({SLUR, THREAT, SELF_HARM, BLOCKED})
+#: One message of these reports its user at once (``blocked``: a term the channel blocked).
+AT_ONCE = frozenset({SLUR, THREAT, SELF_HARM, SEXUAL, BLOCKED})
+
+_SELF_HARM = re.compile(
+    r"\b(kys|kill (yo)?urself|kill ur ?self|kill yourselves|neck yourself|hang yourself)\b|"
+    r"(자살해|자살하셈|자살하세요|자살해라)"
+)
+_THREAT = re.compile(
+    r"\b(i|ill|i'll|im|i'm|imma|ima)( will| am| ll| going to| gonna| gon| ma)* "
+    r"(kill|murder|stab|rape) (you|u|ur family|your family)\b|"
+    r"(죽여버린다|죽여버릴|죽여 버린다|찾아가서 죽|칼로 찔러)"
+)
+_KO_INSULT_VOCATIVE = re.compile(
+    r"(병신|븅신|빙신|빙시|ㅄ|ㅂㅅ|등신|찐따|개새끼|개새|새끼|새꺄|쌔꺄|또라이|돌아이|도라이|멍청)"
+    r"(아|야|들아|이야)(\s|$|[~!?.ㅋ])"
+)
+
+
+_SLURS = read_cues("slurs")
+_EN_SLURS = frozenset(skeleton(w, squash=False) for w in _SLURS if w.isascii())
+_KO_SLURS = tuple(w for w in _SLURS if not w.isascii())
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+#: compared unsquashed (leetspeak undone, doubled letters kept): `boob` is not `bob`
+_SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
+
+
+def phrase_categories(text: str) -> tuple[str, ...]:
+    """The categories of the abusive words and phrases the policy reads in ``text`` itself:
+    ``slur`` (``cues/slurs.txt``), ``self-harm``, ``threat``, ``insult`` (a Korean vocative
+    insult)."""
+    norm = normalize(text)
+    if not norm:
+        return ()
+    found: list[str] = []
+    if _has_slur(norm):
+        found.append(SLUR)
+    if _SELF_HARM.search(norm):
+        found.append(SELF_HARM)
+    if _THREAT.search(norm):
+        found.append(THREAT)
+    if _KO_INSULT_VOCATIVE.search(norm):
+        found.append(INSULT)
+    return tuple(found)
+
+
+def _has_slur(norm: str) -> bool:
+    """A listed slur (``cues/slurs.txt``): an English one as a whole word (plural ``s``
+    too), a Korean one at the start of a word (a particle may follow)."""
+    for word in norm.split(" "):
+        word = word.strip(".,!?~*\"'()[]:")
+        if not word:
+            continue
+        if _HANGUL.search(word):
+            if word.startswith(_KO_SLURS):
+                return True
+            continue
+        key = skeleton(word, squash=False)
+        if key in _EN_SLURS or (key.endswith("s") and key[:-1] in _EN_SLURS):
+            return True
+    return False
+
+
+def sexual_remark(text: str) -> bool:
+    """Whether ``text`` names a sexual body part or act (``boobs``, ``nudes``): sexual
+    harassment when the message is aimed at someone."""
+    words = (w.strip(".,!?~*\"'()[]") for w in normalize(text).split(" "))
+    return any(skeleton(w, squash=False) in _SEXUAL_TERMS for w in words if w)
