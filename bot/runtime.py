@@ -125,7 +125,10 @@ def channel_setup(
             config = replace(config, exempt_subscribers=saved.exempt_subscribers)
         terms = ChannelTerms(saved.allowed_terms, saved.blocked_terms)
     config = replace(
-        with_sensitivity(config, preset), spam="spam" in filters, links="links" in filters
+        with_sensitivity(config, preset),
+        spam="spam" in filters,
+        links="links" in filters,
+        every_slur="slurs" in filters,
     )
     return ChannelSetup(config, terms, preset, frozenset(filters))
 

@@ -71,10 +71,15 @@ def test_flag_threshold_and_severe_category_report() -> None:
     # a high score alone is not severe: only a severe category reports at once
     d = p.decide(msg(3, "w"), 0.99)
     assert d.flagged and d.report_reason is None
-    d = p.decide(msg(4, "v"), 0.95, (), ("slur",))
+    d = p.decide(said("@bob x", 4, login="v"), 0.95, (), ("slur",))
     assert d.flagged and d.report_reason and "slur" in d.report_reason
     # the scorer's category counts at the report threshold
-    assert p.decide(msg(5, "x"), 0.8, (), ("slur",)).report_reason is None
+    assert p.decide(said("@bob x", 5, login="x"), 0.8, (), ("slur",)).report_reason is None
+    # a slur aimed at nobody is flagged, not reported, unless the channel asks for every slur
+    d = p.decide(msg(6, "t"), 0.95, (), ("slur",))
+    assert d.flagged and d.report_reason is None
+    every = Policy(PolicyConfig(flag_threshold=0.5, report_threshold=0.9, every_slur=True))
+    assert every.decide(msg(6, "t"), 0.95, (), ("slur",)).report_reason is not None
 
 
 def test_repeated_flags_within_window_report_once_then_cool_down() -> None:
@@ -124,7 +129,7 @@ def test_idle_users_are_forgotten() -> None:
 
 
 def test_restored_policy_keeps_cool_down_and_windows() -> None:
-    p = Policy(PolicyConfig(report_after_flags=3, window=60))
+    p = Policy(PolicyConfig(report_after_flags=3, window=60, every_slur=True))
     # before the restart: u was reported at t=20; v had two unreported flags
     p.restore(
         [

@@ -26,7 +26,7 @@ def msg(
 
 def test_one_severe_message_reports_at_once_a_mild_one_waits() -> None:
     policy = Policy(PolicyConfig())
-    slur = policy.decide(msg("slur text", 0, "a"), 0.97, (), ("slur",))
+    slur = policy.decide(msg("@bob slur text", 0, "a"), 0.97, (), ("slur",))
     assert slur.flagged and slur.report_reason is not None
     insult = policy.decide(msg("you are dumb", 0, "b"), 0.97, (), ("insult",))
     assert insult.flagged and insult.report_reason is None
@@ -92,3 +92,20 @@ def test_memory_is_bounded_per_user_and_in_users(monkeypatch: pytest.MonkeyPatch
         policy.decide(msg("hello", float(n), f"user{n}"), 0.0)
     assert len(policy) == 50
     assert policy.forget_idle(1e12) == 50 and len(policy) == 0
+
+
+def test_a_slur_aimed_at_nobody_is_flagged_and_reported_only_where_every_slur_is() -> None:
+    from bot.policy.sensitivity import Filters
+    from bot.runtime import build_policy
+    from bot.settings import Settings
+
+    settings = Settings(filters=Filters.parse("none,strict=slurs"))
+    policy = build_policy(settings, scorer_threshold=0.5)
+    friendly = policy.decide(msg("this slur text is wild", 0, "a"), 0.97, (), ("slur",))
+    assert friendly.flagged and friendly.report_reason is None  # on the dashboard, not in Discord
+    aimed = policy.decide(msg("you slur text", 0, "b"), 0.97, ("slur",), ("slur",))
+    assert aimed.report_reason is not None
+    strict = policy.decide(
+        msg("this slur text is wild", 0, "c", channel="strict"), 0.97, (), ("slur",)
+    )
+    assert strict.report_reason is not None and "slur" in strict.report_reason

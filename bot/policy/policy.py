@@ -37,7 +37,14 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from bot.policy.abuse import AT_ONCE, SEVERE_ALONE, SEXUAL, phrase_categories, sexual_remark
+from bot.policy.abuse import (
+    AT_ONCE,
+    SEVERE_ALONE,
+    SEXUAL,
+    SLUR,
+    phrase_categories,
+    sexual_remark,
+)
 from bot.policy.context import LINK, SPAM, Recent, addressee, has_link, is_flood
 from bot.policy.sensitivity import SENSITIVITIES
 from bot.policy.targeting import is_directed
@@ -122,6 +129,9 @@ class PolicyConfig:
     require_target: bool = False
     at_once: frozenset[str] = AT_ONCE
     same_target_flags: int = 2
+    #: report a slur at once even when it is aimed at nobody (the channel's ``slurs``
+    #: filter); else such a use is flagged, and reported when aimed at someone
+    every_slur: bool = False
     spam: bool = False
     links: bool = False
 
@@ -347,6 +357,12 @@ class Policy:
         severe = [x for x in read or () if x in c.at_once and (x != SEXUAL or named)]
         if score >= c.report_threshold:
             severe += [x for x in labels if x in c.at_once and x not in severe]
+            # a slur of the scorer's that the policy's own list does not hold (words chat
+            # mostly uses in friendly ways) reports when aimed at someone, or where the
+            # channel asks for every slur; aimed at nobody it is on the dashboard only
+            friendly = SLUR not in (read or ()) and not c.every_slur
+            if SLUR in severe and friendly and not (named or is_directed(message.text, evidence)):
+                severe.remove(SLUR)
         if by_score and severe:
             reason = f"{', '.join(severe)}: reported at the first message"
         elif norm is not None and norm.report:

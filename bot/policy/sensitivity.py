@@ -50,8 +50,10 @@ class Sensitivity:
         return ",".join([self.default, *(f"{c}={n}" for c, n in self.channels)])
 
 
-#: The chat filters a channel can switch on (see :mod:`bot.policy.context`).
-FILTERS = ("spam", "links")
+#: The chat filters a channel can switch on (see :mod:`bot.policy.context`); ``slurs``:
+#: report every slur at once, an untargeted, friendly use too (by default such a use is
+#: flagged for the dashboard and reported only when aimed at someone).
+FILTERS = ("spam", "links", "slurs")
 
 
 @dataclass(frozen=True, slots=True)
