@@ -121,10 +121,11 @@ class NormParams:
     gamma: float = 0.98
     #: a learned norm this sure (hit rate, and users removed for it) reports at once; None:
     #: never, its flags report after repeats like other mild flags. On twitch_normvio_en
-    #: (dev) 0.6 and 5 users report 4.5 % of actioned users before the action (0.8 % without)
-    #: for 1.4 more reports per 10k messages, 27 % of reported users actioned (10 % without)
-    report_at: float | None = 0.6
-    report_support: int = 5
+    #: (dev, rules, medium) 0.56 and 7 users report 5.1 % of actioned users before the
+    #: action (0.3 % without learning) at 2.94 reports per 10k messages, 36 % of reported
+    #: users actioned; 0.6 and 5 users: 4.0 % at 2.56; 0.55 and 6: 5.3 % at 3.04
+    report_at: float | None = 0.56
+    report_support: int = 7
     #: norm-flagged users per moderator action, plus ``budget_base``, in a channel: a
     #: safety cap (on twitch_normvio_en it never binds at these thresholds)
     budget: float | None = 2.0
