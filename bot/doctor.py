@@ -49,11 +49,14 @@ async def _database(location: DatabaseLocation) -> Check:
     from storage.database import Database
     from storage.errors import StorageError
 
+    async def counts() -> tuple[int, int]:
+        """Open it as the bot does (migrated): its flags and pending reports."""
+        async with Database.open(location) as db:
+            return await db.count("flagged_messages"), await db.count_pending()
+
     if not isinstance(location, Path):  # PostgreSQL: connect, migrate, count
         try:
-            async with Database.open(location) as db:
-                flags = await db.count("flagged_messages")
-                pending = await db.count_pending()
+            flags, pending = await counts()
         except StorageError as exc:
             return Check("database", False, str(exc), "fix CHATWARDEN_DB or start the server")
         return Check(
@@ -89,9 +92,7 @@ async def _database(location: DatabaseLocation) -> Check:
             "CHATWARDEN_DB (or --db) elsewhere",
         )
     try:
-        async with Database.open(path) as db:
-            flags = await db.count("flagged_messages")
-            pending = await db.count_pending()
+        flags, pending = await counts()
     except StorageError as exc:
         return Check("database", False, str(exc), "fix the file's permissions or free the lock")
     return Check("database", True, f"{path} writable; {flags} flags, {pending} reports pending")
