@@ -118,6 +118,39 @@ def _peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def bot_env(
+    settings: Settings,
+    irc: FakeTwitchServer,
+    discord: FakeDiscord,
+    *,
+    channels: Sequence[str],
+    db: str,
+    metrics_port: int,
+    **extra: str,
+) -> dict[str, str]:
+    """The environment of a benchmarked ``chatwarden run``: this process's, with every
+    ``CHATWARDEN_*`` replaced by the loopback Twitch and Discord, ``db``, the scorer,
+    batching, cache and learning of ``settings``, and ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
+    env.update(
+        CHATWARDEN_CHANNELS=",".join(channels),
+        CHATWARDEN_LEARN_NORMS=str(settings.learn_norms).lower(),
+        CHATWARDEN_IRC_URL=irc.url,
+        CHATWARDEN_DB=db,
+        CHATWARDEN_DISCORD_WEBHOOK_URL=discord.webhook_url,
+        CHATWARDEN_METRICS_HOST="127.0.0.1",
+        CHATWARDEN_METRICS_PORT=str(metrics_port),
+        CHATWARDEN_MODEL_URI=settings.model_uri or "",
+        CHATWARDEN_DATA_DIR=str(settings.data_dir or ""),
+        CHATWARDEN_BATCH_MAX_SIZE=str(settings.batch_max_size),
+        CHATWARDEN_BATCH_MAX_WAIT_MS=str(settings.batch_max_wait_ms),
+        CHATWARDEN_SCORE_CACHE=str(settings.score_cache),
+        CHATWARDEN_LOG_LEVEL="WARNING",
+        **extra,
+    )
+    return env
+
+
 def channel_names(count: int) -> tuple[str, ...]:
     return tuple(f"bench{i:03d}" for i in range(count))
 
@@ -174,21 +207,13 @@ async def load_test(
     with tempfile.TemporaryDirectory(prefix="chatwarden-bench-") as tmp:
         async with FakeTwitchServer() as irc, FakeDiscord() as discord:
             port = free_port()
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
-            env.update(
-                CHATWARDEN_CHANNELS=",".join(names),
-                CHATWARDEN_LEARN_NORMS=str(settings.learn_norms).lower(),
-                CHATWARDEN_IRC_URL=irc.url,
-                CHATWARDEN_DB=str(Path(tmp) / "bench.db"),
-                CHATWARDEN_DISCORD_WEBHOOK_URL=discord.webhook_url,
-                CHATWARDEN_METRICS_HOST="127.0.0.1",
-                CHATWARDEN_METRICS_PORT=str(port),
-                CHATWARDEN_MODEL_URI=settings.model_uri or "",
-                CHATWARDEN_DATA_DIR=str(settings.data_dir or ""),
-                CHATWARDEN_BATCH_MAX_SIZE=str(settings.batch_max_size),
-                CHATWARDEN_BATCH_MAX_WAIT_MS=str(settings.batch_max_wait_ms),
-                CHATWARDEN_SCORE_CACHE=str(settings.score_cache),
-                CHATWARDEN_LOG_LEVEL="WARNING",
+            env = bot_env(
+                settings,
+                irc,
+                discord,
+                channels=names,
+                db=str(Path(tmp) / "bench.db"),
+                metrics_port=port,
             )
             lines = _templates(irc, chat, names)
             started = time.monotonic()

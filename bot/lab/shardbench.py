@@ -33,7 +33,7 @@ from pathlib import Path
 
 import asyncpg
 
-from bot.lab.loadtest import latencies, metric_value, scrape
+from bot.lab.loadtest import bot_env, latencies, metric_value, scrape
 from bot.lab.loopback import FakeClient, FakeDiscord, FakeTwitchServer, free_port
 from bot.settings import Settings
 from storage.location import PostgresUrl, parse_database
@@ -134,20 +134,14 @@ async def _run(
         procs = []
         started = time.monotonic()
         for i in range(workers):
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CHATWARDEN_")}
-            env.update(
-                CHATWARDEN_CHANNELS=",".join(channels),
-                CHATWARDEN_IRC_URL=irc.url,
-                CHATWARDEN_DB=db.url if isinstance(db, PostgresUrl) else str(db),
-                CHATWARDEN_DISCORD_WEBHOOK_URL=discord.webhook_url,
-                CHATWARDEN_METRICS_HOST="127.0.0.1",
-                CHATWARDEN_METRICS_PORT=str(ports[i]),
-                CHATWARDEN_MODEL_URI=settings.model_uri or "",
-                CHATWARDEN_DATA_DIR=str(settings.data_dir or ""),
-                CHATWARDEN_BATCH_MAX_SIZE=str(settings.batch_max_size),
-                CHATWARDEN_BATCH_MAX_WAIT_MS=str(settings.batch_max_wait_ms),
+            env = bot_env(
+                settings,
+                irc,
+                discord,
+                channels=channels,
+                db=db.url if isinstance(db, PostgresUrl) else str(db),
+                metrics_port=ports[i],
                 CHATWARDEN_JOIN_RATE="2000",  # a verified bot's: 1,000 joins in seconds
-                CHATWARDEN_LOG_LEVEL="WARNING",
             )
             procs.append(
                 await asyncio.create_subprocess_exec(
