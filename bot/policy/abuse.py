@@ -30,6 +30,7 @@ the score: they are unambiguous in chat, and a scorer that misses them (``kys`` 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from bot.policy.targeting import read_cues
 from bot.policy.terms import BLOCKED
@@ -81,6 +82,11 @@ _HANGUL = re.compile("[\uac00-\ud7a3]")
 _SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
 
 
+#: Texts whose categories are remembered: chat repeats itself, and every message is read.
+READ_MEMO = 1 << 15
+
+
+@lru_cache(maxsize=READ_MEMO)
 def phrase_categories(text: str) -> tuple[str, ...]:
     """The categories of the abusive words and phrases the policy reads in ``text`` itself:
     ``slur`` (``cues/slurs.txt``), ``self-harm``, ``threat``, ``insult`` (a Korean vocative
@@ -111,10 +117,15 @@ def _has_slur(norm: str) -> bool:
             if word.startswith(_KO_SLURS):
                 return True
             continue
-        key = skeleton(word, squash=False)
-        if key in _EN_SLURS or (key.endswith("s") and key[:-1] in _EN_SLURS):
+        if _is_en_slur(word):
             return True
     return False
+
+
+@lru_cache(maxsize=READ_MEMO)
+def _is_en_slur(word: str) -> bool:
+    key = skeleton(word, squash=False)
+    return key in _EN_SLURS or (key.endswith("s") and key[:-1] in _EN_SLURS)
 
 
 def sexual_remark(text: str) -> bool:

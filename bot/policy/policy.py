@@ -295,13 +295,21 @@ class Policy:
         With learned norms, the message is judged by what its channel's moderators taught
         before it arrived, then remembered as part of the channel's chat."""
         norms = self.norms
+        read = self._flag(message, score, evidence, labels)
         if norms is None:
-            return self._decide(message, score, evidence, labels, None, quiet=False)
+            return self._decide(message, score, evidence, labels, read, None)
         norm = norms.judge(message)
-        by_score = self.flags(message, score, evidence, labels=labels)
-        mild = by_score and bool(labels) and SEVERE.isdisjoint(labels)
-        quiet = mild and norms.quiets(message, labels)
-        decision = self._decide(message, score, evidence, labels, norm, quiet=quiet)
+        mild = (
+            read is not None
+            and bool(labels)
+            and SEVERE.isdisjoint(labels)
+            and SEVERE.isdisjoint(read)
+        )
+        # a mild flag the channel's moderators leave alone is not one (a slur, threat or
+        # sexual remark the policy read itself is never mild)
+        if mild and norms.quiets(message, labels):
+            read = None
+        decision = self._decide(message, score, evidence, labels, read, norm)
         norms.seen(message, mild)
         return decision
 
@@ -311,14 +319,13 @@ class Policy:
         score: float,
         evidence: Sequence[str],
         labels: Sequence[str],
+        read: tuple[str, ...] | None,
         norm: NormFlag | None,
-        *,
-        quiet: bool,
     ) -> Decision:
+        """``read``: what :meth:`_flag` made of the message (None: not flagged by its
+        score); ``norm``: the learned norm it breaks, if any."""
         c = self.config_for(message.channel)
         found = self._filters(message, c)
-        # a mild flag the channel's moderators leave alone is not one
-        read = None if quiet else self._flag(message, score, evidence, labels)
         by_score = read is not None
         if read:
             found += tuple(x for x in read if x not in labels)  # beside the scorer's
