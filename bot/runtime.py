@@ -17,6 +17,7 @@ Every command that decides about chat builds its parts here, so that ``run``, ``
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import sys
@@ -54,6 +55,10 @@ __all__ = [
 ]
 
 _log = logging.getLogger(__name__)
+
+#: The cyclic garbage collector's full passes come after this many passes of its middle
+#: generation (Python's default 10; see :func:`open_runtime`).
+FULL_GC_EVERY = 100
 
 
 # -- the scorer ----------------------------------------------------------------------
@@ -237,6 +242,7 @@ async def open_runtime(
         keeper: NormsKeeper | None = None
         if settings.learn_norms:
             norms = LearnedNorms()
+            await asyncio.to_thread(norms.prepare)
             loaded = await load_norms(db, norms)
             keeper = NormsKeeper(db, norms)
             if loaded:
@@ -275,8 +281,13 @@ async def open_runtime(
                 pipeline.observers.append(await stack.enter_async_context(auto))
         # What is loaded by now (modules, the model, settings) lives as long as the process:
         # frozen out of the cyclic garbage collector, whose full passes over it stalled
-        # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot")
+        # the event loop for ~0.1 s each (docs/benchmarks.md, "Live bot"). What is left
+        # grows slowly (learned norms, caches), and a full pass over it every 70,000
+        # container allocations (Python's default, every ~3 s at 5,000 messages/s) took
+        # 40-70 ms each: a full pass every 10th of that keeps the p99 under 100 ms.
         gc.freeze()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(thresholds[0], thresholds[1], FULL_GC_EVERY)
         # torch is loaded for a neural scorer, whose threads compete with the event loop's
         torch = sys.modules.get("torch")
         threads = torch.get_num_threads() if torch is not None else 0
@@ -285,6 +296,7 @@ async def open_runtime(
         try:
             yield Runtime(settings, scorer, db, pipeline, outbox, stack, helix, norms)
         finally:
+            gc.set_threshold(*thresholds)
             gc.unfreeze()
             if torch is not None:
                 torch.set_num_threads(threads)

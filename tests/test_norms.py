@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import itertools
 import random
+import sqlite3
+from pathlib import Path
 
 import pytest
 
 from bot.norms import LearnedNorms, NormParams
 from bot.norms.context import OFF_LANGUAGE
+from bot.norms.store import NormsKeeper
 from bot.policy.policy import Policy, PolicyConfig
 from bot.twitch.events import ChatMessage, ClearChat, ClearMsg
+from storage.database import Database
 
 T0 = 1_700_000_000.0
 _ids = itertools.count()
@@ -196,6 +200,9 @@ def test_learned_norms_never_stop_a_severe_flag_but_quiet_mild_ones_left_alone()
     ).flagged
     # a slur is never quieted, whatever the channel's moderators did with mild flags
     assert policy.decide(said("c", "y", "@bob slur", at + 1), 0.99, ("slur",), ("hate",)).flagged
+    # nor is a threat the policy reads itself, though the scorer called it profanity
+    threat = policy.decide(said("c", "z", "@bob i will kill you", at + 2), 0.9, (), ("profanity",))
+    assert threat.flagged and "threat" in threat.labels
     assert not norms.channel("c").quiets(("hate", "profanity"))
 
 
@@ -286,3 +293,40 @@ def test_verdicts_teach_too_mild_scorer_flags_marked_wrong_fall_quiet() -> None:
     channel.frozen = True  # a frozen channel learns nothing, verdicts included
     norms.verdict("c", "f9", "hyde rules", ("hyde",), ("learned term",), True, T0 + 10)
     assert channel.generation == 7
+
+
+async def test_a_periodic_save_is_spread_over_batches_and_a_failed_one_is_kept(
+    tmp_path: Path,
+) -> None:
+    """Each tick of a periodic save writes out about one channel (its budget), so a hundred
+    busy channels never hold the pipeline back at once; what a failed write held is saved
+    next time, and a channel that learns while the save goes round is saved again."""
+    _, norms = policy_with_norms()
+    rng = random.Random(7)
+    for channel in ("alpha", "beta", "gamma"):
+        for m in chatter(rng, channel, T0, 20):
+            norms.seen(m, False)
+        norms.moderated(ClearChat(channel, "viewer1", None, 600, sent_at=T0 + 30))
+    db_path = tmp_path / "norms.db"
+    async with Database.open(str(db_path), busy_timeout_ms=50) as db:
+        keeper = NormsKeeper(db, norms, every=0.0, budget=0.0)
+        await keeper.tick()
+        assert [s.channel for s in await db.channel_norms()] == ["alpha"]
+        norms.moderated(ClearChat("alpha", "viewer2", None, 600, sent_at=T0 + 40))
+        await keeper.tick()
+        await keeper.tick()
+        assert [s.channel for s in await db.channel_norms()] == ["alpha", "beta", "gamma"]
+        assert [n.channel for n in norms.dirty()] == ["alpha"]  # learned since its save
+        # another writer holds the file: the write fails, and alpha stays to be saved
+        blocker = sqlite3.connect(db_path)
+        blocker.execute("BEGIN EXCLUSIVE")
+        try:
+            await keeper.tick()
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert [n.channel for n in norms.dirty()] == ["alpha"]
+        await keeper.tick()
+        assert norms.dirty() == []
+        [alpha] = await db.channel_norms("alpha")
+        assert alpha.generation == norms.channel("alpha").generation == 2

@@ -509,6 +509,10 @@ class LearnedNorms:
         self._language = LanguageGuesser()
         self.channels: dict[str, ChannelNorms] = {}
 
+    def prepare(self) -> None:
+        """Load what learning needs (the language identifier) before chat arrives."""
+        self._language.load()
+
     def channel(self, name: str) -> ChannelNorms:
         found = self.channels.get(name)
         if found is None:

@@ -2,7 +2,10 @@
 
 :class:`NormsKeeper` saves the channels that learned something at most every
 ``every`` seconds (and once more when the bot stops), each channel as one row of
-``channel_norms`` written in one transaction. A reset made elsewhere (``chatwarden norms
+``channel_norms``. A periodic save is spread over the pipeline's next batches, about a
+channel each (``budget`` seconds of snapshots at a time): a busy channel's state takes a
+few milliseconds to write out, and a hundred of them at once held every decision back for
+a quarter of a second. A reset made elsewhere (``chatwarden norms
 reset`` while the bot runs) moves the stored epoch on: the bot's next save of that channel
 is refused, and the bot forgets what it had learned there, as the reset asked.
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 
 from bot.norms.learned import ChannelNorms, LearnedNorms, NormsSummary
@@ -55,28 +59,49 @@ def snapshot(norms: LearnedNorms, channel: str, now: float) -> NormsSnapshot:
 class NormsKeeper:
     """Saves what ``norms`` learned into ``db`` (see the module's docstring)."""
 
-    def __init__(self, db: Database, norms: LearnedNorms, every: float = 30.0) -> None:
+    def __init__(
+        self, db: Database, norms: LearnedNorms, every: float = 30.0, budget: float = 0.002
+    ) -> None:
         self.db = db
         self.norms = norms
         self.every = every
+        self.budget = budget
         self._last = time.monotonic()
+        #: channels still to save in the periodic save under way
+        self._due: deque[str] = deque()
         self.saves = 0
         #: which channels this worker reads (None: all, one process on its own)
         self.holds: Callable[[str], bool] | None = None
 
     async def tick(self) -> None:
-        """Save if ``every`` seconds passed since the last save."""
-        if time.monotonic() - self._last >= self.every:
-            await self.save()
+        """Between batches: go on with the periodic save under way (the next channels, for
+        at most ``budget`` seconds of snapshots), or start one when ``every`` seconds
+        passed since the last began."""
+        if not self._due:
+            if time.monotonic() - self._last < self.every:
+                return
+            self._last = time.monotonic()
+            self._due.extend(n.channel for n in self._held())
+        started, now = time.perf_counter(), time.time()
+        taken: list[tuple[ChannelNorms, NormsSnapshot]] = []
+        while self._due and (not taken or time.perf_counter() - started < self.budget):
+            found = self.norms.channels.get(self._due.popleft())
+            if found is not None and found.dirty:
+                taken.append(self._take(found, now))
+        await self._write(taken)
 
     async def save(self) -> None:
-        """Save every channel that learned since its last save. A database error is logged
-        and the channels stay to be saved next time."""
+        """Save every channel that learned since its last save, now. A database error is
+        logged and the channels stay to be saved next time."""
         self._last = time.monotonic()
+        self._due.clear()
+        await self._save(self._held())
+
+    def _held(self) -> list[ChannelNorms]:
         dirty = self.norms.dirty()
         if self.holds is not None:
             dirty = [n for n in dirty if self.holds(n.channel)]
-        await self._save(dirty)
+        return dirty
 
     async def save_channels(self, channels: Sequence[str]) -> None:
         """Save these channels' norms now (if they learned anything since)."""
@@ -111,15 +136,23 @@ class NormsKeeper:
         if not dirty:
             return
         now = time.time()
-        snapshots = [snapshot(self.norms, n.channel, now) for n in dirty]
+        await self._write([self._take(n, now) for n in dirty])
+
+    def _take(self, norms: ChannelNorms, now: float) -> tuple[ChannelNorms, NormsSnapshot]:
+        norms.dirty = False  # what it learns from now on is for the next save
+        return norms, snapshot(self.norms, norms.channel, now)
+
+    async def _write(self, taken: list[tuple[ChannelNorms, NormsSnapshot]]) -> None:
+        if not taken:
+            return
         try:
-            stale = await self.db.save_norms(snapshots)
+            stale = await self.db.save_norms([saved for _, saved in taken])
         except WRITE_ERRORS as exc:
             _log.error("could not save learned norms (%s); they are saved next time", exc)
+            for norms, _ in taken:
+                norms.dirty = True
             return
         self.saves += 1
-        for n in dirty:
-            n.dirty = False
         for channel in stale:
             [saved] = await self.db.channel_norms(channel)
             _log.info("norms of #%s were reset elsewhere; forgetting what was learned", channel)
