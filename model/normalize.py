@@ -36,10 +36,21 @@ __all__ = [
     "LATIN_LOOKALIKES",
     "fold_homoglyphs",
     "fold_lookalikes",
+    "is_number",
     "normalize",
     "normalize_word",
     "skeleton",
 ]
+
+#: a number, with a unit or an ordinal (``900k``, ``1990s``, ``2.5m``, ``2nd``, ``60fps``): not
+#: leetspeak, or ``900k`` would read as a slur. Only a token written so; a number spelled out
+#: in single characters (``9 0 0 k``) is still joined and decoded.
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:k|m|b|s|x|p|st|nd|rd|th|fps|hz)?")
+
+
+def is_number(token: str) -> bool:
+    """Whether ``token`` is a number as written (with a unit or an ordinal), not leetspeak."""
+    return _NUMBER.fullmatch(token) is not None
 
 
 def _conjoining_to_compat() -> dict[int, str]:

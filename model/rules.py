@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from model.errors import DataNotFoundError
-from model.normalize import normalize, skeleton
+from model.normalize import is_number, normalize, skeleton
 from model.scorer import Score
 from model.wordlists import (
     LEXICON_DIR,
@@ -57,10 +57,6 @@ __all__ = ["RuleScorer", "WordEntry"]
 
 _HANGUL = re.compile("[\u3131-\u318e\uac00-\ud7a3]")
 _EDGE_PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
-#: a number, with a unit or an ordinal (``900k``, ``1990s``, ``2.5m``, ``2nd``, ``60fps``): not
-#: leetspeak, or ``900k`` would read as a slur. Only a token written so; a number spelled out
-#: in single characters (``9 0 0 k``) is still joined and decoded.
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*(?:k|m|b|s|x|p|st|nd|rd|th|fps|hz)?")
 _DIGIT = re.compile(r"\d")
 _PARTICLES = ("이", "가", "야", "아", "은", "는", "을", "를", "들", "의", "한테", "이네", "이냐")
 
@@ -236,7 +232,7 @@ class RuleScorer:
         )
         # numbers as written (with or without edge punctuation); most messages have no digit
         numbers = (
-            {w for r, t in zip(raw, tokens, strict=True) if _NUMBER.fullmatch(t) for w in (r, t)}
+            {w for r, t in zip(raw, tokens, strict=True) if is_number(t) for w in (r, t)}
             if _DIGIT.search(norm)
             else set()
         )

@@ -34,7 +34,7 @@ from functools import lru_cache
 
 from bot.policy.targeting import read_cues
 from bot.policy.terms import BLOCKED
-from model.normalize import normalize, skeleton
+from model.normalize import is_number, normalize, skeleton
 
 __all__ = [
     "AT_ONCE",
@@ -124,6 +124,8 @@ def _has_slur(norm: str) -> bool:
 
 @lru_cache(maxsize=READ_MEMO)
 def _is_en_slur(word: str) -> bool:
+    if is_number(word):
+        return False  # `900k` is a number, not leetspeak for a slur
     key = skeleton(word, squash=False)
     return key in _EN_SLURS or (key.endswith("s") and key[:-1] in _EN_SLURS)
 
