@@ -122,9 +122,9 @@ class NormParams:
     #: a learned norm this sure (hit rate, and users removed for it) reports at once; None:
     #: never, its flags report after repeats like other mild flags. On twitch_normvio_en
     #: (dev, rules, medium) 0.56 and 7 users report 5.1 % of actioned users before the
-    #: action (0.3 % without learning) at 2.97 reports per 10k messages, 36 % of reported
+    #: action (0.3 % without learning) at 2.93 reports per 10k messages, 37 % of reported
     #: users actioned; 0.6 and 5 users: 4.0 % at 2.56; 0.55 and 6: 5.3 % at 3.04 (before
-    #: the policy's own threats and slurs stopped being quieted: 0.56 and 7 gave 2.94)
+    #: the policy's own threats and slurs stopped being quieted, 0.56 and 7 gave 2.94)
     report_at: float | None = 0.56
     report_support: int = 7
     #: norm-flagged users per moderator action, plus ``budget_base``, in a channel: a
