@@ -160,6 +160,18 @@ def test_a_sexual_remark_reports_at_once_only_when_it_names_whom_it_speaks_to() 
     assert unnamed.report_reason is None  # nobody in particular: reported after repeats
 
 
+def test_the_scorers_sexual_label_reports_at_once_only_when_it_names_someone() -> None:
+    # the rules label `ass` sexual: `old ass nigga` scored 0.95 `sexual, slur` and reported
+    # at once, though the friendly slur alone is on the dashboard only
+    policy = build_policy(Settings(), scorer_threshold=0.5)
+    labels = ("sexual", "slur")
+    alone = policy.decide(_said("old ass nigga", 0, "c"), 0.95, ("ass", "nigga"), labels)
+    assert alone.flagged and alone.report_reason is None
+    named = policy.decide(_said("@alice nice ass", 0, "d"), 0.95, ("ass",), ("sexual",))
+    assert named.flagged and named.report_reason is not None
+    assert named.report_reason.startswith("sexual")
+
+
 def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert sexual_remark("@alice show me your boobs")
     assert sexual_remark("@alice show me your b00bs")

@@ -359,11 +359,14 @@ class Policy:
             return flagged()  # cool-down: joins the next report
         reason: str | None = None
         # severe by category: read by the policy, or the scorer's at the report threshold; a
-        # sexual remark read by the policy when it names whom it speaks to
+        # sexual remark, the policy's or the scorer's, when it names whom it speaks to (the
+        # rules label `old ass nigga` sexual: aimed at nobody, it is no harassment)
         named = addressee(message) is not None
         severe = [x for x in read or () if x in c.at_once and (x != SEXUAL or named)]
         if score >= c.report_threshold:
-            severe += [x for x in labels if x in c.at_once and x not in severe]
+            severe += [
+                x for x in labels if x in c.at_once and x not in severe and (x != SEXUAL or named)
+            ]
             # a slur of the scorer's that the policy's own list does not hold (words chat
             # mostly uses in friendly ways) reports when aimed at someone, or where the
             # channel asks for every slur; aimed at nobody it is on the dashboard only
