@@ -315,3 +315,5 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
     assert "tweeteval_offensive, convabuse and 64 clean lines of licensed chat" in card
     assert run.data.params["teacher_weight"] == "0.5"
     assert 0.0 < run.data.metrics["teacher_dev_macro_f1"] <= 1.0
+    # the language's threshold chosen on dev, as the model folder holds it
+    assert run.data.metrics["threshold_en"] == pytest.approx(out["thresholds"]["en"])

@@ -108,6 +108,9 @@ def _run(
                 for r in rows
                 for k in ("accuracy", "f1", "macro_f1", "ap", "adv_f1", "ms_per_128")
             }
+            # each language's decision threshold, chosen on dev (also in metrics.json and
+            # the model card)
+            | {f"threshold_{lang}": float(t) for lang, t in bundle.thresholds.items()}
         )
         tracked.log_artifacts(folder, "model")
         with tempfile.TemporaryDirectory() as tmp:
