@@ -178,6 +178,19 @@ def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert not sexual_remark("fuck you bob")  # a name, not `boob`
     assert not sexual_remark("did you see the yaoi")
     assert not sexual_remark("he got your ass")
+    # `ass` is a body beside a sexual cue, else an intensifier or an insult
+    assert sexual_remark("@alice nice ass") and sexual_remark("@alice show me your ass")
+    assert not sexual_remark("@bob lame ass dude") and not sexual_remark("@bob kiss my ass")
+    assert not sexual_remark("@bob fucking boring ass game")
+
+
+def test_a_remark_about_someones_ass_is_still_sexual_harassment() -> None:
+    # the rules label `ass` profanity: the policy reads the remark itself
+    policy = build_policy(Settings(), scorer_threshold=0.5)
+    said = _said("@alice show me your ass", 0, "e")
+    remark = policy.decide(said, 0.8, ("ass",), ("profanity",))
+    assert remark.flagged and "sexual" in remark.labels
+    assert remark.report_reason is not None and remark.report_reason.startswith("sexual")
 
 
 @needs_data

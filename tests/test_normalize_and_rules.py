@@ -246,6 +246,12 @@ def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
     hate, sexual = rule_scorer.score(["nigger", "blowjob"])
     assert "slur" in hate.labels and hate.probability >= 0.9
     assert "sexual" in sexual.labels
+    # `ass` is an intensifier or an insult in chat, not sexual (before: `sexual`, and an
+    # `old ass nigga` was reported at once as sexual harassment); a sex act keeps its label
+    lame, asshole, licking = rule_scorer.score(["lame ass dude", "asshole", "ass licking"])
+    assert lame.labels == ("profanity",) and lame.probability == 0.8
+    assert asshole.labels == ("profanity",)
+    assert "sexual" in licking.labels
 
 
 def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:
