@@ -182,6 +182,8 @@ def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert sexual_remark("@alice nice ass") and sexual_remark("@alice show me your ass")
     assert not sexual_remark("@bob lame ass dude") and not sexual_remark("@bob kiss my ass")
     assert not sexual_remark("@bob fucking boring ass game")
+    assert sexual_remark("@alice nice ass lol") and not sexual_remark("hot ass california")
+    assert not sexual_remark("@bob get your head up your ass")
 
 
 def test_a_remark_about_someones_ass_is_still_sexual_harassment() -> None:

@@ -213,7 +213,7 @@ def test_a_short_fine_tuning_learns_labels_english_only_and_is_cached(
 
 
 def test_a_teacher_learns_english_sets_only() -> None:
-    with pytest.raises(ValueError, match="English sets only.*not curse"):
+    with pytest.raises(ValueError, match=r"English sets only.*not curse"):
         TeacherConfig(sources=("tweeteval_offensive", "curse"))
     with pytest.raises(ValueError, match="at least one"):
         TeacherConfig(sources=())

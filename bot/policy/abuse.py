@@ -81,13 +81,16 @@ _HANGUL = re.compile("[\uac00-\ud7a3]")
 #: compared unsquashed (leetspeak undone, doubled letters kept): `boob` is not `bob`
 _SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
 _ASS = frozenset(skeleton(w, squash=False) for w in read_cues("ass"))
-#: the cues that make an `ass` a body (`nice ass`, `show me your ass`); the expletives and
-#: `kiss` (`fucking boring ass game`, `kiss my ass`) do not
+#: the cues that make an `ass` a body (`nice ass`, `show me your ass`); the expletives,
+#: `kiss` and `up` (`fucking boring ass game`, `kiss my ass`, `head up his ass`) do not
 _ASS_CUES = frozenset(skeleton(w) for w in read_cues("sexual_cues")) - {
-    skeleton(w) for w in ("fuck", "fucking", "kiss")
+    skeleton(w) for w in ("fuck", "fucking", "kiss", "up")
 }
 #: how many words before an `ass` its cue may stand (`show me your ass`)
 _ASS_REACH = 3
+#: words that may follow an `ass` that is a body (`nice ass lol`); any other word makes it
+#: an intensifier (`hot ass california`, `sexy ass voice`)
+_ASS_AFTER = frozenset(skeleton(w) for w in read_cues("fillers_emotes"))
 
 
 #: Texts whose categories are remembered: chat repeats itself, and every message is read.
@@ -140,17 +143,20 @@ def _is_en_slur(word: str) -> bool:
 
 def sexual_remark(text: str) -> bool:
     """Whether ``text`` names a sexual body part or act (``boobs``, ``nudes``), or an ``ass``
-    as a body, a sexual cue just before it (``nice ass``, ``show me your ass``; in chat
-    ``ass`` is mostly an intensifier or an insult: ``lame ass dude``, ``sucks ass``):
-    sexual harassment when the message is aimed at someone."""
+    as a body: a sexual cue just before it and nothing but fillers after it (``nice ass``,
+    ``show me your ass lol``; in chat ``ass`` is mostly an intensifier or an insult:
+    ``lame ass dude``, ``hot ass california``, ``sucks ass``): sexual harassment when the
+    message is aimed at someone."""
     words = [w.strip(".,!?~*\"'()[]") for w in normalize(text).split(" ")]
     words = [w for w in words if w]
     for i, w in enumerate(words):
         bare = skeleton(w, squash=False)
         if bare in _SEXUAL_TERMS:
             return True
-        if bare in _ASS and any(
-            skeleton(c) in _ASS_CUES for c in words[max(0, i - _ASS_REACH) : i]
+        if (
+            bare in _ASS
+            and all(skeleton(w) in _ASS_AFTER for w in words[i + 1 :])
+            and any(skeleton(c) in _ASS_CUES for c in words[max(0, i - _ASS_REACH) : i])
         ):
             return True
     return False
