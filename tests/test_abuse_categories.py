@@ -161,13 +161,14 @@ def test_a_sexual_remark_reports_at_once_only_when_it_names_whom_it_speaks_to() 
 
 
 def test_the_scorers_sexual_label_reports_at_once_only_when_it_names_someone() -> None:
-    # the rules label `ass` sexual: `old ass nigga` scored 0.95 `sexual, slur` and reported
-    # at once, though the friendly slur alone is on the dashboard only
+    # a network or list that labels `ass` sexual: `old ass nigga` scored 0.95 `sexual, slur`
+    # with the rules and reported at once, though the friendly slur alone is on the
+    # dashboard only
     policy = build_policy(Settings(), scorer_threshold=0.5)
     labels = ("sexual", "slur")
     alone = policy.decide(_said("old ass nigga", 0, "c"), 0.95, ("ass", "nigga"), labels)
     assert alone.flagged and alone.report_reason is None
-    named = policy.decide(_said("@alice nice ass", 0, "d"), 0.95, ("ass",), ("sexual",))
+    named = policy.decide(_said("@alice send pics", 0, "d"), 0.95, ("pics",), ("sexual",))
     assert named.flagged and named.report_reason is not None
     assert named.report_reason.startswith("sexual")
 
@@ -184,6 +185,8 @@ def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert not sexual_remark("@bob fucking boring ass game")
     assert sexual_remark("@alice nice ass lol") and not sexual_remark("hot ass california")
     assert not sexual_remark("@bob get your head up your ass")
+    assert sexual_remark("@alice nice ass 😍") and not sexual_remark("@bob sexy ass dude")
+    assert sexual_remark("@bob fuck that ass") and not sexual_remark("@bob fuck your dumb ass")
 
 
 def test_a_remark_about_someones_ass_is_still_sexual_harassment() -> None:

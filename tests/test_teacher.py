@@ -217,9 +217,11 @@ def test_a_teacher_learns_english_sets_only() -> None:
         TeacherConfig(sources=("tweeteval_offensive", "curse"))
     with pytest.raises(ValueError, match="at least one"):
         TeacherConfig(sources=())
-    chat = TeacherConfig(sources=("convabuse", "toxichat"), chat_negatives=8000)
-    assert chat.describe() == "convabuse + toxichat + 8,000 chat lines"
+    chat = TeacherConfig(sources=("toxichat", "convabuse", "toxichat"), chat_negatives=8000)
+    assert chat.describe() == "convabuse + toxichat + 8,000 chat lines"  # one order, once
     assert chat.params()["teacher_sources"] == "convabuse,toxichat"
+    with pytest.raises(ValueError, match="max examples"):
+        TeacherConfig(max_examples=0)
 
 
 def test_soft_targets_mix_label_and_teacher() -> None:
@@ -296,7 +298,7 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
     ]
     proc = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr
-    assert "teacher (tweeteval_offensive + convabuse + 64 chat lines): macro-F1" in proc.stderr
+    assert "teacher (convabuse + tweeteval_offensive + 64 chat lines): macro-F1" in proc.stderr
     assert len(list((cache / "teacher").iterdir())) == 1  # kept for the next run
     out = json.loads(proc.stdout)
     metrics = json.loads((Path(out["model"]) / "metrics.json").read_text())
@@ -307,12 +309,16 @@ def test_train_command_with_teacher_records_it_in_mlflow(encoder_dir: Path, tmp_
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     run = mlflow.get_run(out["run_id"])
     assert run.data.params["teacher_epochs"] == "1"
-    assert run.data.params["teacher_sources"] == "tweeteval_offensive,convabuse"
+    assert run.data.params["teacher_sources"] == "convabuse,tweeteval_offensive"
     assert run.data.params["teacher_chat_negatives"] == "64"
     from model.training.card import model_card
 
     card = " ".join(model_card(Path(out["model"])).split())
-    assert "tweeteval_offensive, convabuse and 64 clean lines of licensed chat" in card
+    # the chat lines the 128 sampled texts held, not the 64 asked for
+    chat = int(metrics["teacher"]["teacher_chat_examples"])
+    assert 0 <= chat <= 64 and run.data.metrics["teacher_chat_examples"] == chat
+    assert "convabuse, tweeteval_offensive" in card
+    assert (f"and {chat:,} clean lines" in card) == (chat > 0)
     assert run.data.params["teacher_weight"] == "0.5"
     assert 0.0 < run.data.metrics["teacher_dev_macro_f1"] <= 1.0
     # the language's threshold chosen on dev, as the model folder holds it

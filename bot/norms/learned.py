@@ -123,7 +123,8 @@ class NormParams:
     #: never, its flags report after repeats like other mild flags. On twitch_normvio_en
     #: (dev, rules, medium) 0.55 and 6 users report 5.3 % of actioned users before the
     #: action (0.2 % without learning) at 2.84 reports per 10k messages, 38 % of reported
-    #: users actioned; 0.56 and 7: 5.1 % at 2.73. Before the scorer's `sexual` label
+    #: users actioned (2.79 and 39 % once the rules' `ass` was no longer sexual); 0.56
+    #: and 7: 5.1 % at 2.73. Before the scorer's `sexual` label
     #: needed an addressee to report at once: 0.55 and 6 gave 5.3 % at 3.04, 0.56 and 7
     #: 5.1 % at 2.93, 0.6 and 5 4.0 % at 2.56
     report_at: float | None = 0.55

@@ -82,15 +82,35 @@ _HANGUL = re.compile("[\uac00-\ud7a3]")
 _SEXUAL_TERMS = frozenset(skeleton(w, squash=False) for w in read_cues("sexual_terms"))
 _ASS = frozenset(skeleton(w, squash=False) for w in read_cues("ass"))
 #: the cues that make an `ass` a body (`nice ass`, `show me your ass`); the expletives,
-#: `kiss` and `up` (`fucking boring ass game`, `kiss my ass`, `head up his ass`) do not
+#: `kiss` and `up` (`fucking boring ass game`, `kiss my ass`, `head up his ass`) do not,
+#: except `fuck` with only a possessive or `that` between (`fuck that ass`)
 _ASS_CUES = frozenset(skeleton(w) for w in read_cues("sexual_cues")) - {
     skeleton(w) for w in ("fuck", "fucking", "kiss", "up")
 }
+_FUCK = skeleton("fuck")
+_ASS_OWNERS = frozenset(
+    skeleton(w) for w in ("your", "ur", "yo", "yer", "his", "her", "my", "their", "that", "dat")
+)
 #: how many words before an `ass` its cue may stand (`show me your ass`)
 _ASS_REACH = 3
-#: words that may follow an `ass` that is a body (`nice ass lol`); any other word makes it
-#: an intensifier (`hot ass california`, `sexy ass voice`)
-_ASS_AFTER = frozenset(skeleton(w) for w in read_cues("fillers_emotes"))
+#: words that may follow an `ass` that is a body (`nice ass lol`, an emoji, punctuation);
+#: any other word makes it an intensifier (`hot ass california`, `sexy ass dude`): the
+#: interjections of the fillers, not the vocatives (`bro`, `dude`, `man`)
+_ASS_AFTER = frozenset(skeleton(w) for w in read_cues("fillers_emotes")) - {
+    skeleton(w) for w in ("bro", "brah", "bruh", "dude", "man", "yo")
+}
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _ass_is_a_body(words: list[str], i: int) -> bool:
+    """``words[i]`` is an ``ass`` (see :func:`sexual_remark`)."""
+    after = all(skeleton(w) in _ASS_AFTER or not _LETTER.search(w) for w in words[i + 1 :])
+    if not after:
+        return False
+    before = [skeleton(c) for c in words[max(0, i - _ASS_REACH) : i]]
+    if any(c in _ASS_CUES for c in before):
+        return True
+    return len(before) >= 2 and before[-2] == _FUCK and before[-1] in _ASS_OWNERS
 
 
 #: Texts whose categories are remembered: chat repeats itself, and every message is read.
@@ -153,10 +173,6 @@ def sexual_remark(text: str) -> bool:
         bare = skeleton(w, squash=False)
         if bare in _SEXUAL_TERMS:
             return True
-        if (
-            bare in _ASS
-            and all(skeleton(w) in _ASS_AFTER for w in words[i + 1 :])
-            and any(skeleton(c) in _ASS_CUES for c in words[max(0, i - _ASS_REACH) : i])
-        ):
+        if bare in _ASS and _ass_is_a_body(words, i):
             return True
     return False

@@ -359,8 +359,8 @@ class Policy:
             return flagged()  # cool-down: joins the next report
         reason: str | None = None
         # severe by category: read by the policy, or the scorer's at the report threshold; a
-        # sexual remark, the policy's or the scorer's, when it names whom it speaks to (the
-        # rules label `old ass nigga` sexual: aimed at nobody, it is no harassment)
+        # sexual remark, the policy's or the scorer's, when it names whom it speaks to (a
+        # scorer's `sexual` on `old ass nigga`, aimed at nobody, is no harassment)
         named = addressee(message) is not None
         severe = [x for x in read or () if x in c.at_once and (x != SEXUAL or named)]
         if score >= c.report_threshold:

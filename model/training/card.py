@@ -59,7 +59,7 @@ def _teacher(t: dict[str, Any] | None) -> str:
         return ""
     w = t["teacher_weight"]
     sources = str(t.get("teacher_sources", "tweeteval_offensive")).replace(",", ", ")
-    chat = int(t.get("teacher_chat_negatives", 0))
+    chat = int(t.get("teacher_chat_examples", t.get("teacher_chat_negatives", 0)))
     lines = f" and {chat:,} clean lines of licensed chat" if chat else ""
     return f"""
 **Distilled from a teacher.** Each English training text's target was {1 - w:g} × its

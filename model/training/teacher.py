@@ -120,6 +120,10 @@ class TeacherConfig:
             )
         if self.chat_negatives < 0:
             raise ValueError("the teacher's chat negatives must be ≥ 0")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError("the teacher's max examples must be ≥ 1")
+        # one recipe, one cache entry, whatever the order the sets were named in
+        object.__setattr__(self, "sources", tuple(sorted(set(self.sources))))
 
     def params(self) -> dict[str, Any]:
         params = {f"teacher_{k}": v for k, v in asdict(self).items()}
@@ -205,6 +209,8 @@ class TeacherResult:
     seconds: float
     #: loaded from the cache of fine-tuned teachers (``seconds`` is then the original fit's)
     cached: bool = False
+    #: of ``train_examples``, the clean chat lines (``max_examples`` samples both together)
+    chat_examples: int = 0
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -212,6 +218,7 @@ class TeacherResult:
             "teacher_test_macro_f1": self.test_macro_f1,
             "teacher_threshold": self.threshold,
             "teacher_train_examples": float(self.train_examples),
+            "teacher_chat_examples": float(self.chat_examples),
             "teacher_seconds": self.seconds,
         }
 
@@ -237,10 +244,16 @@ def fit_teacher(
     mine = [e for e in examples if e.source in config.sources and e.lang == Teacher.lang]
     split = {s: [e for e in mine if e.split == s] for s in ("train", "dev", "test")}
     train = split["train"] + [e for e in chat if e.label == 0]
+    missing = set(config.sources) - {e.source for e in split["train"]}
+    if missing:
+        raise ValueError(
+            f"the teacher has no training examples of {', '.join(sorted(missing))}: "
+            "not in the data dir (DATA.md §6)"
+        )
     if config.max_examples is not None and len(train) > config.max_examples:
         train = rng.sample(train, config.max_examples)
-    if not train or not split["dev"]:
-        raise ValueError(f"the teacher needs training and dev examples of {config.describe()}")
+    if not split["dev"]:
+        raise ValueError(f"the teacher needs dev examples of {config.describe()}")
     teacher = Teacher.pretrained(encoder_dir, config.max_len)
     params = teacher.parameters()
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.01)
@@ -286,6 +299,7 @@ def fit_teacher(
         threshold,
         len(train),
         time.perf_counter() - started,
+        chat_examples=sum(1 for e in train if e.source.startswith("chat_")),
     )
 
 
@@ -345,6 +359,7 @@ def _save_teacher(result: TeacherResult, folder: Path) -> None:
         "test_macro_f1": result.test_macro_f1,
         "threshold": result.threshold,
         "train_examples": result.train_examples,
+        "chat_examples": result.chat_examples,
         "seconds": result.seconds,
     }
     (tmp / _RESULT).write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
@@ -383,4 +398,5 @@ def _load_teacher(folder: Path, encoder_dir: Path, config: TeacherConfig) -> Tea
         int(figures["train_examples"]),
         float(figures["seconds"]),
         cached=True,
+        chat_examples=int(figures.get("chat_examples", 0)),
     )
