@@ -84,20 +84,26 @@ async def test_workers_on_one_account_share_twitchs_join_limit(pg_url: PostgresU
     """Two workers chatting as one account join as fast as they may: together they make
     at most 20 joins in any window of the period (scaled here from 10 s to 1 s)."""
     period = 1.0
-    times: list[float] = []
+    #: each join was granted between asking and hearing back: (asked, granted by)
+    grants: list[tuple[float, float]] = []
     async with Database.open(pg_url) as a, Database.open(pg_url) as b:
 
         async def joins(db: Database, worker: str, n: int) -> None:
             limiter = SharedJoinLimiter(db, "botaccount", limit=20, period=period, worker=worker)
             for _ in range(n):
+                asked = time.monotonic()
                 await limiter.acquire()
-                times.append(time.monotonic())
+                grants.append((asked, time.monotonic()))
 
         started = time.monotonic()
         await asyncio.gather(joins(a, "w1", 25), joins(b, "w2", 25))
         took = time.monotonic() - started
-    times.sort()
-    worst = max(sum(1 for t in times if start <= t < start + period) for start in times)
+    # joins certainly within one period: asked after `start` and granted before its end (a
+    # busy machine only delays hearing back, which this never counts against the limiter)
+    worst = max(
+        sum(1 for asked, done in grants if asked >= start and done < start + period)
+        for start, _ in grants
+    )
     assert worst <= 20, f"{worst} joins within {period} s"
     # and not much slower than the limit allows: 50 joins at 19 a period take ~2.6 s
     assert 1.5 <= took <= 6.0, took
