@@ -49,6 +49,7 @@ from model.errors import DataNotFoundError
 from model.normalize import normalize
 
 __all__ = [
+    "KOREAN",
     "RESEARCH_ONLY",
     "SHIPPABLE",
     "Example",
@@ -76,6 +77,8 @@ SHIPPABLE = (
     "kosbi",
     "botezlive",
 )
+#: the Korean sets among them (every other set is English)
+KOREAN = ("beep", "curse", "kmhas", "korean_malicious", "kosbi")
 RESEARCH_ONLY = ("gametox",)
 #: Shippable sets that ``chatwarden data fetch`` cannot download yet (DATA.md §6): the
 #: default training data takes each one when its folder is in the data dir, and says so

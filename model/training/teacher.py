@@ -37,7 +37,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from model.data import Example
+from model.data import KOREAN, SHIPPABLE, Example
 from model.errors import ModelLoadError
 from model.evaluation.metrics import binary_metrics
 from model.extras import needs_extra
@@ -59,18 +59,7 @@ __all__ = [
 
 
 #: the labelled English sets a shipped teacher may learn (model.data.SHIPPABLE; DATA.md)
-ENGLISH_SETS = (
-    "tweeteval_offensive",
-    "tweeteval_hate",
-    "davidson",
-    "convabuse",
-    "toxichat",
-    "hatemoji",
-    "stormfront",
-    "sbic",
-    "toxigen_seeds",
-    "botezlive",
-)
+ENGLISH_SETS = tuple(s for s in SHIPPABLE if s not in KOREAN)
 #: the teacher that has read conversation (``--teacher-sets chat``): TweetEval offensive
 #: and the sets of replies, threads and moderated chat, implicit hate and emoji hate;
 #: Davidson (tweets scraped for slurs) and TweetEval hate (HatEval's immigrants and women
