@@ -187,6 +187,10 @@ def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert not sexual_remark("@bob get your head up your ass")
     assert sexual_remark("@alice nice ass 😍") and not sexual_remark("@bob sexy ass dude")
     assert sexual_remark("@bob fuck that ass") and not sexual_remark("@bob fuck your dumb ass")
+    # a cue said of someone's ass after it, with a copula between
+    assert sexual_remark("@alice your ass is so hot") and sexual_remark("her ass looks thicc lol")
+    assert not sexual_remark("@bob your ass is hot garbage") and not sexual_remark("ass is hot")
+    assert not sexual_remark("@bob your ass is grass") and not sexual_remark("his ass is up")
 
 
 def test_a_remark_about_someones_ass_is_still_sexual_harassment() -> None:

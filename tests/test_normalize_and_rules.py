@@ -252,6 +252,10 @@ def test_rule_scorer_categories(rule_scorer: RuleScorer) -> None:
     assert lame.labels == ("profanity",) and lame.probability == 0.8
     assert asshole.labels == ("profanity",)
     assert "sexual" in licking.labels
+    # nor are `shit` and `bitch`: Surge files `shitass` as sexual for its `ass`
+    shitass, bitchasses, tits = rule_scorer.score(["shitass", "bitchasses", "bitchtits"])
+    assert shitass.labels == ("profanity",) and bitchasses.labels == ("profanity",)
+    assert "sexual" in tits.labels
 
 
 def test_rule_scorer_takes_any_input(rule_scorer: RuleScorer) -> None:

@@ -102,10 +102,29 @@ _ASS_AFTER = frozenset(skeleton(w) for w in read_cues("fillers_emotes")) - {
 _LETTER = re.compile(r"[^\W\d_]")
 
 
+#: words between an owned ``ass`` and the cue said of it (`your ass is so hot`)
+_ASS_LINK = frozenset(
+    skeleton(w)
+    for w in ("is", "s", "looks", "look", "be", "was", "so", "very", "really", "damn", "mad")
+)
+
+
+def _fillers(words: list[str]) -> bool:
+    """Only interjections, emoji or punctuation (see :data:`_ASS_AFTER`)."""
+    return all(skeleton(w) in _ASS_AFTER or not _LETTER.search(w) for w in words)
+
+
 def _ass_is_a_body(words: list[str], i: int) -> bool:
     """``words[i]`` is an ``ass`` (see :func:`sexual_remark`)."""
-    after = all(skeleton(w) in _ASS_AFTER or not _LETTER.search(w) for w in words[i + 1 :])
-    if not after:
+    if i > 0 and skeleton(words[i - 1]) in _ASS_OWNERS:
+        # said of someone's ass: `your ass is so hot`, `her ass looks thicc lol`
+        j = i + 1
+        while j < len(words) and skeleton(words[j]) in _ASS_LINK:
+            j += 1
+        cue = j > i + 1 and j < len(words) and skeleton(words[j]) in _ASS_CUES
+        if cue and _fillers(words[j + 1 :]):
+            return True
+    if not _fillers(words[i + 1 :]):
         return False
     before = [skeleton(c) for c in words[max(0, i - _ASS_REACH) : i]]
     if any(c in _ASS_CUES for c in before):
@@ -164,9 +183,10 @@ def _is_en_slur(word: str) -> bool:
 def sexual_remark(text: str) -> bool:
     """Whether ``text`` names a sexual body part or act (``boobs``, ``nudes``), or an ``ass``
     as a body: a sexual cue just before it and nothing but fillers after it (``nice ass``,
-    ``show me your ass lol``; in chat ``ass`` is mostly an intensifier or an insult:
-    ``lame ass dude``, ``hot ass california``, ``sucks ass``): sexual harassment when the
-    message is aimed at someone."""
+    ``show me your ass lol``), or a cue said of someone's ass after it (``your ass is so
+    hot``). In chat ``ass`` is mostly an intensifier or an insult (``lame ass dude``, ``hot
+    ass california``, ``sucks ass``). Sexual harassment when the message is aimed at
+    someone."""
     words = [w.strip(".,!?~*\"'()[]") for w in normalize(text).split(" ")]
     words = [w for w in words if w]
     for i, w in enumerate(words):
