@@ -191,6 +191,7 @@ def test_sexual_remarks_are_body_words_not_topics() -> None:
     assert sexual_remark("@alice your ass is so hot") and sexual_remark("her ass looks thicc lol")
     assert not sexual_remark("@bob your ass is hot garbage") and not sexual_remark("ass is hot")
     assert not sexual_remark("@bob your ass is grass") and not sexual_remark("his ass is up")
+    assert not sexual_remark("@bob ur ass is cheeks")  # gamer slang: bad at the game
 
 
 def test_a_remark_about_someones_ass_is_still_sexual_harassment() -> None:

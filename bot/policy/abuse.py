@@ -100,6 +100,9 @@ _ASS_AFTER = frozenset(skeleton(w) for w in read_cues("fillers_emotes")) - {
     skeleton(w) for w in ("bro", "brah", "bruh", "dude", "man", "yo")
 }
 _LETTER = re.compile(r"[^\W\d_]")
+#: the cues said of someone's ass after it; `cheeks` and `booty` there mean bad at
+#: something (`your ass is cheeks`)
+_ASS_SAID = _ASS_CUES - {skeleton(w) for w in ("cheeks", "booty")}
 
 
 #: words between an owned ``ass`` and the cue said of it (`your ass is so hot`)
@@ -121,7 +124,7 @@ def _ass_is_a_body(words: list[str], i: int) -> bool:
         j = i + 1
         while j < len(words) and skeleton(words[j]) in _ASS_LINK:
             j += 1
-        cue = j > i + 1 and j < len(words) and skeleton(words[j]) in _ASS_CUES
+        cue = j > i + 1 and j < len(words) and skeleton(words[j]) in _ASS_SAID
         if cue and _fillers(words[j + 1 :]):
             return True
     if not _fillers(words[i + 1 :]):
