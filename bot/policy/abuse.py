@@ -105,11 +105,11 @@ _LETTER = re.compile(r"[^\W\d_]")
 _ASS_SAID = _ASS_CUES - {skeleton(w) for w in ("cheeks", "booty")}
 
 
-#: words between an owned ``ass`` and the cue said of it (`your ass is so hot`)
-_ASS_LINK = frozenset(
-    skeleton(w)
-    for w in ("is", "s", "looks", "look", "be", "was", "so", "very", "really", "damn", "mad")
-)
+#: words between an owned ``ass`` and the cue said of it (`your ass is so hot`): the
+#: targeting's copulas and intensifiers (``glue.txt``) and a few more
+_ASS_LINK = frozenset(skeleton(w) for w in read_cues("glue")) | {
+    skeleton(w) for w in ("s", "looks", "look", "was", "very", "damn", "mad")
+}
 
 
 def _fillers(words: list[str]) -> bool:
